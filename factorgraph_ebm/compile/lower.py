@@ -1,0 +1,271 @@
+"""Lower declared factor graphs plus evidence to a :class:`CompiledGraph`.
+
+Structure is lowered with vectorized NumPy per declaration (never per factor),
+so a 1000 x 1000 grid declared as factor groups compiles in seconds. Tables
+shared by a group are stored once (one *block*); ``with_parameters`` refreshes
+parameterized tables without touching the structure.
+"""
+
+import numbers
+from dataclasses import replace as _replace
+
+import numpy as np
+
+from ..exceptions import DeclarationError, EvidenceError, FactorGraphError
+from ..graph.energies import resolve_table
+from ..graph.factor_graph import FactorGraph
+from .compiled import CompiledGraph, Wiring
+
+__all__ = ["compile_graph", "resolve_evidence", "with_parameters", "with_evidence"]
+
+
+def _frozen(arr, dtype):
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    arr.setflags(write=False)
+    return arr
+
+
+def _bad_state(graph, name, state, states):
+    return EvidenceError(f"evidence for variable {name!r}: state {state!r} out of range [0, {states})")
+
+
+def resolve_evidence(graph, evidence):
+    """Evidence as a flat int64 array of clamped states (-1 = free).
+
+    ``evidence`` maps a variable name to a state, an array name to an int array
+    of the array's shape (-1 = free), or is a flat int array of length
+    ``graph.n_vars`` (-1 = free). ``None`` clamps nothing.
+
+    Examples
+    --------
+    >>> fg = FactorGraph()
+    >>> _ = fg.add_variable("a", 2)
+    >>> x = fg.add_variables("x", shape=3, states=4)
+    >>> resolve_evidence(fg, {"a": 1, "x": [-1, 3, 0]})
+    array([ 1, -1,  3,  0])
+    """
+    clamped = np.full(graph.n_vars, -1, dtype=np.int64)
+    if evidence is None:
+        return clamped
+    states = graph.var_states
+    if not isinstance(evidence, dict):
+        arr = np.asarray(evidence)
+        if arr.shape != (graph.n_vars,) or not np.issubdtype(arr.dtype, np.integer):
+            raise EvidenceError(
+                f"evidence must be a dict or an int array of shape ({graph.n_vars},), got shape {arr.shape}"
+            )
+        bad = (arr < -1) | (arr >= states)
+        if bad.any():
+            v = int(np.argmax(bad))
+            raise _bad_state(graph, graph.variable_name(v), int(arr[v]), int(states[v]))
+        return arr.astype(np.int64)
+    for name, value in evidence.items():
+        block = None
+        if not isinstance(name, tuple):
+            try:
+                block = graph.variable_block(name)
+            except FactorGraphError:
+                raise EvidenceError(f"evidence names unknown variable {name!r}") from None
+        if block is not None and not block.is_scalar:
+            arr = np.asarray(value)
+            if arr.shape != block.shape or not np.issubdtype(arr.dtype, np.integer):
+                raise EvidenceError(
+                    f"evidence for variable array {name!r} must be an int array of shape {block.shape}, "
+                    f"got {arr.shape} {arr.dtype}"
+                )
+            flat = arr.ravel()
+            bad = (flat < -1) | (flat >= block.states)
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise _bad_state(graph, block.element_name(i), int(flat[i]), block.states)
+            clamped[block.start:block.start + block.size] = flat
+            continue
+        try:
+            v = graph.variable_id(name)
+        except FactorGraphError:
+            raise EvidenceError(f"evidence names unknown variable {name!r}") from None
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value < states[v]:
+            raise _bad_state(graph, name, value, int(states[v]))
+        clamped[v] = int(value)
+    return clamped
+
+
+def _unary_from(clamped, var_states, var_state_ptr):
+    unary = np.zeros(int(var_state_ptr[-1]))
+    on = np.flatnonzero(clamped >= 0)
+    if len(on):
+        # rule out every state of a clamped variable, then re-open the clamped one
+        counts = var_states[on]
+        starts = np.repeat(var_state_ptr[on], counts)
+        offs = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        unary[starts + offs] = np.inf
+        unary[var_state_ptr[on] + clamped[on]] = 0.0
+    return unary
+
+
+def _strides(states):
+    out = np.ones(len(states), dtype=np.int64)
+    for j in range(len(states) - 2, -1, -1):
+        out[j] = out[j + 1] * states[j + 1]
+    return out
+
+
+def _spec_tables(spec, parameters):
+    owner = f"{'factor group' if spec.is_group else 'factor'} {spec.name!r}"
+    return resolve_table(spec.energy, parameters, spec.n_factors, spec.states, owner)
+
+
+def compile_graph(graph, evidence=None, parameters=None):
+    """Lower a :class:`FactorGraph` (or a list of them, as one batch) to flat arrays.
+
+    Parameters
+    ----------
+    graph : FactorGraph or sequence of FactorGraph
+        A batch compiles into one disjoint block, so one kernel call serves it.
+    evidence : dict, array, or sequence of them (one per graph), optional
+        Clamped states; see :func:`resolve_evidence`. Any subset of variables,
+        whatever their role.
+    parameters : mapping, optional
+        Values of the parameters of parameterized energies.
+
+    Returns
+    -------
+    CompiledGraph
+
+    Examples
+    --------
+    >>> fg = FactorGraph()
+    >>> x = fg.add_variables("x", shape=4, states=3)
+    >>> _ = fg.add_factor_group(np.stack([x.ids[:-1], x.ids[1:]], 1), np.zeros((3, 3)))
+    >>> cg = compile_graph(fg, evidence={"x": [0, -1, -1, 2]})
+    >>> cg.n_vars, cg.n_factors, cg.n_edges, len(cg.wiring.tables)
+    (4, 3, 6, 9)
+    """
+    graphs = [graph] if isinstance(graph, FactorGraph) else list(graph)
+    if not graphs or not all(isinstance(g, FactorGraph) for g in graphs):
+        raise FactorGraphError("compile_graph expects a FactorGraph or a non-empty sequence of them")
+    if len(graphs) == 1 and not isinstance(evidence, (list, tuple)):
+        evidences = [evidence]
+    elif evidence is None:
+        evidences = [None] * len(graphs)
+    else:
+        evidences = list(evidence)
+        if len(evidences) != len(graphs):
+            raise EvidenceError(f"{len(evidences)} evidence entries for {len(graphs)} graphs")
+    for gi, g in enumerate(graphs):
+        if g.n_vars == 0:
+            raise DeclarationError(f"graph {gi} is empty: declare at least one variable")
+
+    graph_var_ptr = np.concatenate([[0], np.cumsum([g.n_vars for g in graphs])]).astype(np.int64)
+    clamped = np.concatenate([resolve_evidence(g, ev) for g, ev in zip(graphs, evidences)])
+    var_states = np.concatenate([g.var_states for g in graphs])
+
+    edge_var, edge_stride, arity, factor_block, tables, block_sizes = [], [], [], [], [], []
+    slots, graph_factor_ptr = [], [0]
+    n_factors = n_blocks = 0
+    for gi, g in enumerate(graphs):
+        for spec in g.factor_specs:
+            tab = _spec_tables(spec, parameters)
+            n, a = spec.scopes.shape
+            edge_var.append((spec.scopes + graph_var_ptr[gi]).ravel())
+            edge_stride.append(np.tile(_strides(spec.states), n))
+            arity.append(np.full(n, a, dtype=np.int64))
+            m = tab.shape[0]
+            factor_block.append(n_blocks + (np.arange(n, dtype=np.int64) if m > 1 else np.zeros(n, dtype=np.int64)))
+            tables.append(tab.ravel())
+            block_sizes.append(np.full(m, tab[0].size, dtype=np.int64))
+            slots.append((gi, spec, n_factors, n_blocks))
+            n_factors += n
+            n_blocks += m
+        graph_factor_ptr.append(n_factors)
+
+    def cat(parts, dtype):
+        return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+
+    edge_var = cat(edge_var, np.int64)
+    arity = cat(arity, np.int64)
+    factor_edge_ptr = np.concatenate([[0], np.cumsum(arity)]).astype(np.int64)
+    edge_factor = np.repeat(np.arange(n_factors, dtype=np.int64), arity)
+    var_state_ptr = np.concatenate([[0], np.cumsum(var_states)]).astype(np.int64)
+    edge_state_ptr = np.concatenate([[0], np.cumsum(var_states[edge_var])]).astype(np.int64)
+    var_edges = np.argsort(edge_var, kind="stable").astype(np.int64)
+    var_edge_ptr = np.concatenate([[0], np.cumsum(np.bincount(edge_var, minlength=len(var_states)))]).astype(np.int64)
+    block_ptr = np.concatenate([[0], np.cumsum(cat(block_sizes, np.int64))]).astype(np.int64)
+
+    wiring = Wiring(
+        var_states=_frozen(var_states, np.int64),
+        var_state_ptr=_frozen(var_state_ptr, np.int64),
+        var_edge_ptr=_frozen(var_edge_ptr, np.int64),
+        var_edges=_frozen(var_edges, np.int64),
+        factor_edge_ptr=_frozen(factor_edge_ptr, np.int64),
+        edge_var=_frozen(edge_var, np.int64),
+        edge_factor=_frozen(edge_factor, np.int64),
+        edge_stride=_frozen(cat(edge_stride, np.int64), np.int64),
+        edge_state_ptr=_frozen(edge_state_ptr, np.int64),
+        factor_block=_frozen(cat(factor_block, np.int64), np.int64),
+        block_ptr=_frozen(block_ptr, np.int64),
+        tables=_frozen(cat(tables, np.float64), np.float64),
+    )
+    return CompiledGraph(
+        wiring=wiring,
+        unary=_frozen(_unary_from(clamped, var_states, var_state_ptr), np.float64),
+        clamped=_frozen(clamped, np.int64),
+        graphs=tuple(graphs),
+        graph_var_ptr=_frozen(graph_var_ptr, np.int64),
+        graph_factor_ptr=_frozen(np.asarray(graph_factor_ptr), np.int64),
+        spec_slots=tuple(slots),
+        parameters=parameters,
+    )
+
+
+def with_evidence(compiled, evidence):
+    """Same structure and tables, new evidence (no recompilation).
+
+    Examples
+    --------
+    >>> fg = FactorGraph()
+    >>> _ = fg.add_variable("a", 2)
+    >>> cg = with_evidence(compile_graph(fg), {"a": 1})
+    >>> cg.clamped
+    array([1])
+    """
+    graphs = compiled.graphs
+    if len(graphs) == 1 and not isinstance(evidence, (list, tuple)):
+        evidence = [evidence]
+    elif evidence is None:
+        evidence = [None] * len(graphs)
+    if len(evidence) != len(graphs):
+        raise EvidenceError(f"{len(evidence)} evidence entries for {len(graphs)} graphs")
+    clamped = np.concatenate([resolve_evidence(g, ev) for g, ev in zip(graphs, evidence)])
+    w = compiled.wiring
+    return _replace(
+        compiled,
+        unary=_frozen(_unary_from(clamped, w.var_states, w.var_state_ptr), np.float64),
+        clamped=_frozen(clamped, np.int64),
+    )
+
+
+def with_parameters(compiled, parameters):
+    """Refresh the tables of parameterized energies without recompiling the structure.
+
+    Only declarations whose energy depends on parameters are re-evaluated; the
+    result shares every structure array with ``compiled``.
+    """
+    w = compiled.wiring
+    tables = None
+    for _, spec, _, first_block in compiled.spec_slots:
+        if not spec.energy.parameter_names:
+            continue
+        if tables is None:
+            tables = np.array(w.tables)
+        tab = _spec_tables(spec, parameters)
+        start = w.block_ptr[first_block]
+        end_block = first_block + tab.shape[0]
+        if end_block >= len(w.block_ptr) or w.block_ptr[end_block] - start != tab.size:
+            raise DeclarationError(
+                f"factor {spec.name!r}: parameters changed the table layout (shared vs per-factor); recompile"
+            )
+        tables[start:start + tab.size] = tab.ravel()
+    if tables is None:
+        return _replace(compiled, parameters=parameters)
+    return _replace(compiled, wiring=w._replace(tables=_frozen(tables, np.float64)), parameters=parameters)

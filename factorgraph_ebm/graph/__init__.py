@@ -1,0 +1,19 @@
+"""Declaration layer: variables, factors and energies over a networkx graph."""
+
+from .energies import Energy, LinearEnergy, TableEnergy
+from .factor_graph import FactorGraph
+from .factors import FactorSpec
+from .parameters import Parameters
+from .variables import ROLES, VariableArray, VariableBlock
+
+__all__ = [
+    "Energy",
+    "FactorGraph",
+    "FactorSpec",
+    "LinearEnergy",
+    "Parameters",
+    "ROLES",
+    "TableEnergy",
+    "VariableArray",
+    "VariableBlock",
+]

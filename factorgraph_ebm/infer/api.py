@@ -1,0 +1,139 @@
+"""``infer``: one entry point for every question about a factor graph."""
+
+import numpy as np
+
+from ..compile.compiled import CompiledGraph
+from ..compile.lower import compile_graph, resolve_evidence, with_evidence
+from ..exceptions import InferenceError
+from ..kernels.bp import _bfs_order
+from ..utils.validation import check_beta
+from .bp import belief_propagation
+from .exact import MAX_CLIQUE_STATES, elimination_cliques, enumerate_exact, junction_tree
+
+__all__ = ["infer", "free_energy", "energy", "METHODS"]
+
+METHODS = ("auto", "bp", "exact", "enumerate")
+#: ``auto`` tries the junction tree on loopy graphs up to this many variables.
+AUTO_EXACT_MAX_VARS = 2000
+#: ... when its cliques hold at most this many joint states in total.
+AUTO_EXACT_MAX_WORK = 1 << 18
+
+
+def _compiled(graph, evidence, parameters):
+    if isinstance(graph, CompiledGraph):
+        if parameters is not None:
+            raise InferenceError("parameters apply at compile time; use with_parameters(compiled, parameters)")
+        return graph if evidence is None else with_evidence(graph, evidence)
+    return compile_graph(graph, evidence=evidence, parameters=parameters)
+
+
+def _cheap_exact(compiled):
+    """True when a junction tree is cheap for every graph of the batch."""
+    if compiled.n_vars > AUTO_EXACT_MAX_VARS:
+        return False
+    w = compiled.wiring
+    for g in range(compiled.n_graphs):
+        v0, v1 = compiled.graph_var_ptr[g], compiled.graph_var_ptr[g + 1]
+        f0, f1 = compiled.graph_factor_ptr[g], compiled.graph_factor_ptr[g + 1]
+        scopes = [w.edge_var[w.factor_edge_ptr[f]:w.factor_edge_ptr[f + 1]] - v0 for f in range(f0, f1)]
+        states = w.var_states[v0:v1]
+        _, cliques = elimination_cliques(states, scopes)
+        work = sum(float(np.prod([states[u] for u in c], dtype=np.float64)) for c in cliques)
+        if work > AUTO_EXACT_MAX_WORK:
+            return False
+    return True
+
+
+def infer(graph, evidence=None, *, method="auto", beta=1.0, parameters=None, schedule="auto",
+          damping=0.0, tol=1e-9, max_iter=1000):
+    """Answer MAP and distribution questions about a factor graph.
+
+    Parameters
+    ----------
+    graph : FactorGraph, sequence of FactorGraph (a batch), or CompiledGraph
+    evidence : dict or array, optional
+        Clamped states of any subset of variables (see ``resolve_evidence``).
+    method : {"auto", "bp", "exact", "enumerate"}
+        ``auto``: tree BP on forests (exact), the junction tree on small loopy
+        graphs of low treewidth, loopy BP otherwise. ``exact``: junction tree.
+        ``enumerate``: brute force (tiny models; the test oracle).
+        ``result.method`` says which ran.
+    beta : float > 0
+        Inverse temperature; ``np.inf`` = min-sum (MAP).
+    parameters : mapping, optional
+        Values of the parameters of parameterized energies.
+    schedule, damping, tol, max_iter
+        Belief-propagation options (see :func:`belief_propagation`).
+
+    Returns
+    -------
+    InferenceResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from factorgraph_ebm import FactorGraph, infer
+    >>> fg = FactorGraph()
+    >>> x = fg.add_variables("x", shape=5, states=2)
+    >>> _ = fg.add_factor_group(np.stack([x.ids[:-1], x.ids[1:]], 1), [[0.0, 1.0], [1.0, 0.0]])
+    >>> res = infer(fg, evidence={("x", 0): 1}, beta=np.inf)
+    >>> res.map_assignment()["x"], res.map_energy, res.method
+    (array([1, 1, 1, 1, 1]), 0.0, 'tree-bp')
+    """
+    if method not in METHODS:
+        raise InferenceError(f"method must be one of {METHODS}, got {method!r}")
+    beta = check_beta(beta)
+    compiled = _compiled(graph, evidence, parameters)
+    if method == "enumerate":
+        return enumerate_exact(compiled, beta)
+    if method == "exact":
+        return junction_tree(compiled, beta)
+    if method == "auto" and schedule == "auto" and not _bfs_order(compiled.wiring)[2] and _cheap_exact(compiled):
+        return junction_tree(compiled, beta)
+    return belief_propagation(compiled, beta, schedule=schedule, damping=damping, tol=tol, max_iter=max_iter)
+
+
+def free_energy(graph, clamp, *, beta=1.0, evidence=None, **options):
+    """Free energy of a clamped subset: ``-(1/beta) log sum_rest exp(-beta E)``.
+
+    With ``clamp = {x, y}`` and latent z free this is
+    ``F(x, y) = -(1/beta) log sum_z exp(-beta E(x, y, z))``; at ``beta = inf``
+    it is ``min_z E(x, y, z)``.
+
+    Examples
+    --------
+    >>> from factorgraph_ebm import FactorGraph
+    >>> fg = FactorGraph()
+    >>> _ = fg.add_variable("y", 2); _ = fg.add_variable("z", 2, role="latent")
+    >>> _ = fg.add_factor(["y", "z"], [[0.0, 3.0], [1.0, 2.0]])
+    >>> free_energy(fg, {"y": 1}, beta=np.inf)
+    1.0
+    """
+    if not isinstance(clamp, dict) or isinstance(graph, (list, tuple)):
+        raise InferenceError("free_energy takes one graph and a dict clamp")
+    if isinstance(graph, CompiledGraph):
+        base = graph.graphs[0]
+        merged = graph.clamped.copy() if evidence is None else resolve_evidence(base, evidence)
+    else:
+        base = graph
+        merged = resolve_evidence(base, evidence)
+    extra = resolve_evidence(base, clamp)
+    on = extra >= 0
+    merged[on] = extra[on]
+    return infer(graph, merged, beta=beta, **options).free_energy
+
+
+def energy(graph, assignment, parameters=None):
+    """Energy E of a full assignment (dict of names, or flat int array).
+
+    Examples
+    --------
+    >>> from factorgraph_ebm import FactorGraph
+    >>> fg = FactorGraph()
+    >>> _ = fg.add_variable("a", 2)
+    >>> _ = fg.add_factor(["a"], [0.5, np.inf])
+    >>> energy(fg, {"a": 0}), energy(fg, {"a": 1})
+    (0.5, inf)
+    """
+    compiled = graph if isinstance(graph, CompiledGraph) else compile_graph(graph, parameters=parameters)
+    return compiled.energy(assignment)

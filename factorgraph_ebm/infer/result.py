@@ -1,0 +1,174 @@
+"""InferenceResult: the one result type every inference method returns."""
+
+import numpy as np
+
+from ..compile.compiled import sum_ranges
+from ..exceptions import ZeroPartitionError
+
+__all__ = ["InferenceResult", "marginals_from_beliefs", "check_zero_partition", "probabilities_from_costs"]
+
+
+def marginals_from_beliefs(belief, var_state_ptr, beta):
+    """Per-variable probabilities from energy-domain beliefs (vectorized).
+
+    ``p_v(x) ∝ exp(-beta (b_v(x) - min b_v))``; at ``beta = inf`` uniform over
+    the states of minimal belief.
+    """
+    return probabilities_from_costs(belief, var_state_ptr, beta)
+
+
+class InferenceResult:
+    """What inference found about a compiled graph (one graph or a batch).
+
+    Attributes
+    ----------
+    compiled : CompiledGraph
+        The graph, evidence and tables inference ran on.
+    method : str
+        ``"tree-bp"``, ``"loopy-bp"``, ``"junction-tree"`` or ``"enumerate"``.
+    beta : float
+        Inverse temperature (``inf`` = min-sum).
+    marginal_array : ndarray (S,)
+        Variable marginals, flat (``compiled.wiring.var_state_ptr`` indexes it).
+        At ``beta = inf``: uniform over each variable's minimal min-marginal states.
+    free_energies : ndarray (n_graphs,)
+        ``F = -(1/beta) log Z`` of each graph given its evidence; at beta = inf the
+        energy of the MAP assignment. Bethe approximation for loopy BP.
+    n_iter : int
+        Sweeps run (flooding iterations; 1 for a tree pass or exact method).
+    delta : float
+        Largest message change of the last sweep (0 for exact methods).
+    converged : bool
+        Whether ``delta <= tol`` (always True for exact methods).
+    """
+
+    def __init__(self, compiled, method, beta, marginal_array, free_energies, n_iter, delta, converged,
+                 map_solver, factor_solver, map_state=None):
+        self.compiled = compiled
+        self.method = method
+        self.beta = beta
+        self.marginal_array = marginal_array
+        self.free_energies = free_energies
+        self.n_iter = n_iter
+        self.delta = delta
+        self.converged = converged
+        self._map_solver = map_solver
+        self._factor_solver = factor_solver
+        self._map_state = map_state
+
+    def __repr__(self):
+        fe = self.free_energies[0] if len(self.free_energies) == 1 else self.free_energies
+        return (f"InferenceResult(method={self.method!r}, beta={self.beta}, free_energy={fe}, "
+                f"n_iter={self.n_iter}, converged={self.converged})")
+
+    def _per_graph(self, values):
+        return float(values[0]) if self.compiled.n_graphs == 1 else values
+
+    # --------------------------------------------------------------- energies
+    @property
+    def free_energy(self):
+        """F_beta = -(1/beta) log Z of the evidence-clamped model (per graph for a batch)."""
+        return self._per_graph(self.free_energies)
+
+    @property
+    def log_partition(self):
+        """log Z = -beta F (per graph for a batch); None at beta = inf."""
+        if self.beta == np.inf:
+            return None
+        return self._per_graph(-self.beta * self.free_energies)
+
+    # -------------------------------------------------------------------- MAP
+    @property
+    def map_state(self):
+        """Flat int64 MAP assignment (min-sum; run on first access when beta < inf)."""
+        if self._map_state is None:
+            self._map_state = self._map_solver()
+            self._map_state.setflags(write=False)
+        return self._map_state
+
+    @property
+    def map_energy(self):
+        """Energy of :attr:`map_state` (per graph for a batch)."""
+        cg = self.compiled
+        return self._per_graph(sum_ranges(cg.factor_energies(self.map_state), cg.graph_factor_ptr))
+
+    def map_assignment(self, graph=0):
+        """MAP assignment as a dict: name -> state, array name -> int array."""
+        return self._by_block(self.map_state, graph, scalar=int)
+
+    def energy(self, assignment):
+        """Energy of any full assignment of the compiled graph (see CompiledGraph.energy)."""
+        return self.compiled.energy(assignment)
+
+    # -------------------------------------------------------------- marginals
+    def _block_slice(self, name, graph):
+        g = self.compiled.graphs[graph]
+        block = g.variable_block(name) if not isinstance(name, tuple) else None
+        base = int(self.compiled.graph_var_ptr[graph])
+        if block is None:
+            v = base + g.variable_id(name)
+            return v, v + 1, (), int(self.compiled.wiring.var_states[v])
+        return base + block.start, base + block.start + block.size, block.shape, block.states
+
+    def marginal(self, name, graph=0):
+        """Marginal of a variable, shape ``(states,)``, or of an array, shape ``(*shape, states)``.
+
+        Examples
+        --------
+        >>> from factorgraph_ebm import FactorGraph, infer
+        >>> fg = FactorGraph()
+        >>> _ = fg.add_variable("a", 2)
+        >>> _ = fg.add_factor(["a"], [0.0, np.log(3.0)])
+        >>> infer(fg).marginal("a")
+        array([0.75, 0.25])
+        """
+        lo, hi, shape, k = self._block_slice(name, graph)
+        ptr = self.compiled.wiring.var_state_ptr
+        return self.marginal_array[ptr[lo]:ptr[hi]].reshape(*shape, k).copy()
+
+    def marginals(self, graph=0):
+        """Dict of every declared variable (or array) name -> :meth:`marginal`."""
+        return {b.name: self.marginal(b.name, graph) for b in self.compiled.graphs[graph].variable_blocks}
+
+    def factor_marginal(self, name, graph=0):
+        """Marginal over a factor's scope: ``states`` shaped, ``(n, *states)`` for a group.
+
+        At beta = inf: uniform over the scope configurations of minimal min-marginal.
+        """
+        first, count = self.compiled.factor_range(name, graph)
+        spec = self.compiled.graphs[graph].factor_spec(name)
+        probs = self._factor_solver(first, count).reshape(count, *spec.states)
+        return probs if spec.is_group else probs[0]
+
+    def _by_block(self, flat, graph, scalar):
+        out = {}
+        for b in self.compiled.graphs[graph].variable_blocks:
+            lo, hi, shape, _ = self._block_slice(b.name, graph)
+            vals = flat[lo:hi]
+            out[b.name] = scalar(vals[0]) if shape == () else vals.reshape(shape).copy()
+        return out
+
+
+def check_zero_partition(compiled, belief):
+    """Raise ZeroPartitionError naming a variable whose every state is ruled out."""
+    lo = np.minimum.reduceat(belief, compiled.wiring.var_state_ptr[:-1])
+    dead = np.flatnonzero(lo == np.inf)
+    if len(dead):
+        name = compiled.var_name(int(dead[0]))
+        raise ZeroPartitionError(
+            f"zero partition: every state of variable {name!r} is forbidden given the evidence and energies"
+        )
+
+
+def probabilities_from_costs(costs, ptr, beta):
+    """Normalise consecutive cost tables (energies) into probabilities (vectorized)."""
+    if len(ptr) <= 1:
+        return costs
+    counts = np.diff(ptr)
+    lo = np.repeat(np.minimum.reduceat(costs, ptr[:-1]), counts)
+    with np.errstate(invalid="ignore"):
+        shifted = np.where(np.isinf(lo), np.inf, costs - lo)
+    p = (shifted == 0).astype(np.float64) if beta == np.inf else np.exp(-beta * shifted)
+    z = np.repeat(np.add.reduceat(p, ptr[:-1]), counts)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(z > 0, p / np.where(z > 0, z, 1.0), 0.0)

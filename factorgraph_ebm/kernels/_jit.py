@@ -1,0 +1,16 @@
+"""JIT options, set in one place.
+
+fastmath is limited to flags that keep IEEE infinities and NaN semantics:
+energies use +inf to forbid configurations, so ``nnan``/``ninf`` are never set.
+"""
+
+#: ``numba.njit`` is always nopython.
+JIT = {
+    "cache": True,
+    "nogil": True,
+    "error_model": "numpy",
+    "fastmath": {"nsz", "arcp", "contract", "reassoc"},
+}
+
+#: Same options with ``parallel=True`` for kernels that ``prange`` over factors.
+JIT_PARALLEL = dict(JIT, parallel=True)

@@ -1,0 +1,293 @@
+"""Belief propagation sweeps: flooding (loopy) and tree (exact on forests).
+
+One kernel family for every beta: ``beta = inf`` is min-sum, finite ``beta`` is
+sum-product at that inverse temperature. Work per flooding iteration is
+``sum over factors of arity * table size`` (``2 K^2`` per pairwise factor).
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from ._jit import JIT, JIT_PARALLEL
+from .messages import INF, _factor_costs, _factor_message, _var_messages
+
+
+@njit(**JIT)
+def _exp_tables(w, beta):
+    """``etables = exp(-beta (T - block_min))`` and ``block_min`` per table block."""
+    n_blocks = len(w.block_ptr) - 1
+    etables = np.zeros(len(w.tables))
+    block_min = np.zeros(n_blocks)
+    if beta == INF:
+        return etables, block_min
+    for b in range(n_blocks):
+        lo = INF
+        for t in range(w.block_ptr[b], w.block_ptr[b + 1]):
+            if w.tables[t] < lo:
+                lo = w.tables[t]
+        if lo == INF:
+            lo = 0.0
+        block_min[b] = lo
+        for t in range(w.block_ptr[b], w.block_ptr[b + 1]):
+            etables[t] = np.exp(-beta * (w.tables[t] - lo))
+    return etables, block_min
+
+
+@njit(**JIT)
+def _bfs_order(w):
+    """Breadth-first order of the bipartite graph, rooted at the lowest variable id per component.
+
+    Returns
+    -------
+    order : (n_vars + n_factors,) int64
+        Node ids: ``v`` for variable v, ``n_vars + f`` for factor f.
+    parent_edge : (n_vars + n_factors,) int64
+        Edge joining a node to its BFS parent, -1 for roots.
+    is_forest : bool
+        False when an edge closes a cycle.
+    """
+    n_vars = len(w.var_states)
+    n_factors = len(w.factor_edge_ptr) - 1
+    order = np.empty(n_vars + n_factors, dtype=np.int64)
+    parent_edge = np.full(n_vars + n_factors, -1, dtype=np.int64)
+    seen = np.zeros(n_vars + n_factors, dtype=np.bool_)
+    is_forest = True
+    head = 0
+    tail = 0
+    for r in range(n_vars):
+        if seen[r]:
+            continue
+        seen[r] = True
+        order[tail] = r
+        tail += 1
+        while head < tail:
+            node = order[head]
+            head += 1
+            if node < n_vars:
+                for p in range(w.var_edge_ptr[node], w.var_edge_ptr[node + 1]):
+                    e = w.var_edges[p]
+                    if e == parent_edge[node]:
+                        continue
+                    g = n_vars + w.edge_factor[e]
+                    if seen[g]:
+                        is_forest = False
+                        continue
+                    seen[g] = True
+                    parent_edge[g] = e
+                    order[tail] = g
+                    tail += 1
+            else:
+                f = node - n_vars
+                for e in range(w.factor_edge_ptr[f], w.factor_edge_ptr[f + 1]):
+                    if e == parent_edge[node]:
+                        continue
+                    u = w.edge_var[e]
+                    if seen[u]:
+                        is_forest = False
+                        continue
+                    seen[u] = True
+                    parent_edge[u] = e
+                    order[tail] = u
+                    tail += 1
+    return order, parent_edge, is_forest
+
+
+@njit(**JIT)
+def _tree_pass(w, unary, beta, etables, block_min, order, parent_edge, msg_f2v, msg_v2f, belief):
+    """One inward and one outward pass along ``order``: exact on a forest."""
+    n_vars = len(w.var_states)
+    for i in range(len(order) - 1, -1, -1):
+        node = order[i]
+        if node < n_vars:
+            _var_messages(node, w, unary, msg_f2v, msg_v2f, belief)
+        else:
+            f = node - n_vars
+            k = parent_edge[node] - w.factor_edge_ptr[f]
+            _factor_message(f, k, w, beta, etables, block_min, msg_v2f, msg_f2v)
+    for i in range(len(order)):
+        node = order[i]
+        if node < n_vars:
+            _var_messages(node, w, unary, msg_f2v, msg_v2f, belief)
+        else:
+            f = node - n_vars
+            arity = w.factor_edge_ptr[f + 1] - w.factor_edge_ptr[f]
+            kp = parent_edge[node] - w.factor_edge_ptr[f]
+            for k in range(arity):
+                if k != kp:
+                    _factor_message(f, k, w, beta, etables, block_min, msg_v2f, msg_f2v)
+
+
+@njit(**JIT_PARALLEL)
+def _flood(w, unary, beta, etables, block_min, damping, tol, max_iter, msg_f2v, msg_v2f, belief):
+    """Loopy BP, flooding schedule, from the messages given (updated in place).
+
+    Each iteration: every variable sends (from last iteration's msg_f2v), then
+    every factor sends; new = (1 - damping) new + damping old. Stops when the
+    largest message change is <= ``tol``. Ends with a variable sweep, so
+    ``msg_v2f`` and ``belief`` match the final ``msg_f2v``.
+
+    Returns ``(n_iter, delta)``.
+    """
+    n_vars = len(w.var_states)
+    n_factors = len(w.factor_edge_ptr) - 1
+    new = np.empty_like(msg_f2v)
+    fdelta = np.zeros(n_factors)
+    delta = INF
+    it = 0
+    while it < max_iter:
+        for v in prange(n_vars):
+            _var_messages(v, w, unary, msg_f2v, msg_v2f, belief)
+        for f in prange(n_factors):
+            e0 = w.factor_edge_ptr[f]
+            e1 = w.factor_edge_ptr[f + 1]
+            for k in range(e1 - e0):
+                _factor_message(f, k, w, beta, etables, block_min, msg_v2f, new)
+            d = 0.0
+            for m in range(w.edge_state_ptr[e0], w.edge_state_ptr[e1]):
+                old = msg_f2v[m]
+                val = new[m]
+                if damping > 0.0 and old < INF and val < INF:
+                    val = (1.0 - damping) * val + damping * old
+                if val != old:
+                    if val == INF or old == INF:
+                        d = INF
+                    elif abs(val - old) > d:
+                        d = abs(val - old)
+                msg_f2v[m] = val
+            fdelta[f] = d
+        it += 1
+        delta = 0.0
+        for f in range(n_factors):
+            if fdelta[f] > delta:
+                delta = fdelta[f]
+        if delta <= tol:
+            break
+    for v in prange(n_vars):
+        _var_messages(v, w, unary, msg_f2v, msg_v2f, belief)
+    return it, delta
+
+
+@njit(**JIT_PARALLEL)
+def _bethe_terms(w, unary, beta, msg_v2f, belief, fterm, vterm):
+    """Per-node terms of the Bethe free energy (finite beta).
+
+    ``F = sum_f [<T_f>_{b_f} - H(b_f)/beta] + sum_v [<U_v>_{b_v} + (d_v - 1) H(b_v)/beta]``,
+    exact on forests. Writes ``fterm`` (n_factors,) and ``vterm`` (n_vars,).
+    A variable whose belief is +inf everywhere gets ``vterm = +inf`` (zero partition).
+    """
+    n_vars = len(w.var_states)
+    n_factors = len(w.factor_edge_ptr) - 1
+    for f in prange(n_factors):
+        b = w.factor_block[f]
+        t0 = w.block_ptr[b]
+        size = w.block_ptr[b + 1] - t0
+        costs = np.empty(size)
+        _factor_costs(f, w, msg_v2f, costs, 0)
+        lo = INF
+        for t in range(size):
+            if costs[t] < lo:
+                lo = costs[t]
+        if lo == INF:
+            fterm[f] = INF
+            continue
+        z = 0.0
+        for t in range(size):
+            if costs[t] < INF:
+                z += np.exp(-beta * (costs[t] - lo))
+        logz = np.log(z)
+        acc = 0.0
+        for t in range(size):
+            if costs[t] < INF:
+                r = beta * (costs[t] - lo)
+                p = np.exp(-r) / z
+                # <T> - H/beta with log p = -r - log z
+                acc += p * (w.tables[t0 + t] - (r + logz) / beta)
+        fterm[f] = acc
+    for v in prange(n_vars):
+        k = w.var_states[v]
+        s0 = w.var_state_ptr[v]
+        lo = INF
+        for x in range(k):
+            if belief[s0 + x] < lo:
+                lo = belief[s0 + x]
+        if lo == INF:
+            vterm[v] = INF
+            continue
+        z = 0.0
+        for x in range(k):
+            if belief[s0 + x] < INF:
+                z += np.exp(-beta * (belief[s0 + x] - lo))
+        logz = np.log(z)
+        degree = w.var_edge_ptr[v + 1] - w.var_edge_ptr[v]
+        acc = 0.0
+        for x in range(k):
+            if belief[s0 + x] < INF:
+                r = beta * (belief[s0 + x] - lo)
+                p = np.exp(-r) / z
+                acc += p * (unary[s0 + x] + (degree - 1) * (r + logz) / beta)
+        vterm[v] = acc
+
+
+@njit(**JIT)
+def _decode(w, belief, msg_v2f, order, parent_edge):
+    """Assignment minimising the beliefs, decoded along ``order``.
+
+    Each root takes its lowest-belief state; each factor, reached from its
+    parent variable, gives its still-free variables the joint state minimising
+    ``T + sum msg_v2f`` with the decided ones fixed (first minimum in table
+    order). On a forest after min-sum this is exact backtracking, whatever the
+    ties. Returns int64 states, -1 where a variable has no finite belief.
+    """
+    n_vars = len(w.var_states)
+    state = np.full(n_vars, -1, dtype=np.int64)
+    for i in range(len(order)):
+        node = order[i]
+        if node < n_vars:
+            if state[node] >= 0:
+                continue
+            s0 = w.var_state_ptr[node]
+            lo = INF
+            for x in range(w.var_states[node]):
+                if belief[s0 + x] < lo:
+                    lo = belief[s0 + x]
+                    state[node] = x
+            continue
+        f = node - n_vars
+        e0 = w.factor_edge_ptr[f]
+        e1 = w.factor_edge_ptr[f + 1]
+        b = w.factor_block[f]
+        t0 = w.block_ptr[b]
+        size = w.block_ptr[b + 1] - t0
+        best = INF
+        best_t = -1
+        for t in range(size):
+            c = w.tables[t0 + t]
+            if c == INF:
+                continue
+            ok = True
+            for e in range(e0, e1):
+                x = (t // w.edge_stride[e]) % w.var_states[w.edge_var[e]]
+                s = state[w.edge_var[e]]
+                if s >= 0:
+                    if s != x:
+                        ok = False
+                        break
+                else:
+                    c += msg_v2f[w.edge_state_ptr[e] + x]
+            if ok and c < best:
+                best = c
+                best_t = t
+        if best_t < 0:
+            continue
+        for e in range(e0, e1):
+            u = w.edge_var[e]
+            if state[u] < 0:
+                state[u] = (best_t // w.edge_stride[e]) % w.var_states[u]
+    return state
+
+
+@njit(**JIT_PARALLEL)
+def _gather_costs(w, factors, msg_v2f, out, out_ptr):
+    """Factor cost tables ``T + sum msg_v2f`` for the listed factors, at ``out[out_ptr[i]:]``."""
+    for i in prange(len(factors)):
+        _factor_costs(factors[i], w, msg_v2f, out, out_ptr[i])

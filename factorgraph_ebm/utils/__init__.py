@@ -1,0 +1,1 @@
+"""Small validation helpers shared by the layers."""
