@@ -41,7 +41,7 @@ def enumerate_exact(compiled, beta):
     >>> fg = FactorGraph()
     >>> _ = fg.add_variable("a", 3)
     >>> res = enumerate_exact(compile_graph(fg), beta=1.0)
-    >>> round(res.log_partition, 6) == round(np.log(3), 6)
+    >>> bool(abs(res.log_partition - np.log(3)) < 1e-12)
     True
     """
     if compiled.n_graphs != 1:
