@@ -1,0 +1,1 @@
+"""The ``fgebm`` command line."""
