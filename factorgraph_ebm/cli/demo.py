@@ -29,7 +29,7 @@ def run_demo(size=24, flip=0.2, coupling=1.2, seed=0, out=print):
 
     Examples
     --------
-    >>> acc = run_demo(size=12, out=lambda *a: None)
+    >>> acc = run_demo(size=20, out=lambda *a: None)
     >>> acc["map"] > acc["noisy"]
     True
     """

@@ -16,6 +16,7 @@ class Wiring(NamedTuple):
     Shapes use ``V = n_vars``, ``F = n_factors``, ``E = n_edges`` (one edge per
     (factor, scope position)), ``M = sum of edge states`` (message length),
     ``S = sum of variable states``, ``B = n_blocks`` (distinct tables).
+    Table entries of block b are ``tables[block_ptr[b]:block_ptr[b + 1]]``.
     """
 
     var_states: np.ndarray      #: (V,) int64 number of states
@@ -29,7 +30,8 @@ class Wiring(NamedTuple):
     edge_state_ptr: np.ndarray  #: (E+1,) int64 offsets into message arrays (length M)
     factor_block: np.ndarray    #: (F,) int64 table block of each factor
     block_ptr: np.ndarray       #: (B+1,) int64 offsets of each block in tables
-    tables: np.ndarray          #: (block_ptr[-1],) float64 energies, +inf forbidden
+    tables: np.ndarray          #: (2 * block_ptr[-1],) float64 energies (+inf forbidden), C order per
+    #: block, followed by a second copy in which pairwise blocks are transposed
 
 
 @dataclass(frozen=True)

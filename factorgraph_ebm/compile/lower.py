@@ -139,7 +139,7 @@ def compile_graph(graph, evidence=None, parameters=None):
     >>> _ = fg.add_factor_group(np.stack([x.ids[:-1], x.ids[1:]], 1), np.zeros((3, 3)))
     >>> cg = compile_graph(fg, evidence={"x": [0, -1, -1, 2]})
     >>> cg.n_vars, cg.n_factors, cg.n_edges, len(cg.wiring.tables)
-    (4, 3, 6, 9)
+    (4, 3, 6, 18)
     """
     graphs = [graph] if isinstance(graph, FactorGraph) else list(graph)
     if not graphs or not all(isinstance(g, FactorGraph) for g in graphs):
@@ -160,7 +160,7 @@ def compile_graph(graph, evidence=None, parameters=None):
     clamped = np.concatenate([resolve_evidence(g, ev) for g, ev in zip(graphs, evidences)])
     var_states = np.concatenate([g.var_states for g in graphs])
 
-    edge_var, edge_stride, arity, factor_block, tables, block_sizes = [], [], [], [], [], []
+    edge_var, edge_stride, arity, factor_block, tables, tables_t, block_sizes = [], [], [], [], [], [], []
     slots, graph_factor_ptr = [], [0]
     n_factors = n_blocks = 0
     for gi, g in enumerate(graphs):
@@ -173,6 +173,7 @@ def compile_graph(graph, evidence=None, parameters=None):
             m = tab.shape[0]
             factor_block.append(n_blocks + (np.arange(n, dtype=np.int64) if m > 1 else np.zeros(n, dtype=np.int64)))
             tables.append(tab.ravel())
+            tables_t.append((tab.transpose(0, 2, 1) if a == 2 else tab).ravel())
             block_sizes.append(np.full(m, tab[0].size, dtype=np.int64))
             slots.append((gi, spec, n_factors, n_blocks))
             n_factors += n
@@ -204,7 +205,7 @@ def compile_graph(graph, evidence=None, parameters=None):
         edge_state_ptr=_frozen(edge_state_ptr, np.int64),
         factor_block=_frozen(cat(factor_block, np.int64), np.int64),
         block_ptr=_frozen(block_ptr, np.int64),
-        tables=_frozen(cat(tables, np.float64), np.float64),
+        tables=_frozen(np.concatenate([cat(tables, np.float64), cat(tables_t, np.float64)]), np.float64),
     )
     return CompiledGraph(
         wiring=wiring,
@@ -258,6 +259,7 @@ def with_parameters(compiled, parameters):
             continue
         if tables is None:
             tables = np.array(w.tables)
+            half = len(tables) // 2
         tab = _spec_tables(spec, parameters)
         start = w.block_ptr[first_block]
         end_block = first_block + tab.shape[0]
@@ -266,6 +268,11 @@ def with_parameters(compiled, parameters):
                 f"factor {spec.name!r}: parameters changed the table layout (shared vs per-factor); recompile"
             )
         tables[start:start + tab.size] = tab.ravel()
+        tables[half + start:half + start + tab.size] = (tab.transpose(0, 2, 1) if spec.arity == 2 else tab).ravel()
     if tables is None:
         return _replace(compiled, parameters=parameters)
-    return _replace(compiled, wiring=w._replace(tables=_frozen(tables, np.float64)), parameters=parameters)
+    return _replace(
+        compiled,
+        wiring=w._replace(tables=_frozen(tables, np.float64)),
+        parameters=parameters,
+    )

@@ -9,6 +9,7 @@ import logging
 import warnings
 
 import numpy as np
+from numba import get_num_threads
 
 from ..exceptions import ConvergenceWarning, InferenceError
 from ..kernels.bp import _bethe_terms, _bfs_order, _decode, _exp_tables, _flood, _gather_costs, _tree_pass
@@ -39,7 +40,7 @@ def _run(compiled, beta, schedule, damping, tol, max_iter, order):
     if schedule == "tree":
         _tree_pass(w, compiled.unary, beta, etables, block_min, order[0], order[1], msgs.f2v, msgs.v2f, msgs.belief)
         return msgs, 1, 0.0, True
-    n_iter, delta = _flood(w, compiled.unary, beta, etables, block_min, damping, tol, max_iter,
+    n_iter, delta = _flood(w, compiled.unary, beta, etables, block_min, damping, tol, max_iter, get_num_threads(),
                            msgs.f2v, msgs.v2f, msgs.belief)
     converged = bool(delta <= tol)
     logger.info("loopy BP: %d iterations, last message change %.3g", n_iter, delta)

@@ -14,3 +14,7 @@ JIT = {
 
 #: Same options with ``parallel=True`` for kernels that ``prange`` over factors.
 JIT_PARALLEL = dict(JIT, parallel=True)
+
+#: For per-variable / per-factor helpers called from the sweep kernels: inlined
+#: at the Numba IR level so the hot loops see no call overhead.
+JIT_INLINE = dict(JIT, inline="always")

@@ -22,29 +22,30 @@ cache keys on the caller's file only, so helpers kept elsewhere could go stale.
 import numpy as np
 from numba import njit, prange
 
-from ._jit import JIT, JIT_PARALLEL
+from ._jit import JIT, JIT_INLINE, JIT_PARALLEL
 
 INF = np.inf
 #: Below this, an exp-space column sum may have lost terms to underflow.
 TINY = 1e-280
 
 
-@njit(**JIT)
+@njit(**JIT_INLINE)
 def _var_messages(v, w, unary, msg_f2v, msg_v2f, belief):
     """All messages of variable ``v`` to its factors, and its belief.
 
     ``msg_v2f[e] = unary_v + sum of msg_f2v over v's other edges``, by a prefix
     pass and a suffix pass (additions only, so +inf is safe; O(degree * states)).
-    ``belief[v] = unary_v + sum of every incoming msg_f2v``.
+    ``belief[v] = unary_v + sum of every incoming msg_f2v``. Offsets are
+    unsigned so the state loops vectorise.
     """
-    k = w.var_states[v]
-    s0 = w.var_state_ptr[v]
+    k = np.uint64(w.var_states[v])
+    s0 = np.uint64(w.var_state_ptr[v])
     p0 = w.var_edge_ptr[v]
     p1 = w.var_edge_ptr[v + 1]
-    prev = -1
+    prev = np.uint64(0)
     for p in range(p0, p1):
-        m = w.edge_state_ptr[w.var_edges[p]]
-        if prev < 0:
+        m = np.uint64(w.edge_state_ptr[w.var_edges[p]])
+        if p == p0:
             for x in range(k):
                 msg_v2f[m + x] = unary[s0 + x]
         else:
@@ -54,7 +55,7 @@ def _var_messages(v, w, unary, msg_f2v, msg_v2f, belief):
     for x in range(k):
         belief[s0 + x] = 0.0
     for p in range(p1 - 1, p0 - 1, -1):
-        m = w.edge_state_ptr[w.var_edges[p]]
+        m = np.uint64(w.edge_state_ptr[w.var_edges[p]])
         for x in range(k):
             msg_v2f[m + x] += belief[s0 + x]
             belief[s0 + x] += msg_f2v[m + x]
@@ -62,7 +63,7 @@ def _var_messages(v, w, unary, msg_f2v, msg_v2f, belief):
         belief[s0 + x] += unary[s0 + x]
 
 
-@njit(**JIT)
+@njit(**JIT_INLINE)
 def _normalize(out, m, k):
     """Shift ``out[m:m+k]`` so its minimum is 0 (left alone when all +inf)."""
     lo = INF
@@ -74,78 +75,93 @@ def _normalize(out, m, k):
             out[m + x] -= lo
 
 
-@njit(**JIT)
-def _pair_message(f, k, w, beta, etables, block_min, msg_v2f, out):
-    """Message of pairwise factor ``f`` to its scope position ``k`` (0 or 1)."""
+@njit(**JIT_INLINE)
+def _pair_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch):
+    """Message of pairwise factor ``f`` to its scope position ``k`` (0 or 1).
+
+    The table is read as a (target states x source states) matrix: the C-order
+    copy for k = 0, the transposed copy (offset ``len(tables) // 2``) for k = 1.
+    Each target state is then a reduction over contiguous source states held
+    in a register, which LLVM vectorises. (One array plus an offset rather than
+    two arrays chosen by a branch, which would cost reference counting per call.)
+    Sum-product first writes the source weights ``exp(-beta (q - min q))`` to
+    ``scratch`` (length >= source states).
+    """
     e0 = w.factor_edge_ptr[f]
     et = e0 + k
     es = e0 + 1 - k
     kt = w.var_states[w.edge_var[et]]
     ks = w.var_states[w.edge_var[es]]
-    st = w.edge_stride[et]
-    ss = w.edge_stride[es]
     mt = w.edge_state_ptr[et]
     ms = w.edge_state_ptr[es]
     b = w.factor_block[f]
-    t0 = w.block_ptr[b]
-    tables = w.tables
+    t0 = w.block_ptr[b] + (0 if k == 0 else len(w.tables) // 2)
+    mat = w.tables
+    # unsigned offsets in the inner loops: no negative-index wraparound, so they vectorise
+    uks = np.uint64(ks)
+    ums = np.uint64(ms)
     if beta == INF:
+        lo = INF
         for j in range(kt):
-            out[mt + j] = INF
-        for i in range(ks):
-            q = msg_v2f[ms + i]
-            if q == INF:
-                continue
-            base = t0 + i * ss
+            base = np.uint64(t0 + j * ks)
+            acc = INF
+            for i in range(uks):
+                acc = min(acc, mat[base + i] + msg_v2f[ums + i])
+            out[mt + j] = acc
+            lo = min(lo, acc)
+        if lo < INF:
             for j in range(kt):
-                c = tables[base + j * st] + q
-                if c < out[mt + j]:
-                    out[mt + j] = c
-        _normalize(out, mt, kt)
+                out[mt + j] -= lo
         return
     qmin = INF
     for i in range(ks):
-        if msg_v2f[ms + i] < qmin:
-            qmin = msg_v2f[ms + i]
+        qmin = min(qmin, msg_v2f[ms + i])
     if qmin == INF:
         for j in range(kt):
             out[mt + j] = INF
         return
-    for j in range(kt):
-        out[mt + j] = 0.0
     for i in range(ks):
-        wi = np.exp(-beta * (msg_v2f[ms + i] - qmin))
-        if wi == 0.0:
-            continue
-        base = t0 + i * ss
-        for j in range(kt):
-            out[mt + j] += etables[base + j * st] * wi
+        scratch[i] = np.exp(-beta * (msg_v2f[ms + i] - qmin))
     shift = block_min[b] + qmin
     for j in range(kt):
-        s = out[mt + j]
+        base = t0 + j * ks
+        ubase = np.uint64(base)
+        s = 0.0
+        for i in range(uks):
+            s += etables[ubase + i] * scratch[i]
         if s > TINY:
             out[mt + j] = -np.log(s) / beta
             continue
-        # exact log-domain column: min, then sum of shifted exponentials
+        # underflow: exact log-domain row (min, then sum of shifted exponentials)
         lo = INF
         for i in range(ks):
-            c = tables[t0 + i * ss + j * st] + msg_v2f[ms + i]
-            if c < lo:
-                lo = c
+            lo = min(lo, mat[base + i] + msg_v2f[ms + i])
         if lo == INF:
             out[mt + j] = INF
             continue
         acc = 0.0
         for i in range(ks):
-            c = tables[t0 + i * ss + j * st] + msg_v2f[ms + i]
+            c = mat[base + i] + msg_v2f[ms + i]
             if c < INF:
                 acc += np.exp(-beta * (c - lo))
         out[mt + j] = lo - np.log(acc) / beta - shift
     _normalize(out, mt, kt)
 
 
-@njit(**JIT)
-def _general_message(f, k, w, beta, msg_v2f, out):
+@njit(**JIT_INLINE)
+def _unary_message(f, w, out):
+    """Message of a one-variable factor: its table, shifted to a minimum of 0 (any beta)."""
+    e = w.factor_edge_ptr[f]
+    k = w.var_states[w.edge_var[e]]
+    m = w.edge_state_ptr[e]
+    t0 = w.block_ptr[w.factor_block[f]]
+    for x in range(k):
+        out[m + x] = w.tables[t0 + x]
+    _normalize(out, m, k)
+
+
+@njit(**JIT_INLINE)
+def _general_message(f, k, w, beta, msg_v2f, out, scratch):
     """Message of factor ``f`` (any arity) to its scope position ``k``.
 
     Walks the table once per pass; sum-product uses a min pass then a sum of
@@ -174,7 +190,9 @@ def _general_message(f, k, w, beta, msg_v2f, out):
         if c < out[mt + x]:
             out[mt + x] = c
     if beta < INF:
-        acc = np.zeros(kt)
+        acc = scratch
+        for x in range(kt):
+            acc[x] = 0.0
         for t in range(size):
             x = (t // st) % kt
             lo = out[mt + x]
@@ -194,16 +212,36 @@ def _general_message(f, k, w, beta, msg_v2f, out):
     _normalize(out, mt, kt)
 
 
-@njit(**JIT)
-def _factor_message(f, k, w, beta, etables, block_min, msg_v2f, out):
-    """Message of factor ``f`` to scope position ``k``: pairwise path or general path."""
-    if w.factor_edge_ptr[f + 1] - w.factor_edge_ptr[f] == 2:
-        _pair_message(f, k, w, beta, etables, block_min, msg_v2f, out)
+@njit(**JIT_INLINE)
+def _factor_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch):
+    """Message of factor ``f`` to scope position ``k``: unary, pairwise or general path.
+
+    ``scratch`` is a float64 work array of length >= the largest state count.
+    """
+    arity = w.factor_edge_ptr[f + 1] - w.factor_edge_ptr[f]
+    if arity == 2:
+        _pair_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch)
+    elif arity == 1:
+        _unary_message(f, w, out)
     else:
-        _general_message(f, k, w, beta, msg_v2f, out)
+        _general_message(f, k, w, beta, msg_v2f, out, scratch)
 
 
-@njit(**JIT)
+@njit(**JIT_INLINE)
+def _factor_messages(f, w, beta, etables, block_min, msg_v2f, out, scratch):
+    """Every message of factor ``f`` (pairwise directions unrolled so each is specialised)."""
+    arity = w.factor_edge_ptr[f + 1] - w.factor_edge_ptr[f]
+    if arity == 2:
+        _pair_message(f, 0, w, beta, etables, block_min, msg_v2f, out, scratch)
+        _pair_message(f, 1, w, beta, etables, block_min, msg_v2f, out, scratch)
+    elif arity == 1:
+        _unary_message(f, w, out)
+    else:
+        for k in range(arity):
+            _general_message(f, k, w, beta, msg_v2f, out, scratch)
+
+
+@njit(**JIT_INLINE)
 def _factor_costs(f, w, msg_v2f, out, o0):
     """Write ``T(x) + sum_j msg_v2f_j(x_j)`` for every entry x of factor ``f`` at ``out[o0:]``."""
     e0 = w.factor_edge_ptr[f]
@@ -221,8 +259,12 @@ def _factor_costs(f, w, msg_v2f, out, o0):
 
 @njit(**JIT)
 def _exp_tables(w, beta):
-    """``etables = exp(-beta (T - block_min))`` and ``block_min`` per table block."""
+    """``exp(-beta (T - block_min))`` for every entry of ``w.tables``, and ``block_min`` per block.
+
+    Returns ``(etables, block_min)``; zeros at beta = inf (unused by min-sum).
+    """
     n_blocks = len(w.block_ptr) - 1
+    half = len(w.tables) // 2
     etables = np.zeros(len(w.tables))
     block_min = np.zeros(n_blocks)
     if beta == INF:
@@ -230,13 +272,13 @@ def _exp_tables(w, beta):
     for b in range(n_blocks):
         lo = INF
         for t in range(w.block_ptr[b], w.block_ptr[b + 1]):
-            if w.tables[t] < lo:
-                lo = w.tables[t]
+            lo = min(lo, w.tables[t])
         if lo == INF:
             lo = 0.0
         block_min[b] = lo
         for t in range(w.block_ptr[b], w.block_ptr[b + 1]):
             etables[t] = np.exp(-beta * (w.tables[t] - lo))
+            etables[half + t] = np.exp(-beta * (w.tables[half + t] - lo))
     return etables, block_min
 
 
@@ -303,6 +345,7 @@ def _bfs_order(w):
 def _tree_pass(w, unary, beta, etables, block_min, order, parent_edge, msg_f2v, msg_v2f, belief):
     """One inward and one outward pass along ``order``: exact on a forest."""
     n_vars = len(w.var_states)
+    scratch = np.empty(np.max(w.var_states))
     for i in range(len(order) - 1, -1, -1):
         node = order[i]
         if node < n_vars:
@@ -310,7 +353,7 @@ def _tree_pass(w, unary, beta, etables, block_min, order, parent_edge, msg_f2v, 
         else:
             f = node - n_vars
             k = parent_edge[node] - w.factor_edge_ptr[f]
-            _factor_message(f, k, w, beta, etables, block_min, msg_v2f, msg_f2v)
+            _factor_message(f, k, w, beta, etables, block_min, msg_v2f, msg_f2v, scratch)
     for i in range(len(order)):
         node = order[i]
         if node < n_vars:
@@ -321,11 +364,11 @@ def _tree_pass(w, unary, beta, etables, block_min, order, parent_edge, msg_f2v, 
             kp = parent_edge[node] - w.factor_edge_ptr[f]
             for k in range(arity):
                 if k != kp:
-                    _factor_message(f, k, w, beta, etables, block_min, msg_v2f, msg_f2v)
+                    _factor_message(f, k, w, beta, etables, block_min, msg_v2f, msg_f2v, scratch)
 
 
 @njit(**JIT_PARALLEL)
-def _flood(w, unary, beta, etables, block_min, damping, tol, max_iter, msg_f2v, msg_v2f, belief):
+def _flood(w, unary, beta, etables, block_min, damping, tol, max_iter, n_threads, msg_f2v, msg_v2f, belief):
     """Loopy BP, flooding schedule, from the messages given (updated in place).
 
     Each iteration: every variable sends (from last iteration's msg_f2v), then
@@ -337,36 +380,38 @@ def _flood(w, unary, beta, etables, block_min, damping, tol, max_iter, msg_f2v, 
     """
     n_vars = len(w.var_states)
     n_factors = len(w.factor_edge_ptr) - 1
+    n_chunks = max(1, min(n_factors, 16 * n_threads))
+    max_states = np.max(w.var_states)
     new = np.empty_like(msg_f2v)
-    fdelta = np.zeros(n_factors)
+    cdelta = np.zeros(n_chunks)
     delta = INF
     it = 0
     while it < max_iter:
         for v in prange(n_vars):
             _var_messages(v, w, unary, msg_f2v, msg_v2f, belief)
-        for f in prange(n_factors):
-            e0 = w.factor_edge_ptr[f]
-            e1 = w.factor_edge_ptr[f + 1]
-            for k in range(e1 - e0):
-                _factor_message(f, k, w, beta, etables, block_min, msg_v2f, new)
+        for c in prange(n_chunks):
+            scratch = np.empty(max_states)
             d = 0.0
-            for m in range(w.edge_state_ptr[e0], w.edge_state_ptr[e1]):
-                old = msg_f2v[m]
-                val = new[m]
-                if damping > 0.0 and old < INF and val < INF:
-                    val = (1.0 - damping) * val + damping * old
-                if val != old:
-                    if val == INF or old == INF:
-                        d = INF
-                    elif abs(val - old) > d:
-                        d = abs(val - old)
-                msg_f2v[m] = val
-            fdelta[f] = d
+            for f in range(c * n_factors // n_chunks, (c + 1) * n_factors // n_chunks):
+                e0 = w.factor_edge_ptr[f]
+                e1 = w.factor_edge_ptr[f + 1]
+                _factor_messages(f, w, beta, etables, block_min, msg_v2f, new, scratch)
+                for m in range(w.edge_state_ptr[e0], w.edge_state_ptr[e1]):
+                    old = msg_f2v[m]
+                    val = new[m]
+                    if damping > 0.0 and old < INF and val < INF:
+                        val = (1.0 - damping) * val + damping * old
+                    if val != old:
+                        if val == INF or old == INF:
+                            d = INF
+                        elif abs(val - old) > d:
+                            d = abs(val - old)
+                    msg_f2v[m] = val
+            cdelta[c] = d
         it += 1
         delta = 0.0
-        for f in range(n_factors):
-            if fdelta[f] > delta:
-                delta = fdelta[f]
+        for c in range(n_chunks):
+            delta = max(delta, cdelta[c])
         if delta <= tol:
             break
     for v in prange(n_vars):
