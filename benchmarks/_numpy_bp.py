@@ -39,9 +39,9 @@ Factor-to-variable messages (energies), one array per direction:
 Beliefs are ``b_v = unary_v + sum of incoming factor-to-variable messages`` and
 the (approximate) marginals are ``softmax(-beta * b_v)``.
 
-Memory note: the factor update materializes a ``(N, N-1, K, K)`` temporary per
-direction (about ``8 * N^2 * K^2`` bytes), which is fine for the benchmark sizes
-(e.g. 5 MB at N=100, K=8) but grows quickly with K.
+Memory note: the factor update materializes ``(rows, N-1, K, K)`` temporaries,
+processed in blocks of rows of at most 128 MB (a whole 1000 x 1000, K = 32 grid
+would need 8 GB per temporary).
 """
 
 from __future__ import annotations
@@ -105,6 +105,22 @@ def _soft_min(x: np.ndarray, axis: int, beta: float) -> np.ndarray:
     return m - np.log(np.sum(z, axis=axis)) / beta
 
 
+def _pair_update(u, pair, axis, beta, max_bytes=1 << 27):
+    """Soft-min over ``axis`` of ``u[..., :, None] + pair`` (axis -2) or ``u[..., None, :] + pair`` (axis -1).
+
+    Processed in blocks of grid rows so that the ``(rows, cols, K, K)``
+    temporary stays under ``max_bytes`` (large grids would not fit otherwise).
+    """
+    rows, cols, k = u.shape
+    step = max(1, max_bytes // (8 * cols * k * k))
+    out = np.empty_like(u)
+    for r in range(0, rows, step):
+        block = u[r:r + step]
+        block = block[..., :, None] if axis == -2 else block[..., None, :]
+        out[r:r + step] = _soft_min(block + pair, axis=axis, beta=beta)
+    return out
+
+
 def _normalize(msg: np.ndarray) -> np.ndarray:
     """Shift each message (last axis) so that its minimum is 0."""
     return msg - msg.min(axis=-1, keepdims=True)
@@ -144,10 +160,10 @@ def numpy_bp_step(
 
     # Factor-to-variable: soft-min over the other variable's state of
     # pair[x1, x2] + incoming message. Axis -2 indexes x1, axis -1 indexes x2.
-    new_h_right = _soft_min(u_left[..., :, None] + pair, axis=-2, beta=beta)
-    new_h_left = _soft_min(u_right[..., None, :] + pair, axis=-1, beta=beta)
-    new_v_bottom = _soft_min(u_top[..., :, None] + pair, axis=-2, beta=beta)
-    new_v_top = _soft_min(u_bottom[..., None, :] + pair, axis=-1, beta=beta)
+    new_h_right = _pair_update(u_left, pair, -2, beta)
+    new_h_left = _pair_update(u_right, pair, -1, beta)
+    new_v_bottom = _pair_update(u_top, pair, -2, beta)
+    new_v_top = _pair_update(u_bottom, pair, -1, beta)
 
     new = (new_h_left, new_h_right, new_v_top, new_v_bottom)
     if damping:

@@ -8,15 +8,15 @@ from ..exceptions import InferenceError
 from ..kernels.bp import _bfs_order
 from ..utils.validation import check_beta
 from .bp import belief_propagation
-from .exact import MAX_CLIQUE_STATES, elimination_cliques, enumerate_exact, junction_tree
+from .exact import _clique_plan, enumerate_exact, junction_tree, junction_tree_cost
 
 __all__ = ["infer", "free_energy", "energy", "METHODS"]
 
 METHODS = ("auto", "bp", "exact", "enumerate")
 #: ``auto`` tries the junction tree on loopy graphs up to this many variables.
 AUTO_EXACT_MAX_VARS = 2000
-#: ... when its cliques hold at most this many joint states in total.
-AUTO_EXACT_MAX_WORK = 1 << 18
+#: ... when it holds at most this many table entries (see ``junction_tree_cost``).
+AUTO_EXACT_MAX_WORK = 1 << 20
 
 
 def _compiled(graph, evidence, parameters):
@@ -31,17 +31,8 @@ def _cheap_exact(compiled):
     """True when a junction tree is cheap for every graph of the batch."""
     if compiled.n_vars > AUTO_EXACT_MAX_VARS:
         return False
-    w = compiled.wiring
-    for g in range(compiled.n_graphs):
-        v0, v1 = compiled.graph_var_ptr[g], compiled.graph_var_ptr[g + 1]
-        f0, f1 = compiled.graph_factor_ptr[g], compiled.graph_factor_ptr[g + 1]
-        scopes = [w.edge_var[w.factor_edge_ptr[f]:w.factor_edge_ptr[f + 1]] - v0 for f in range(f0, f1)]
-        states = w.var_states[v0:v1]
-        _, cliques = elimination_cliques(states, scopes)
-        work = sum(float(np.prod([states[u] for u in c], dtype=np.float64)) for c in cliques)
-        if work > AUTO_EXACT_MAX_WORK:
-            return False
-    return True
+    return all(junction_tree_cost(_clique_plan(compiled, g)) <= AUTO_EXACT_MAX_WORK
+               for g in range(compiled.n_graphs))
 
 
 def infer(graph, evidence=None, *, method="auto", beta=1.0, parameters=None, schedule="auto",

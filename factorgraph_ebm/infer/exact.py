@@ -19,12 +19,12 @@ from ..kernels.exact import _enumerate
 from .bp import belief_propagation
 from .result import InferenceResult
 
-__all__ = ["enumerate_exact", "junction_tree", "elimination_cliques", "MAX_ENUMERATION", "MAX_CLIQUE_STATES"]
+__all__ = ["enumerate_exact", "junction_tree", "elimination_cliques", "MAX_ENUMERATION", "MAX_JUNCTION_ENTRIES", "junction_tree_cost"]
 
 #: Largest number of joint assignments brute force will walk.
 MAX_ENUMERATION = 5_000_000
-#: Largest number of joint states of one junction-tree clique.
-MAX_CLIQUE_STATES = 1 << 20
+#: Largest number of table entries (cliques and clique-separator projections) a junction tree may hold.
+MAX_JUNCTION_ENTRIES = 1 << 24
 
 
 def _exact_result(compiled, method, beta, marg, free, map_state, factor_solver):
@@ -158,6 +158,23 @@ def _clique_plan(compiled, g):
     return states, scopes, order, cliques, parent, home
 
 
+def junction_tree_cost(plan):
+    """Table entries the junction tree materialises for one graph's ``plan``.
+
+    Each clique ``i`` with a parent is joined to it through its separator by two
+    0 / +inf projection tables of ``(clique states) x (separator states)``
+    entries, which dominate both the memory and the message work.
+    """
+    states, _, order, cliques, parent, _ = plan
+    size = [float(np.prod([states[u] for u in c], dtype=np.float64)) for c in cliques]
+    total = sum(size)
+    for i, p in enumerate(parent):
+        if p >= 0:
+            sep = float(np.prod([states[u] for u in cliques[i] if u != order[i]], dtype=np.float64))
+            total += (size[i] + size[p]) * sep
+    return total
+
+
 def _broadcast(table, scope, members, states):
     """Table over ``scope`` broadcast to the axes of ``members`` (sorted ids)."""
     pos = [members.index(u) for u in scope]
@@ -186,10 +203,11 @@ def _clique_graph(compiled, g, plan):
     v0 = int(compiled.graph_var_ptr[g])
     f0 = int(compiled.graph_factor_ptr[g])
     sizes = [int(np.prod([states[u] for u in c], dtype=np.float64)) for c in cliques]
-    if max(sizes) > MAX_CLIQUE_STATES:
+    cost = junction_tree_cost(plan)
+    if cost > MAX_JUNCTION_ENTRIES:
         raise InferenceError(
-            f"junction tree needs a clique of {max(sizes)} joint states (> {MAX_CLIQUE_STATES}; "
-            f"treewidth >= {max(len(c) for c in cliques) - 1}); use method='bp'"
+            f"junction tree needs {cost:.3g} table entries (> {MAX_JUNCTION_ENTRIES}; largest clique "
+            f"{max(sizes)} joint states, treewidth >= {max(len(c) for c in cliques) - 1}); use method='bp'"
         )
     energy = [np.zeros([states[u] for u in c]) for c in cliques]
     for i, u in enumerate(order):

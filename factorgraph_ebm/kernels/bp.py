@@ -371,8 +371,9 @@ def _tree_pass(w, unary, beta, etables, block_min, order, parent_edge, msg_f2v, 
 def _flood(w, unary, beta, etables, block_min, damping, tol, max_iter, n_threads, msg_f2v, msg_v2f, belief):
     """Loopy BP, flooding schedule, from the messages given (updated in place).
 
+    One-variable factors send their (constant) message once, before the loop.
     Each iteration: every variable sends (from last iteration's msg_f2v), then
-    every factor sends; new = (1 - damping) new + damping old. Stops when the
+    every other factor sends; new = (1 - damping) new + damping old. Stops when the
     largest message change is <= ``tol``. Ends with a variable sweep, so
     ``msg_v2f`` and ``belief`` match the final ``msg_f2v``.
 
@@ -386,6 +387,10 @@ def _flood(w, unary, beta, etables, block_min, damping, tol, max_iter, n_threads
     cdelta = np.zeros(n_chunks)
     delta = INF
     it = 0
+    # A one-variable factor's message never changes: send it once, skip it after.
+    for f in prange(n_factors):
+        if w.factor_edge_ptr[f + 1] - w.factor_edge_ptr[f] == 1:
+            _unary_message(f, w, msg_f2v)
     while it < max_iter:
         for v in prange(n_vars):
             _var_messages(v, w, unary, msg_f2v, msg_v2f, belief)
@@ -395,6 +400,8 @@ def _flood(w, unary, beta, etables, block_min, damping, tol, max_iter, n_threads
             for f in range(c * n_factors // n_chunks, (c + 1) * n_factors // n_chunks):
                 e0 = w.factor_edge_ptr[f]
                 e1 = w.factor_edge_ptr[f + 1]
+                if e1 - e0 == 1:
+                    continue
                 _factor_messages(f, w, beta, etables, block_min, msg_v2f, new, scratch)
                 for m in range(w.edge_state_ptr[e0], w.edge_state_ptr[e1]):
                     old = msg_f2v[m]
