@@ -249,6 +249,15 @@ def _factor_costs(f, w, msg_v2f, out, o0):
     b = w.factor_block[f]
     t0 = w.block_ptr[b]
     size = w.block_ptr[b + 1] - t0
+    if e1 - e0 == 2:  # C-order (k0, k1) table: no index arithmetic per entry
+        m0 = w.edge_state_ptr[e0]
+        m1 = w.edge_state_ptr[e0 + 1]
+        k1 = w.var_states[w.edge_var[e0 + 1]]
+        for i in range(w.var_states[w.edge_var[e0]]):
+            for j in range(k1):
+                t = i * k1 + j
+                out[o0 + t] = w.tables[t0 + t] + msg_v2f[m0 + i] + msg_v2f[m1 + j]
+        return
     for t in range(size):
         c = w.tables[t0 + t]
         if c < INF:
@@ -436,32 +445,31 @@ def _bethe_terms(w, unary, beta, msg_v2f, belief, fterm, vterm):
     """
     n_vars = len(w.var_states)
     n_factors = len(w.factor_edge_ptr) - 1
-    for f in prange(n_factors):
-        b = w.factor_block[f]
-        t0 = w.block_ptr[b]
-        size = w.block_ptr[b + 1] - t0
-        costs = np.empty(size)
-        _factor_costs(f, w, msg_v2f, costs, 0)
-        lo = INF
-        for t in range(size):
-            if costs[t] < lo:
-                lo = costs[t]
-        if lo == INF:
-            fterm[f] = INF
-            continue
-        z = 0.0
-        for t in range(size):
-            if costs[t] < INF:
-                z += np.exp(-beta * (costs[t] - lo))
-        logz = np.log(z)
-        acc = 0.0
-        for t in range(size):
-            if costs[t] < INF:
-                r = beta * (costs[t] - lo)
-                p = np.exp(-r) / z
-                # <T> - H/beta with log p = -r - log z
-                acc += p * (w.tables[t0 + t] - (r + logz) / beta)
-        fterm[f] = acc
+    n_chunks = max(1, min(n_factors, 64))
+    max_size = np.max(np.diff(w.block_ptr)) if len(w.block_ptr) > 1 else 0
+    for c in prange(n_chunks):
+        costs = np.empty(max_size)
+        for f in range(c * n_factors // n_chunks, (c + 1) * n_factors // n_chunks):
+            b = w.factor_block[f]
+            t0 = w.block_ptr[b]
+            size = w.block_ptr[b + 1] - t0
+            _factor_costs(f, w, msg_v2f, costs, 0)
+            lo = INF
+            for t in range(size):
+                lo = min(lo, costs[t])
+            if lo == INF:
+                fterm[f] = INF
+                continue
+            # <T> - H/beta = sum_t p_t (T_t + log p_t / beta), p_t = exp(-beta (c_t - lo)) / z
+            z = 0.0
+            acc = 0.0
+            for t in range(size):
+                if costs[t] < INF:
+                    d = costs[t] - lo
+                    p = np.exp(-beta * d)
+                    z += p
+                    acc += p * (w.tables[t0 + t] - d)
+            fterm[f] = acc / z - np.log(z) / beta
     for v in prange(n_vars):
         k = w.var_states[v]
         s0 = w.var_state_ptr[v]
@@ -517,6 +525,26 @@ def _decode(w, belief, msg_v2f, order, parent_edge):
         b = w.factor_block[f]
         t0 = w.block_ptr[b]
         size = w.block_ptr[b + 1] - t0
+        n_free = 0
+        for e in range(e0, e1):
+            if state[w.edge_var[e]] < 0:
+                n_free += 1
+        if n_free == 0:
+            continue
+        if e1 - e0 == 2 and n_free == 1:
+            # pairwise, one end decided: scan the free end's states only (C-order table)
+            free = e0 if state[w.edge_var[e0]] < 0 else e0 + 1
+            u = w.edge_var[free]
+            s = state[w.edge_var[2 * e0 + 1 - free]]
+            k1 = w.var_states[w.edge_var[e0 + 1]]
+            m = w.edge_state_ptr[free]
+            best = INF
+            for x in range(w.var_states[u]):
+                c = w.tables[t0 + (s * k1 + x if free == e0 + 1 else x * k1 + s)] + msg_v2f[m + x]
+                if c < best:
+                    best = c
+                    state[u] = x
+            continue
         best = INF
         best_t = -1
         for t in range(size):
