@@ -79,10 +79,12 @@ def _normalize(out, m, k):
 def _pair_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch):
     """Message of pairwise factor ``f`` to its scope position ``k`` (0 or 1).
 
-    The table is read as a (target states x source states) matrix: the C-order
-    copy for k = 0, the transposed copy (offset ``len(tables) // 2``) for k = 1.
-    Each target state is then a reduction over contiguous source states held
-    in a register, which LLVM vectorises. (One array plus an offset rather than
+    Sum-product reads the table as a (target states x source states) matrix:
+    the C-order copy for k = 0, the transposed copy (offset ``len(tables) // 2``)
+    for k = 1; each target state is then a sum over contiguous source states,
+    which LLVM vectorises. Min-sum reads the other copy, (source x target), and
+    keeps four targets' minima in registers per pass over the sources (a min
+    reduction does not vectorise and one chain is latency-bound). (One array plus an offset rather than
     two arrays chosen by a branch, which would cost reference counting per call.)
     Sum-product first writes the source weights ``exp(-beta (q - min q))`` to
     ``scratch`` (length >= source states).
@@ -101,17 +103,39 @@ def _pair_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch):
     uks = np.uint64(ks)
     ums = np.uint64(ms)
     if beta == INF:
-        lo = INF
-        for j in range(kt):
-            base = np.uint64(t0 + j * ks)
-            acc = INF
+        # source-major copy (the other one): four target states per pass over the
+        # sources, four independent min chains (a single chain is latency-bound)
+        s0 = w.block_ptr[b] + (len(w.tables) // 2 if k == 0 else 0)
+        j = 0
+        while j + 4 <= kt:
+            a0 = INF
+            a1 = INF
+            a2 = INF
+            a3 = INF
             for i in range(uks):
-                acc = min(acc, mat[base + i] + msg_v2f[ums + i])
-            out[mt + j] = acc
-            lo = min(lo, acc)
-        if lo < INF:
-            for j in range(kt):
-                out[mt + j] -= lo
+                m = msg_v2f[ums + i]
+                r = np.uint64(s0 + j) + i * np.uint64(kt)
+                v0 = mat[r] + m
+                v1 = mat[r + np.uint64(1)] + m
+                v2 = mat[r + np.uint64(2)] + m
+                v3 = mat[r + np.uint64(3)] + m
+                a0 = v0 if v0 < a0 else a0
+                a1 = v1 if v1 < a1 else a1
+                a2 = v2 if v2 < a2 else a2
+                a3 = v3 if v3 < a3 else a3
+            out[mt + j] = a0
+            out[mt + j + 1] = a1
+            out[mt + j + 2] = a2
+            out[mt + j + 3] = a3
+            j += 4
+        while j < kt:
+            a0 = INF
+            for i in range(uks):
+                v0 = mat[np.uint64(s0 + j) + i * np.uint64(kt)] + msg_v2f[ums + i]
+                a0 = v0 if v0 < a0 else a0
+            out[mt + j] = a0
+            j += 1
+        _normalize(out, mt, kt)
         return
     qmin = INF
     for i in range(ks):
