@@ -13,6 +13,7 @@ from factorgraph_ebm import (
     LinearEnergy,
     ZeroPartitionError,
     compile_graph,
+    free_energy,
     infer,
 )
 
@@ -183,6 +184,14 @@ def test_junction_tree_refuses_wide_models():
     h = np.stack([x.ids[:, :-1].ravel(), x.ids[:, 1:].ravel()], 1)
     v = np.stack([x.ids[:-1].ravel(), x.ids[1:].ravel()], 1)
     fg.add_factor_group(np.concatenate([h, v]), rng.normal(size=(4, 4)))
-    with pytest.raises(InferenceError, match="treewidth"):
+    with pytest.raises(InferenceError, match="elimination width"):
         infer(fg, method="exact")
     assert nx.is_connected(fg.graph)
+
+
+def test_free_energy_refuses_a_compiled_batch():
+    fg = FactorGraph()
+    fg.add_variable("a", 2)
+    fg.add_factor(["a"], [0.0, 1.0])
+    with pytest.raises(InferenceError, match="not a batch"):
+        free_energy(compile_graph([fg, fg]), {"a": 0})

@@ -100,8 +100,9 @@ def free_energy(graph, clamp, *, beta=1.0, evidence=None, **options):
     >>> free_energy(fg, {"y": 1}, beta=np.inf)
     1.0
     """
-    if not isinstance(clamp, dict) or isinstance(graph, (list, tuple)):
-        raise InferenceError("free_energy takes one graph and a dict clamp")
+    if not isinstance(clamp, dict) or isinstance(graph, (list, tuple)) or (
+            isinstance(graph, CompiledGraph) and graph.n_graphs != 1):
+        raise InferenceError("free_energy takes one graph (not a batch) and a dict clamp")
     if isinstance(graph, CompiledGraph):
         base = graph.graphs[0]
         merged = graph.clamped.copy() if evidence is None else resolve_evidence(base, evidence)

@@ -207,7 +207,7 @@ def _clique_graph(compiled, g, plan):
     if cost > MAX_JUNCTION_ENTRIES:
         raise InferenceError(
             f"junction tree needs {cost:.3g} table entries (> {MAX_JUNCTION_ENTRIES}; largest clique "
-            f"{max(sizes)} joint states, treewidth >= {max(len(c) for c in cliques) - 1}); use method='bp'"
+            f"{max(sizes)} joint states, elimination width {max(len(c) for c in cliques) - 1}, an upper bound on the treewidth); use method='bp'"
         )
     energy = [np.zeros([states[u] for u in c]) for c in cliques]
     for i, u in enumerate(order):
