@@ -12,6 +12,7 @@ from .exceptions import (
     EvidenceError,
     FactorGraphError,
     InferenceError,
+    ParseError,
     ZeroPartitionError,
 )
 from .graph import Energy, FactorGraph, LinearEnergy, Parameters, TableEnergy, VariableArray
@@ -30,6 +31,7 @@ __all__ = [
     "InferenceError",
     "InferenceResult",
     "LinearEnergy",
+    "ParseError",
     "Parameters",
     "TableEnergy",
     "VariableArray",

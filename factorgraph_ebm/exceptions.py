@@ -10,6 +10,7 @@ __all__ = [
     "EvidenceError",
     "ZeroPartitionError",
     "InferenceError",
+    "ParseError",
     "ConvergenceWarning",
 ]
 
@@ -32,6 +33,31 @@ class ZeroPartitionError(FactorGraphError):
 
 class InferenceError(FactorGraphError):
     """An inference request is invalid (bad beta, method, or a model too large for it)."""
+
+
+class ParseError(FactorGraphError):
+    """A model, evidence or result file is malformed.
+
+    The message starts with the file and the line, e.g.
+    ``"grid.uai, line 7: table of factor 2 has 3 entries, expected 4"``.
+
+    Attributes
+    ----------
+    path : str
+        The file (or ``"<string>"`` for text that came from a stream without a name).
+    line : int or None
+        1-based line of the offending token; None when the problem is not tied to a line.
+    """
+
+    def __init__(self, path, line, message):
+        self.path = str(path)
+        self.line = line
+        self.reason = message
+        where = self.path if line is None else f"{self.path}, line {line}"
+        super().__init__(f"{where}: {message}")
+
+    def __reduce__(self):
+        return type(self), (self.path, self.line, self.reason)
 
 
 class ConvergenceWarning(UserWarning):

@@ -1,23 +1,100 @@
-"""``fgebm``: command-line entry point (thin argparse layer)."""
+"""``fgebm``: command-line entry point (thin argparse layer).
+
+Subcommands live in their own modules (``cli/infer.py``, ``cli/info.py``,
+``cli/convert.py``, ``cli/demo.py``) and are imported only when run, so
+``fgebm --help`` stays fast. Errors in files or arguments end the command with
+a one-line message on standard error and a non-zero exit code: 2 for bad
+arguments, 1 for bad files or models.
+"""
 
 import argparse
+import importlib
+import math
 import sys
 
 __all__ = ["main"]
 
+#: subcommand -> (module, function) run with the parsed arguments
+_COMMANDS = {
+    "infer": ("factorgraph_ebm.cli.infer", "run_infer"),
+    "info": ("factorgraph_ebm.cli.info", "run_info"),
+    "convert": ("factorgraph_ebm.cli.convert", "run_convert"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose errors are one line on standard error (exit code 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _number(kind, ok, rule):
+    """An argparse type: ``kind(text)`` that satisfies ``ok``, else a one-line error naming ``rule``."""
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {rule}, got {text!r}")
+        return value
+
+    return parse
+
+
+_positive_float = _number(float, lambda v: v > 0, "a number > 0 (or inf)")
+_positive_int = _number(int, lambda v: v >= 1, "an integer >= 1")
+_damping = _number(float, lambda v: 0.0 <= v < 1.0, "a number in [0, 1)")
+
 
 def _build_parser():
-    parser = argparse.ArgumentParser(prog="fgebm", description="Factor graphs for energy-based models.")
+    parser = _Parser(prog="fgebm", description="Factor graphs for energy-based models.")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="denoise a small image with a Potts grid (no data needed)")
     demo.add_argument("--size", type=int, default=24, help="image side in pixels (default 24)")
     demo.add_argument("--seed", type=int, default=0, help="noise seed")
+
+    quiet = _Parser(add_help=False)
+    quiet.add_argument("--quiet", "-q", action="store_true", help="no progress or timing on standard error")
+
+    inf = sub.add_parser("infer", parents=[quiet], help="MAR, MPE or PR of a .uai or .fg model (UAI result format)")
+    inf.add_argument("model", help="model file: .uai or .fg (optionally .gz)")
+    inf.add_argument("--task", required=True, choices=("MAR", "MPE", "PR"),
+                     help="MAR: marginals; MPE: most probable explanation; PR: log10 partition function")
+    inf.add_argument("--evidence", metavar="FILE.evid", help="UAI evidence file (either layout)")
+    inf.add_argument("--method", default="auto", choices=("auto", "exact", "bp"),
+                     help="auto (default): exact on forests and small low-treewidth models, loopy BP otherwise")
+    inf.add_argument("--beta", type=_positive_float, metavar="B",
+                     help="inverse temperature for MAR and PR (default 1: the model as written)")
+    inf.add_argument("--max-iters", type=_positive_int, metavar="N", help="loopy BP iteration cap (default 1000)")
+    inf.add_argument("--damping", type=_damping, metavar="D", help="loopy BP damping in [0, 1) (default 0)")
+    inf.add_argument("--out", metavar="FILE", help="result file (default: standard output)")
+
+    info = sub.add_parser("info", parents=[quiet], help="variables, factors, max arity, treewidth estimate, forest?")
+    info.add_argument("model", help="model file: .uai or .fg (optionally .gz)")
+    info.add_argument("--treewidth", action="store_true",
+                      help="estimate the treewidth even for large models (slow)")
+
+    conv = sub.add_parser("convert", parents=[quiet], help="convert between .uai and .fg (by extension)")
+    conv.add_argument("input", help="model file to read")
+    conv.add_argument("output", help="model file to write")
     return parser
+
+
+def _check(parser, args):
+    if args.command == "infer" and args.beta is not None:
+        if args.task == "MPE":
+            parser.error("--beta applies to MAR and PR; MPE is always min-sum (beta = inf)")
+        if args.task == "PR" and math.isinf(args.beta):
+            parser.error("--beta inf has no partition function; use a finite beta for PR")
 
 
 def main(argv=None):
     """Run ``fgebm`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
-    args = _build_parser().parse_args(argv)
+    parser = _build_parser()
+    args = parser.parse_args(argv)
     if args.command == "demo":
         from .demo import run_demo
 
@@ -25,7 +102,20 @@ def main(argv=None):
             print("fgebm demo: --size must be >= 2", file=sys.stderr)
             return 2
         run_demo(size=args.size, seed=args.seed)
-    return 0
+        return 0
+    _check(parser, args)
+    from ..exceptions import FactorGraphError
+    from ._common import stderr_logging
+
+    module, function = _COMMANDS[args.command]
+    run = getattr(importlib.import_module(module), function)
+    with stderr_logging(args.quiet):
+        try:
+            return run(args)
+        except (FactorGraphError, OSError) as exc:
+            message = " ".join(str(exc).split())
+            print(f"fgebm {args.command}: {message}", file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":

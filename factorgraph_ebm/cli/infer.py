@@ -1,0 +1,99 @@
+"""``fgebm infer``: answer the UAI tasks MAR, MPE and PR for a model file."""
+
+import math
+import sys
+import warnings
+
+import numpy as np
+
+from ..exceptions import ConvergenceWarning, ZeroPartitionError
+from ..infer.api import infer
+from ..io.evidence import read_evidence
+from ..io.results import format_result, write_result
+from ._common import LOGGER, Timer, load_model
+
+__all__ = ["run_infer", "task_value"]
+
+
+def task_value(task, result):
+    """The answer to ``task`` held by an :class:`~factorgraph_ebm.InferenceResult`.
+
+    ``MAR``: list of per-variable marginals (observed variables one-hot);
+    ``MPE``: the MAP state of every variable; ``PR``: log10 of the partition
+    function of the evidence-clamped model (the probability of the evidence for
+    a Bayesian network).
+
+    Examples
+    --------
+    >>> from factorgraph_ebm import FactorGraph, infer
+    >>> fg = FactorGraph()
+    >>> _ = fg.add_variable(0, 2)
+    >>> _ = fg.add_factor([0], -np.log([1.0, 9.0]))
+    >>> res = infer(fg, beta=1.0)
+    >>> [m.round(3).tolist() for m in task_value("MAR", res)], round(task_value("PR", res), 6)
+    ([[0.1, 0.9]], 1.0)
+    """
+    if task == "MAR":
+        return np.split(result.marginal_array, result.compiled.wiring.var_state_ptr[1:-1])
+    if task == "MPE":
+        return result.map_state
+    return result.log_partition / math.log(10.0)
+
+
+def _describe(result, method, seconds):
+    if result.method == "loopy-bp":
+        state = "converged" if result.converged else "did NOT converge"
+        LOGGER.info("method %s (requested %s): %s after %d iterations; %.2f s",
+                    result.method, method, state, result.n_iter, seconds)
+        if not result.converged:
+            LOGGER.warning("loopy BP did not converge in %d iterations (last message change %.3g): the answer is "
+                           "approximate; try --damping 0.5 or a larger --max-iters", result.n_iter, result.delta)
+    else:
+        exact = "exact on this forest" if result.method == "tree-bp" else "exact"
+        LOGGER.info("method %s (requested %s): %s; %.2f s", result.method, method, exact, seconds)
+
+
+def _solve(fg, evidence, args):
+    beta = np.inf if args.task == "MPE" else (1.0 if args.beta is None else args.beta)
+    options = {"method": args.method, "beta": beta}
+    if args.damping is not None:
+        options["damping"] = args.damping
+    if args.max_iters is not None:
+        options["max_iter"] = args.max_iters
+    LOGGER.info("running %s (method %s, beta %s) ...", args.task, args.method, beta)
+    timer = Timer()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # reported by _describe
+        try:
+            result = infer(fg, evidence, **options)
+        except ZeroPartitionError as exc:
+            if args.task != "PR":
+                raise
+            LOGGER.warning("%s: PR is log10(0) = -inf", exc)
+            return -math.inf
+    _describe(result, args.method, timer.seconds)
+    value = task_value(args.task, result)
+    if args.task == "MPE":
+        energy = result.map_energy
+        if energy == np.inf:
+            LOGGER.warning("the MPE assignment found has zero probability (it violates a zero potential)")
+        else:
+            LOGGER.info("MPE energy %.6g (log10 of its unnormalised probability: %.6g)", energy, -energy / math.log(10))
+    return value
+
+
+def run_infer(args):
+    """Run ``fgebm infer`` with parsed arguments; returns the exit code."""
+    fg = load_model(args.model)
+    evidence = None
+    if args.evidence:
+        evidence = read_evidence(args.evidence, fg)
+        LOGGER.info("evidence %s: %d observed variables", args.evidence, int((evidence >= 0).sum()))
+    value = _solve(fg, evidence, args)
+    if args.out:
+        write_result(args.out, args.task, value)
+        LOGGER.info("wrote %s to %s", args.task, args.out)
+    else:
+        sys.stdout.write(format_result(args.task, value))
+        sys.stdout.flush()
+    return 0

@@ -1,0 +1,32 @@
+"""Standard model files: UAI (``.uai``, ``.evid``, MAR / MPE / PR results) and libDAI ``.fg``.
+
+Files hold potentials; the engine holds energies ``E = -log(potential)``
+(zero potential = ``+inf``, a forbidden configuration). Every reader raises
+:class:`~factorgraph_ebm.ParseError`, naming the file and the line, on
+malformed input.
+"""
+
+from .evidence import LAYOUTS, read_evidence, write_evidence
+from .formats import MODEL_FORMATS, model_format, read_model, write_model
+from .libdai import read_libdai, write_libdai
+from .results import TASKS, format_result, read_result, write_result
+from .uai import NETWORKS, read_uai, write_uai
+
+__all__ = [
+    "LAYOUTS",
+    "MODEL_FORMATS",
+    "NETWORKS",
+    "TASKS",
+    "format_result",
+    "model_format",
+    "read_evidence",
+    "read_libdai",
+    "read_model",
+    "read_result",
+    "read_uai",
+    "write_evidence",
+    "write_libdai",
+    "write_model",
+    "write_result",
+    "write_uai",
+]

@@ -1,0 +1,184 @@
+"""Between parsed arrays and a FactorGraph: potentials <-> energies, factors grouped by shape.
+
+File formats store *potentials* (or probabilities) ``phi >= 0``; the engine
+stores *energies* ``E = -log(phi)``, with ``phi = 0`` becoming ``E = +inf``.
+Readers declare one scalar variable per file variable and gather the factors
+of equal shape into one factor group each (one ``add_factor_group`` call per
+shape, never one call per factor), so large files load quickly.
+"""
+
+import math
+
+import numpy as np
+
+from ..exceptions import FactorGraphError
+from ..graph.energies import resolve_table
+from ..graph.factor_graph import FactorGraph
+
+#: Largest table a reader builds that the file does not spell out entry by entry
+#: (sparse ``.fg`` tables, constants spread over a variable).
+MAX_TABLE_ENTRIES = 1 << 26
+
+__all__ = [
+    "MAX_TABLE_ENTRIES",
+    "energies_from_potentials",
+    "potentials_from_energies",
+    "build_graph",
+    "graph_from_tables",
+    "graph_factors",
+    "fold_constant_factors",
+    "check_constant_host",
+    "spec_owner",
+]
+
+
+def energies_from_potentials(potentials):
+    """``-log(potentials)``, with ``+inf`` where a potential is 0.
+
+    Examples
+    --------
+    >>> energies_from_potentials(np.array([1.0, 0.5, 0.0]))
+    array([-0.        ,  0.69314718,         inf])
+    """
+    with np.errstate(divide="ignore"):
+        return -np.log(np.asarray(potentials, dtype=np.float64))
+
+
+def spec_owner(spec):
+    """``"factor 'f0'"`` or ``"factor group 'g'"``, for messages."""
+    return f"{'factor group' if spec.is_group else 'factor'} {spec.name!r}"
+
+
+def potentials_from_energies(energies, owner):
+    """``exp(-energies)``; raises when a finite energy has no finite, non-zero potential.
+
+    Examples
+    --------
+    >>> potentials_from_energies(np.array([0.0, np.inf]), "factor 0")
+    array([1., 0.])
+    >>> potentials_from_energies(np.array([-1000.0]), "factor 0")
+    Traceback (most recent call last):
+        ...
+    factorgraph_ebm.exceptions.FactorGraphError: factor 0: energy -1000.0 has no finite non-zero potential exp(-E) in float64; shift or rescale the energies
+    """
+    energies = np.asarray(energies, dtype=np.float64)
+    with np.errstate(over="ignore", under="ignore"):
+        pot = np.exp(-energies)
+    lost = np.isfinite(energies) & ((pot == 0) | np.isinf(pot))
+    if lost.any():
+        e = float(energies[lost].flat[0])
+        raise FactorGraphError(
+            f"{owner}: energy {e!r} has no finite non-zero potential exp(-E) in float64; "
+            "shift or rescale the energies"
+        )
+    return pot
+
+
+def check_constant_host(toks, states, scopes):
+    """Raise a ParseError (via the ``toks`` cursor) when constant factors cannot be folded.
+
+    See :func:`fold_constant_factors`: they need a variable, with at most
+    :data:`MAX_TABLE_ENTRIES` states.
+    """
+    if all(len(scope) for scope in scopes):
+        return
+    if len(states) == 0:
+        raise toks.error("a constant factor (empty scope) needs a variable to attach to; the model has none", 0)
+    if min(states) > MAX_TABLE_ENTRIES:
+        raise toks.error(f"a constant factor would be spread over {min(states)} states "
+                         f"(more than {MAX_TABLE_ENTRIES})", 0)
+
+
+def fold_constant_factors(states, scopes, potentials, offsets):
+    """Turn factors with an empty scope (constants) into uniform unary factors.
+
+    A constant scales every configuration alike; as a uniform unary factor of
+    the variable with the fewest states it keeps the partition function, the
+    marginals and the MPE. Takes and returns ``(scopes, potentials, offsets)``
+    as :func:`build_graph` takes them; the caller makes sure there is a
+    variable and that its table is not too large (:func:`check_constant_host`).
+    """
+    constant = [f for f, scope in enumerate(scopes) if len(scope) == 0]
+    if not constant:
+        return scopes, potentials, offsets
+    host = int(np.argmin(states))
+    k = int(states[host])
+    scopes = [[host] if len(scope) == 0 else scope for scope in scopes]
+    offsets = np.array(offsets, dtype=np.int64)
+    extra = np.repeat(potentials[offsets[constant]], k)
+    offsets[constant] = len(potentials) + k * np.arange(len(constant))
+    return scopes, np.concatenate([potentials, extra]), offsets
+
+
+def graph_from_tables(toks, states, scopes, potentials, offsets, names=None):
+    """:func:`build_graph` after folding constant factors; errors are raised through the ``toks`` cursor."""
+    check_constant_host(toks, states, scopes)
+    return build_graph(states, *fold_constant_factors(states, scopes, potentials, offsets), names=names)
+
+
+def build_graph(states, scopes, potentials, offsets, names=None):
+    """Declare a FactorGraph from parsed arrays.
+
+    Parameters
+    ----------
+    states : array of int, shape (n_vars,)
+        States of each variable (>= 1).
+    scopes : list of int sequences
+        Variable indices of each factor (distinct, non-empty).
+    potentials : ndarray of float64
+        Every factor's potentials, C-ordered over its scope, one after another.
+    offsets : array of int, shape (n_factors,)
+        Where each factor's potentials start in ``potentials``.
+    names : sequence, optional
+        Variable names (default ``0 .. n_vars - 1``).
+
+    Returns
+    -------
+    FactorGraph
+        Scalar variables in file order (flat id = file index); one factor group
+        per distinct tuple of scope states, named ``"factors_2x3"`` etc., whose
+        members keep their file order.
+
+    Examples
+    --------
+    >>> fg = build_graph([2, 2], [[0], [0, 1]], np.array([1.0, 3.0, 1, 0, 0, 1]), [0, 2])
+    >>> [spec.name for spec in fg.factor_specs]
+    ['factors_2', 'factors_2x2']
+    >>> fg.factor_spec("factors_2x2").energy.table()[0]
+    array([[-0., inf],
+           [inf, -0.]])
+    """
+    state_list = [int(k) for k in states]
+    offsets = np.asarray(offsets, dtype=np.int64)
+    fg = FactorGraph()
+    for name, k in zip(range(len(state_list)) if names is None else names, state_list):
+        fg.add_variable(name, k)
+    groups = {}
+    for f, scope in enumerate(scopes):
+        groups.setdefault(tuple(state_list[v] for v in scope), []).append(f)
+    for shape, members in groups.items():
+        entries = offsets[members][:, None] + np.arange(math.prod(shape))
+        tables = potentials[entries].reshape(len(members), *shape)
+        scope_matrix = np.array([scopes[f] for f in members], dtype=np.int64)
+        fg.add_factor_group(scope_matrix, energies_from_potentials(tables), name="factors_" + "x".join(map(str, shape)))
+    return fg
+
+
+def graph_factors(fg, parameters=None):
+    """Every factor declaration of ``fg`` as ``(spec, energies)``, in declaration order.
+
+    ``spec.scopes`` is the int64 ``(n, arity)`` matrix of flat variable ids and
+    ``energies`` an ``(n, *states)`` array (a broadcast view when the group
+    shares one table). ``parameters`` evaluates parameterized energies.
+
+    Examples
+    --------
+    >>> fg = FactorGraph()
+    >>> x = fg.add_variables("x", shape=3, states=2)
+    >>> _ = fg.add_factor_group(np.stack([x.ids[:-1], x.ids[1:]], 1), np.eye(2))
+    >>> [(spec.scopes.tolist(), e.shape) for spec, e in graph_factors(fg)]
+    [([[0, 1], [1, 2]], (2, 2, 2))]
+    """
+    for spec in fg.factor_specs:
+        table = resolve_table(spec.energy, parameters, spec.n_factors, spec.states, spec_owner(spec))
+        yield spec, np.broadcast_to(table, (spec.n_factors, *spec.states))
