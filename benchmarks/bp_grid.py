@@ -35,10 +35,12 @@ Writes a JSON file and a Markdown table (``--out``, default
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
 import statistics
 import sys
+import tempfile
 import time
 import warnings
 
@@ -97,13 +99,13 @@ def ours_grid(unary, pair, beta, n, repeats):
     k = unary.shape[-1]
     out = {"per_iter_s": sec, "declare_s": t1 - t0, "compile_s": t2 - t1,
            "messages": int(cg.n_messages)}
-    if np.isinf(beta):
-        return out, np.asarray(res.map_state)[ids]
-    return out, res.marginal_array.reshape(-1, k)[ids]
+    marg = res.marginal_array.reshape(-1, k)[ids]
+    if np.isinf(beta):  # lowest-belief state, as the peers decode (res.map_state decodes along a tree)
+        return out, np.argmax(marg, axis=-1)
+    return out, marg
 
 
 def numpy_grid(unary, pair, beta, n, repeats):
-    numpy_bp_run(unary, pair, beta, 1)  # warm-up
     t, msgs = median_time(lambda: numpy_bp_run(unary, pair, beta, n), repeats)
     b = grid_beliefs(unary, msgs)
     if np.isinf(beta):
@@ -127,6 +129,29 @@ def pgmax_grid(unary, pair, beta, n, repeats, x64):
     return info, marg
 
 
+def _pgmax_worker(path, pair, beta, n, repeats, x64):
+    unary = np.load(path + ".unary.npy")
+    info, out = pgmax_grid(unary, pair, beta, n, repeats, x64)
+    np.save(path + ".out.npy", out)
+    with open(path + ".json", "w") as fh:
+        json.dump(info, fh)
+
+
+def pgmax_isolated(unary, pair, beta, n, repeats, x64):
+    """``pgmax_grid`` in a fresh process, so that running out of memory costs one row, not the run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "pgmax")
+        np.save(path + ".unary.npy", unary)
+        proc = multiprocessing.get_context("spawn").Process(
+            target=_pgmax_worker, args=(path, pair, beta, n, repeats, x64))
+        proc.start()
+        proc.join()
+        if proc.exitcode != 0:
+            return {"skipped": f"PGMax process died (exit code {proc.exitcode}; -9: out of memory)"}, None
+        with open(path + ".json") as fh:
+            return json.load(fh), np.load(path + ".out.npy")
+
+
 def agreement(beta, ours, other):
     if np.isinf(beta):
         return {"map_agree": float(np.mean(ours == other))}
@@ -134,11 +159,12 @@ def agreement(beta, ours, other):
 
 
 def pgmax_fits(size, k, budget_bytes):
-    # PGMax keeps one K*K log-potential row per factor plus same-sized temporaries.
-    return 3 * 2 * size * (size - 1) * k * k * 8 <= budget_bytes
+    # PGMax keeps one K*K log-potential row per factor, and XLA's temporaries are
+    # several times that (300 x 300, K = 32 took more than 24 GB).
+    return 12 * 2 * size * (size - 1) * k * k * 8 <= budget_bytes
 
 
-def run_grids(args, peers, bandwidth, log):
+def run_grids(args, peers, bandwidth, log, save):
     rows = []
     rng = np.random.default_rng(0)
     for size in args.sizes:
@@ -162,11 +188,14 @@ def run_grids(args, peers, bandwidth, log):
                     if peer == "numpy":
                         row[peer], out = numpy_grid(unary, pair, beta, n, repeats)
                     else:
-                        row[peer], out = pgmax_grid(unary, pair, beta, n, repeats, args.x64)
+                        row[peer], out = pgmax_isolated(unary, pair, beta, n, repeats, args.x64)
+                        if out is None:
+                            continue
                     row[peer].update(agreement(beta, ours_out, out))
                     row[peer]["speedup"] = row[peer]["per_iter_s"] / row["ours"]["per_iter_s"]
                 rows.append(row)
                 log(format_grid_row(row, peers))
+                save(rows)
     return rows
 
 
@@ -210,10 +239,19 @@ def format_grid_row(row, peers):
     return " | ".join(parts)
 
 
+def _agreement_cell(row, peers):
+    ran = [row[p] for p in peers if "skipped" not in row[p]]
+    if not ran:
+        return "n/a"
+    if row["mode"] == "min-sum":
+        return f"same states: {min(r['map_agree'] for r in ran):.1%}"
+    return f"marginals within {max(r['max_marginal_diff'] for r in ran):.0e}"
+
+
 def markdown(result):
     peers = result["peers"]
     head = "| N | K | mode | ours ms/iter | " + " | ".join(
-        f"{p} ms/iter | ours faster" for p in peers) + " | work rate (K^2 updates/s) | of memory bandwidth |"
+        f"{p} ms/iter | ours faster" for p in peers) + " | work rate (K^2 updates/s) | of memory bandwidth | agreement |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for row in result["grids"]:
         o = row["ours"]
@@ -222,7 +260,7 @@ def markdown(result):
             r = row[p]
             cells += (["n/a", r["skipped"]] if "skipped" in r
                       else [f"{r['per_iter_s'] * 1e3:.2f}", f"{r['speedup']:.1f}x"])
-        cells += [f"{o['work_rate']:.2e}", f"{o['bandwidth_fraction']:.0%}"]
+        cells += [f"{o['work_rate']:.2e}", f"{o['bandwidth_fraction']:.0%}", _agreement_cell(row, peers)]
         lines.append("| " + " | ".join(cells) + " |")
     if result["chains"]:
         lines += ["", "| chain T | K | mode | ours s | numpy s | ours faster |", "|---|---|---|---|---|---|"]
@@ -255,7 +293,7 @@ def main(argv=None):
     parser.add_argument("--no-chain", action="store_true")
     parser.add_argument("--float32-pgmax", dest="x64", action="store_false",
                         help="run PGMax in float32 (its default); float64 otherwise, like the others")
-    parser.add_argument("--pgmax-memory", type=float, default=12.0, help="GiB PGMax may use (else skipped)")
+    parser.add_argument("--pgmax-memory", type=float, default=14.0, help="GiB PGMax may use (else skipped)")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                       "results", "bp_grid"))
     args = parser.parse_args(argv)
@@ -273,7 +311,13 @@ def main(argv=None):
         import pgmax
 
         info["jax"], info["pgmax"] = jax.__version__, getattr(pgmax, "__version__", "0.6.1")
-    result["grids"] = run_grids(args, args.peers, bandwidth, log)
+    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+
+    def save(rows):  # after every row: a crash later loses nothing
+        with open(args.out + ".json", "w") as fh:
+            json.dump(dict(result, grids=rows, chains=[]), fh, indent=1)
+
+    result["grids"] = run_grids(args, args.peers, bandwidth, log, save)
     result["chains"] = [] if args.no_chain else run_chain(args, log)
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out + ".json", "w") as fh:
