@@ -62,6 +62,7 @@ class FactorGraph:
     def __init__(self):
         self._graph = nx.Graph()
         self._blocks = []
+        self._starts = None  # block start ids, cached until the next block
         self._block_index = {}
         self._n_vars = 0
         self._factors = []
@@ -129,6 +130,7 @@ class FactorGraph:
     def _add_block(self, name, shape, states, role, kind):
         block = VariableBlock(name, shape, states, role, self._n_vars)
         self._blocks.append(block)
+        self._starts = None
         self._block_index[name] = block
         self._n_vars += block.size
         self._states_cache = None
@@ -191,8 +193,9 @@ class FactorGraph:
 
     # ------------------------------------------------------------- resolving
     def _block_of_id(self, ids):
-        starts = np.fromiter((b.start for b in self._blocks), dtype=np.int64, count=len(self._blocks))
-        return np.searchsorted(starts, ids, side="right") - 1
+        if self._starts is None:
+            self._starts = np.fromiter((b.start for b in self._blocks), dtype=np.int64, count=len(self._blocks))
+        return np.searchsorted(self._starts, ids, side="right") - 1
 
     def variable_id(self, name):
         """Flat id of a variable name (``"a"`` or ``("x", i, j)``).

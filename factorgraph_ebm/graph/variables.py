@@ -6,6 +6,7 @@ shape ``()``, a variable array (a chain, a grid) is a block of shape ``(T,)`` or
 order; compilation uses those ids directly.
 """
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +44,7 @@ class VariableBlock:
     @property
     def size(self):
         """Number of variables in the block."""
-        return int(np.prod(self.shape, dtype=np.int64))
+        return int(math.prod(self.shape))
 
     @property
     def is_scalar(self):
