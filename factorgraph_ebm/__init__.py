@@ -2,7 +2,8 @@
 
 Declare variables and energy factors (:class:`FactorGraph`), then ask
 :func:`infer` for MAP answers (``beta=np.inf``), marginals, log partition and
-free energies (finite ``beta``).
+free energies (finite ``beta``). Train the parameters of the energies with a
+loss from :mod:`factorgraph_ebm.losses` and a :class:`Trainer`.
 """
 
 from .compile import CompiledGraph, compile_graph, with_evidence, with_parameters
@@ -13,10 +14,13 @@ from .exceptions import (
     FactorGraphError,
     InferenceError,
     ParseError,
+    TargetError,
+    TrainingError,
     ZeroPartitionError,
 )
 from .graph import Energy, FactorGraph, LinearEnergy, Parameters, TableEnergy, VariableArray
 from .infer import InferenceResult, belief_propagation, energy, free_energy, infer
+from .train import Trainer, predict
 
 __version__ = "0.1.0"
 
@@ -34,6 +38,9 @@ __all__ = [
     "ParseError",
     "Parameters",
     "TableEnergy",
+    "TargetError",
+    "Trainer",
+    "TrainingError",
     "VariableArray",
     "ZeroPartitionError",
     "belief_propagation",
@@ -41,6 +48,7 @@ __all__ = [
     "energy",
     "free_energy",
     "infer",
+    "predict",
     "with_evidence",
     "with_parameters",
 ]

@@ -11,6 +11,8 @@ __all__ = [
     "ZeroPartitionError",
     "InferenceError",
     "ParseError",
+    "TargetError",
+    "TrainingError",
     "ConvergenceWarning",
 ]
 
@@ -33,6 +35,19 @@ class ZeroPartitionError(FactorGraphError):
 
 class InferenceError(FactorGraphError):
     """An inference request is invalid (bad beta, method, or a model too large for it)."""
+
+
+class TargetError(EvidenceError):
+    """A training target has the wrong shape, an out-of-range state, or misses an output."""
+
+
+class TrainingError(FactorGraphError):
+    """A loss or a trainer cannot go on.
+
+    Raised for an empty dataset, a loss that needs an incorrect answer on a model
+    with a single possible output, a non-finite loss or gradient (the message
+    names the step and the parameter), or a checkpoint that does not match.
+    """
 
 
 class ParseError(FactorGraphError):

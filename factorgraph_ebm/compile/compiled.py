@@ -1,6 +1,7 @@
 """CompiledGraph: a factor graph (or a batch) lowered to frozen flat arrays."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
@@ -55,6 +56,9 @@ class CompiledGraph:
         to name factors and to refresh parameterized tables.
     parameters : mapping or None
         Parameters the tables were evaluated with.
+    cache : dict
+        Structure-derived helpers (e.g. the stacked LinearEnergy plan), shared
+        by every variant made with ``with_evidence`` / ``with_parameters``.
     """
 
     wiring: Wiring
@@ -65,6 +69,7 @@ class CompiledGraph:
     graph_factor_ptr: np.ndarray
     spec_slots: tuple
     parameters: object = None
+    cache: dict = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def n_vars(self):
@@ -143,14 +148,35 @@ class CompiledGraph:
         name = self.graphs[g].variable_name(int(v - self.graph_var_ptr[g]))
         return name if self.n_graphs == 1 else (g, name)
 
+    @cached_property
+    def factor_entry_ptr(self):
+        """(F+1,) int64 offsets of each factor's table entries in the *factor-entry layout*.
+
+        Per-factor arrays over table entries (factor marginals, energy
+        sensitivities) hold factor f's entries, in C order of its scope, at
+        ``[factor_entry_ptr[f]:factor_entry_ptr[f + 1]]``.
+        """
+        w = self.wiring
+        ptr = np.concatenate([[0], np.cumsum(np.diff(w.block_ptr)[w.factor_block])]).astype(np.int64)
+        ptr.setflags(write=False)
+        return ptr
+
+    def entry_offsets(self, states):
+        """(F,) int64 C-order index, inside each factor's table, of the full assignment ``states``."""
+        w = self.wiring
+        contrib = states[w.edge_var] * w.edge_stride
+        if not len(contrib):
+            return np.zeros(self.n_factors, dtype=np.int64)
+        return np.add.reduceat(contrib, w.factor_edge_ptr[:-1]).astype(np.int64)
+
     def factor_energies(self, states):
         """Energy of every factor under a full flat assignment (vectorized gather)."""
         w = self.wiring
-        idx = w.block_ptr[w.factor_block].copy()
-        contrib = states[w.edge_var] * w.edge_stride
-        if len(contrib):
-            idx += np.add.reduceat(contrib, w.factor_edge_ptr[:-1])
-        return w.tables[idx]
+        return w.tables[w.block_ptr[w.factor_block] + self.entry_offsets(states)]
+
+    def graph_energies(self, states):
+        """(n_graphs,) energy of each graph of the batch under a full flat assignment."""
+        return sum_ranges(self.factor_energies(states), self.graph_factor_ptr)
 
     def energy(self, assignment):
         """Energy E of a full assignment; per graph for a batch.
@@ -167,8 +193,7 @@ class CompiledGraph:
         2.0
         """
         states = self.states_from(assignment)
-        per_factor = self.factor_energies(states)
-        per_graph = sum_ranges(per_factor, self.graph_factor_ptr)
+        per_graph = self.graph_energies(states)
         return float(per_graph[0]) if self.n_graphs == 1 else per_graph
 
 

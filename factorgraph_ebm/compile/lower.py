@@ -15,8 +15,9 @@ from ..exceptions import DeclarationError, EvidenceError, FactorGraphError
 from ..graph.energies import resolve_table
 from ..graph.factor_graph import FactorGraph
 from .compiled import CompiledGraph, Wiring
+from .linear import linear_plan
 
-__all__ = ["compile_graph", "resolve_evidence", "with_parameters", "with_evidence"]
+__all__ = ["compile_graph", "resolve_evidence", "with_parameters", "with_evidence", "with_clamped"]
 
 
 def _frozen(arr, dtype):
@@ -246,33 +247,87 @@ def with_evidence(compiled, evidence):
     )
 
 
+def with_clamped(compiled, clamped, unary_offset=None):
+    """Same structure and tables; evidence as one flat state array over the whole batch.
+
+    The fast path for training loops, which hold evidence as flat arrays.
+
+    Parameters
+    ----------
+    compiled : CompiledGraph
+    clamped : array of int, shape (n_vars,)
+        State of every variable of the batch, -1 where free.
+    unary_offset : array of float, shape (sum of variable states,), optional
+        Extra energy per variable state (indexed by ``wiring.var_state_ptr``),
+        added to the evidence terms: ``+inf`` forbids a state, a finite value
+        shifts it (loss-augmented inference). Not part of ``energy()``.
+
+    Examples
+    --------
+    >>> fg = FactorGraph()
+    >>> _ = fg.add_variable("a", 3)
+    >>> cg = with_clamped(compile_graph(fg), np.array([-1]), np.array([np.inf, 0.0, -1.0]))
+    >>> cg.unary
+    array([inf,  0., -1.])
+    """
+    w = compiled.wiring
+    clamped = np.asarray(clamped)
+    if clamped.shape != (compiled.n_vars,) or not np.issubdtype(clamped.dtype, np.integer):
+        raise EvidenceError(f"clamped states must be an int array of shape ({compiled.n_vars},), got {clamped.shape}")
+    bad = (clamped < -1) | (clamped >= w.var_states)
+    if bad.any():
+        v = int(np.argmax(bad))
+        raise _bad_state(None, compiled.var_name(v), int(clamped[v]), int(w.var_states[v]))
+    unary = _unary_from(clamped, w.var_states, w.var_state_ptr)
+    if unary_offset is not None:
+        offset = np.asarray(unary_offset, dtype=np.float64)
+        if offset.shape != unary.shape:
+            raise EvidenceError(f"unary_offset must have shape {unary.shape}, got {offset.shape}")
+        if np.isnan(offset).any() or np.isneginf(offset).any():
+            raise EvidenceError("unary_offset must hold no NaN and no -inf")
+        unary = unary + offset
+    return _replace(compiled, unary=_frozen(unary, np.float64), clamped=_frozen(clamped, np.int64))
+
+
 def with_parameters(compiled, parameters):
     """Refresh the tables of parameterized energies without recompiling the structure.
 
     Only declarations whose energy depends on parameters are re-evaluated; the
-    result shares every structure array with ``compiled``.
+    result shares every structure array with ``compiled``. Every LinearEnergy
+    naming the same parameter is evaluated at once, as one product of its
+    stacked features with W (see :mod:`.linear`).
     """
     w = compiled.wiring
-    tables = None
-    for _, spec, _, first_block in compiled.spec_slots:
-        if not spec.energy.parameter_names:
-            continue
-        if tables is None:
-            tables = np.array(w.tables)
-            half = len(tables) // 2
-        tab = _spec_tables(spec, parameters)
-        start = w.block_ptr[first_block]
-        end_block = first_block + tab.shape[0]
-        if end_block >= len(w.block_ptr) or w.block_ptr[end_block] - start != tab.size:
-            raise DeclarationError(
-                f"factor {spec.name!r}: parameters changed the table layout (shared vs per-factor); recompile"
-            )
-        tables[start:start + tab.size] = tab.ravel()
-        tables[half + start:half + start + tab.size] = (tab.transpose(0, 2, 1) if spec.arity == 2 else tab).ravel()
-    if tables is None:
+    plan = linear_plan(compiled)
+    if not plan.groups and not plan.generic_slots:
         return _replace(compiled, parameters=parameters)
+    tables = np.array(w.tables)
+    values = [plan.group_values(group, parameters) for group in plan.groups]
+    if any(v is None for v in values):  # let the per-declaration path report the problem
+        slots = [s for s in compiled.spec_slots if s[1].energy.parameter_names]
+    else:
+        for group, v in zip(plan.groups, values):
+            tables[group.dest] = v
+        tables[plan.mirror_dst] = tables[plan.mirror_src]
+        slots = plan.generic_slots
+    for _, spec, _, first_block in slots:
+        _refresh_slot(tables, w.block_ptr, spec, first_block, parameters)
     return _replace(
         compiled,
         wiring=w._replace(tables=_frozen(tables, np.float64)),
         parameters=parameters,
     )
+
+
+def _refresh_slot(tables, block_ptr, spec, first_block, parameters):
+    """Evaluate one declaration's energy into both halves of ``tables`` (validated)."""
+    half = len(tables) // 2
+    tab = _spec_tables(spec, parameters)
+    start = block_ptr[first_block]
+    end_block = first_block + tab.shape[0]
+    if end_block >= len(block_ptr) or block_ptr[end_block] - start != tab.size:
+        raise DeclarationError(
+            f"factor {spec.name!r}: parameters changed the table layout (shared vs per-factor); recompile"
+        )
+    tables[start:start + tab.size] = tab.ravel()
+    tables[half + start:half + start + tab.size] = (tab.transpose(0, 2, 1) if spec.arity == 2 else tab).ravel()

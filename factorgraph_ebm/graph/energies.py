@@ -12,6 +12,7 @@ Custom energies subclass :class:`Energy` and implement both methods.
 """
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..exceptions import DeclarationError
 from ..utils.validation import check_energy_table
@@ -20,12 +21,42 @@ __all__ = ["Energy", "TableEnergy", "LinearEnergy", "as_energy"]
 
 
 class Energy:
-    """Protocol for factor energies. Subclasses set ``parameter_names``.
+    """Protocol for factor energies: a table from parameters, and its backward.
+
+    Subclasses set ``parameter_names`` and implement two methods:
+
+    ``table(parameters)``
+        The energy table given ``parameters`` (a mapping name -> array), shaped
+        ``states`` (one table shared by every factor of the declaration) or
+        ``(n_factors, *states)`` (one table per factor). ``+inf`` forbids a
+        configuration; NaN and ``-inf`` are rejected at compile time.
+    ``backward(sensitivity, parameters)``
+        The vector-Jacobian product of ``table``: given ``sensitivity``, shaped
+        like the table and holding ``dLoss/d(table entry)``, return a dict
+        ``name -> dLoss/d(parameter)`` shaped like each parameter. It must be
+        linear in ``sensitivity`` (training sums the sensitivities of every
+        factor that shares an energy object before calling it once).
 
     Attributes
     ----------
     parameter_names : tuple of str
         Names of the parameters the table depends on (empty for a fixed table).
+
+    Examples
+    --------
+    A Potts coupling with one trainable strength ``J`` (energy ``J [a != b]``):
+
+    >>> class Potts(Energy):
+    ...     parameter_names = ("J",)
+    ...     def table(self, parameters=None):
+    ...         return float(parameters["J"]) * (1.0 - np.eye(2))
+    ...     def backward(self, sensitivity, parameters=None):
+    ...         return {"J": np.sum(sensitivity * (1.0 - np.eye(2)))}
+    >>> Potts().table({"J": 0.5})
+    array([[0. , 0.5],
+           [0.5, 0. ]])
+    >>> float(Potts().backward(np.ones((2, 2)))["J"])
+    2.0
     """
 
     parameter_names = ()
@@ -74,16 +105,27 @@ class TableEnergy(Energy):
 
 
 class LinearEnergy(Energy):
-    """Energy linear in a named, shared parameter: table = -features . W.
+    """Energy linear in a named, shared parameter: ``table = -features . W``.
 
     Parameters
     ----------
     parameter : str
-        Name of the parameter W, shared by every factor using the same name.
-    features : array_like, optional
-        Shape ``(*table_shape, n_features)``; the table is ``-(features @ W)`` with
-        W of shape ``(n_features,)``. Without features the table is ``-W`` itself
-        (W has the table's shape), e.g. one transition matrix for a whole chain.
+        Name of the parameter W. Every factor whose energy names the same
+        parameter shares it (a template, e.g. one transition matrix for every
+        position of every sentence).
+    features : array_like or scipy.sparse matrix, optional
+        Dense, shaped ``(*lead, n_features)``: the table is
+        ``-tensordot(features, W, 1)``, shaped ``(*lead, *rest)`` for W of shape
+        ``(n_features, *rest)``. ``W`` of shape ``(n_features,)`` scores each
+        entry (``lead`` is then the table shape); ``W`` of shape
+        ``(n_features, K)`` scores K output states from one feature vector per
+        row (``features`` of shape ``(T, n_features)`` give the ``(T, K)`` unary
+        tables of a factor group over T variables). Sparse features are a 2-D
+        matrix ``(n_rows, n_features)``, so ``lead = (n_rows,)``.
+        Without features the table is ``-W`` itself (W has the table's shape).
+    table_shape : tuple of int, optional
+        Reshape ``lead`` to this shape (e.g. ``(n_rows,)`` of a sparse matrix
+        to ``(2, 3)``); its product must equal the number of rows.
 
     Examples
     --------
@@ -91,17 +133,44 @@ class LinearEnergy(Energy):
     >>> e.table({"transition": np.eye(2)})
     array([[-1., -0.],
            [-0., -1.]])
+    >>> x = np.array([[1.0, 0.0], [0.5, 2.0], [0.0, 1.0]])   # 3 positions, 2 features
+    >>> LinearEnergy("emit", features=x).table({"emit": [[1.0, 0.0], [0.0, 1.0]]})
+    array([[-1. , -0. ],
+           [-0.5, -2. ],
+           [-0. , -1. ]])
+    >>> from scipy.sparse import csr_matrix
+    >>> LinearEnergy("emit", features=csr_matrix(x)).backward(np.ones((3, 2)))["emit"]
+    array([[-1.5, -1.5],
+           [-3. , -3. ]])
     """
 
-    def __init__(self, parameter, features=None):
+    def __init__(self, parameter, features=None, table_shape=None):
         if not isinstance(parameter, str) or not parameter:
             raise DeclarationError(f"LinearEnergy parameter must be a non-empty str, got {parameter!r}")
         self.parameter_names = (parameter,)
+        owner = f"LinearEnergy({parameter!r})"
         if features is not None:
-            features = np.array(features, dtype=np.float64)
-            if not np.isfinite(features).all():
-                raise DeclarationError(f"LinearEnergy({parameter!r}): features must be finite")
-            features.setflags(write=False)
+            if sp.issparse(features):
+                features = features.tocsr().astype(np.float64)
+                if not np.isfinite(features.data).all():
+                    raise DeclarationError(f"{owner}: features must be finite")
+                lead = (features.shape[0],)
+            else:
+                features = np.array(features, dtype=np.float64)
+                if features.ndim < 1:
+                    raise DeclarationError(f"{owner}: features must have a last axis of features")
+                if not np.isfinite(features).all():
+                    raise DeclarationError(f"{owner}: features must be finite")
+                features.setflags(write=False)
+                lead = features.shape[:-1]
+            if table_shape is not None:
+                table_shape = tuple(int(s) for s in table_shape)
+                if int(np.prod(table_shape)) != int(np.prod(lead)):
+                    raise DeclarationError(f"{owner}: table_shape {table_shape} does not hold {lead} feature rows")
+                lead = table_shape
+            self._lead = lead
+        elif table_shape is not None:
+            raise DeclarationError(f"{owner}: table_shape needs features")
         self._features = features
 
     @property
@@ -109,26 +178,54 @@ class LinearEnergy(Energy):
         """Name of the parameter."""
         return self.parameter_names[0]
 
-    def table(self, parameters=None):
+    @property
+    def features(self):
+        """The features (read-only dense array, CSR matrix, or None)."""
+        return self._features
+
+    def _weights(self, parameters):
         missing = self._missing(parameters)
         if missing:
             raise DeclarationError(f"LinearEnergy: parameter {missing[0]!r} has no value")
         w = np.asarray(parameters[self.parameter], dtype=np.float64)
+        n_features = None if self._features is None else self._features.shape[-1]
+        if n_features is not None and (w.ndim == 0 or w.shape[0] != n_features):
+            raise DeclarationError(
+                f"parameter {self.parameter!r} has shape {w.shape}, features expect ({n_features}, ...)"
+            )
+        return w
+
+    def table(self, parameters=None):
+        w = self._weights(parameters)
         if self._features is None:
             return -w
-        if w.shape != self._features.shape[-1:]:
-            raise DeclarationError(
-                f"parameter {self.parameter!r} has shape {w.shape}, features expect "
-                f"{self._features.shape[-1:]}"
-            )
-        return -(self._features @ w)
+        rest = w.shape[1:]
+        flat = self.feature_rows() @ w.reshape(w.shape[0], -1)
+        return -np.asarray(flat).reshape(*self._lead, *rest)
 
     def backward(self, sensitivity, parameters=None):
         sensitivity = np.asarray(sensitivity, dtype=np.float64)
         if self._features is None:
             return {self.parameter: -sensitivity}
-        feats = self._features.reshape(-1, self._features.shape[-1])
-        return {self.parameter: -(sensitivity.reshape(-1) @ feats)}
+        rows = self.feature_rows()
+        n_features = rows.shape[1]
+        rest = (sensitivity.size // rows.shape[0],)
+        grad = rows.T @ sensitivity.reshape(rows.shape[0], *rest)
+        if parameters is not None and self.parameter in parameters:
+            shape = np.shape(parameters[self.parameter])
+        else:
+            shape = (n_features, *sensitivity.shape[len(self._lead):])
+        return {self.parameter: -np.asarray(grad).reshape(shape)}
+
+    @property
+    def lead_shape(self):
+        """Leading table axes indexed by the feature rows (None without features)."""
+        return None if self._features is None else self._lead
+
+    def feature_rows(self):
+        """Features as a 2-D ``(rows, n_features)`` array or CSR matrix (rows in table C order)."""
+        f = self._features
+        return f if f.ndim == 2 else f.reshape(-1, f.shape[-1])
 
     def __repr__(self):
         return f"LinearEnergy({self.parameter!r})"

@@ -2,7 +2,8 @@
 
 import numpy as np
 
-from ..exceptions import DeclarationError
+from ..exceptions import DeclarationError, ParseError
+from ..utils.npz import read_npz_json, write_npz_json
 
 __all__ = ["Parameters"]
 
@@ -19,7 +20,18 @@ class Parameters(dict):
     (2, 2)
     >>> p.flatten().shape
     (4,)
+
+    Save and load (one ``.npz`` file with JSON metadata, no pickle):
+
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "params.npz"
+    >>> p.save(path)
+    >>> Parameters.load(path) == p
+    True
     """
+
+    FORMAT = "factorgraph_ebm.parameters"
+    VERSION = 1
 
     def __init__(self, *args, **kwargs):
         super().__init__()
@@ -58,4 +70,41 @@ class Parameters(dict):
             size = self[k].size
             out[k] = vector[pos:pos + size].reshape(self[k].shape)
             pos += size
+        return out
+
+    def __eq__(self, other):
+        if not isinstance(other, dict) or set(self) != set(other):
+            return False
+        return all(np.array_equal(self[k], np.asarray(other[k])) for k in self)
+
+    __hash__ = None
+
+    def save(self, path):
+        """Write the parameters to ``path`` (``.npz`` plus JSON metadata; names must be str).
+
+        Values are stored bit for bit, so loading them in another process gives
+        identical tables and predictions.
+        """
+        bad = [k for k in self if not isinstance(k, str)]
+        if bad:
+            raise DeclarationError(f"parameter names must be str to be saved, got {bad[0]!r}")
+        names = sorted(self)
+        meta = {"format": self.FORMAT, "version": self.VERSION, "names": names,
+                "shapes": [list(self[k].shape) for k in names]}
+        write_npz_json(path, {f"p{i}": self[k] for i, k in enumerate(names)}, meta)
+
+    @classmethod
+    def load(cls, path):
+        """Read parameters written by :meth:`save`."""
+        arrays, meta = read_npz_json(path)
+        if not isinstance(meta, dict) or meta.get("format") != cls.FORMAT:
+            raise ParseError(path, None, f"not a parameters file (format {meta.get('format') if isinstance(meta, dict) else None!r})")
+        if meta.get("version") != cls.VERSION:
+            raise ParseError(path, None, f"parameters format version {meta.get('version')!r} is not supported")
+        out = cls()
+        for i, (name, shape) in enumerate(zip(meta["names"], meta["shapes"])):
+            arr = arrays.get(f"p{i}")
+            if arr is None or list(arr.shape) != list(shape) or arr.dtype != np.float64:
+                raise ParseError(path, None, f"parameter {name!r}: array missing or not float64 of shape {tuple(shape)}")
+            out[name] = arr
         return out

@@ -55,6 +55,7 @@ class InferenceResult:
         self._map_solver = map_solver
         self._factor_solver = factor_solver
         self._map_state = map_state
+        self._factor_marginals = None
 
     def __repr__(self):
         fe = self.free_energies[0] if len(self.free_energies) == 1 else self.free_energies
@@ -139,6 +140,29 @@ class InferenceResult:
         spec = self.compiled.graphs[graph].factor_spec(name)
         probs = self._factor_solver(first, count).reshape(count, *spec.states)
         return probs if spec.is_group else probs[0]
+
+    def factor_marginal_array(self):
+        """Marginals of every factor of the batch, flat in the factor-entry layout.
+
+        Factor f's joint distribution over its scope (C order) sits at
+        ``[ptr[f]:ptr[f + 1]]`` with ``ptr = compiled.factor_entry_ptr``. This is
+        ``dF/d(table entry)`` of the free energy F, what likelihood gradients
+        need. Computed on first access.
+
+        Examples
+        --------
+        >>> from factorgraph_ebm import FactorGraph, infer
+        >>> fg = FactorGraph()
+        >>> _ = fg.add_variable("a", 2)
+        >>> _ = fg.add_factor(["a"], [0.0, np.log(3.0)])
+        >>> infer(fg).factor_marginal_array()
+        array([0.75, 0.25])
+        """
+        if self._factor_marginals is None:
+            probs = np.asarray(self._factor_solver(0, self.compiled.n_factors), dtype=np.float64)
+            probs.setflags(write=False)
+            self._factor_marginals = probs
+        return self._factor_marginals
 
     def _by_block(self, flat, graph, scalar):
         out = {}

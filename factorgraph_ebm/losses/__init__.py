@@ -1,0 +1,79 @@
+"""Losses of energy-based learning: value, energy sensitivities and parameter gradient.
+
+Following LeCun et al., "A Tutorial on Energy-Based Learning": every loss is a
+function of the energy of the correct answer and of contrastive energies found
+by inference (the model's best answer, the free energy, or the most offending
+incorrect answer y-bar). See ``docs/learning.md`` for one example per loss.
+"""
+
+from .base import Loss, LossResult, Term, parameter_gradient
+from .batch import Batch, Examples, make_batch, output_ids
+from .contrastive import EnergyLoss, PerceptronLoss
+from .likelihood import NLLLoss
+from .margin import (
+    HingeLoss,
+    LogLoss,
+    MarginLoss,
+    MCELoss,
+    SimpleLoss,
+    SquareExponentialLoss,
+    SquareSquareLoss,
+)
+from .offending import OFFENDING
+from .regularization import regularization
+from ..exceptions import DeclarationError
+
+__all__ = [
+    "LOSSES",
+    "Batch",
+    "EnergyLoss",
+    "Examples",
+    "HingeLoss",
+    "LogLoss",
+    "Loss",
+    "LossResult",
+    "MCELoss",
+    "MarginLoss",
+    "NLLLoss",
+    "OFFENDING",
+    "PerceptronLoss",
+    "SimpleLoss",
+    "SquareExponentialLoss",
+    "SquareSquareLoss",
+    "Term",
+    "get_loss",
+    "make_batch",
+    "output_ids",
+    "parameter_gradient",
+    "regularization",
+]
+
+#: Loss names accepted by :func:`get_loss` (and ``Trainer(loss=...)``).
+LOSSES = {
+    "energy": EnergyLoss,
+    "perceptron": PerceptronLoss,
+    "nll": NLLLoss,
+    "hinge": HingeLoss,
+    "log": LogLoss,
+    "simple": SimpleLoss,
+    "square-square": SquareSquareLoss,
+    "square-exponential": SquareExponentialLoss,
+    "mce": MCELoss,
+}
+
+
+def get_loss(loss, **options):
+    """A :class:`Loss` from a name in :data:`LOSSES` (with options) or a Loss instance.
+
+    Examples
+    --------
+    >>> get_loss("hinge", margin=2.0)
+    HingeLoss(margin=2.0, offending='other')
+    """
+    if isinstance(loss, Loss):
+        if options:
+            raise DeclarationError("options apply to a loss name, not to a Loss instance")
+        return loss
+    if loss not in LOSSES:
+        raise DeclarationError(f"loss must be a Loss or one of {sorted(LOSSES)}, got {loss!r}")
+    return LOSSES[loss](**options)

@@ -1,0 +1,292 @@
+"""What every loss shares: energy terms from inference, sensitivities, parameter gradients.
+
+A loss depends on the parameters W only through energies. Each loss is a
+function of a few per-example *energy terms*, each found by inference on the
+compiled batch:
+
+* the positive term: ``E(W, y_i, x_i)``, or ``min_z E(y_i, z)`` /
+  the free energy over z when the model has latent variables;
+* the negative term: ``min_{y,z} E`` (beta = inf) or the free energy
+  ``-(1/beta) log sum_{y,z} exp(-beta E)``;
+* the most offending incorrect answer ``E(y-bar)`` (see :mod:`.offending`).
+
+The derivative of a term with respect to every table entry is a distribution
+over each factor's entries: the indicator of the minimising configuration
+(beta = inf) or the factor marginals (finite beta). A loss combines the terms'
+values per example, and its *energy sensitivity* ``dLoss/d(table entry)`` is
+the same combination of the terms' derivatives. Each energy's ``backward``
+then turns the sensitivities into the parameter gradient.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from ..compile.linear import linear_plan, table_index_of_entries
+from ..compile.lower import with_clamped
+from ..exceptions import DeclarationError, TargetError
+from ..graph.parameters import Parameters
+from ..infer.api import METHODS, infer
+from ..utils.validation import check_beta
+from .batch import Batch, Examples
+
+__all__ = ["Loss", "LossResult", "Term", "Evaluation", "parameter_gradient", "onehot_sensitivity"]
+
+
+class Term(NamedTuple):
+    """One energy term of every example of a batch.
+
+    Attributes
+    ----------
+    values : ndarray (n_examples,)
+        The term (an energy or a free energy) per example.
+    sensitivity : ndarray (n_entries,)
+        Its derivative with respect to every table entry (factor-entry layout).
+    state : ndarray (n_vars,) or None
+        The minimising full assignment (beta = inf), else None.
+    """
+
+    values: np.ndarray
+    sensitivity: np.ndarray
+    state: object
+
+
+class LossResult(NamedTuple):
+    """Value, energy sensitivities and parameter gradient of a loss on a batch.
+
+    The batch value is the mean over its examples; ``sensitivity`` and
+    ``gradient`` are derivatives of that mean.
+
+    Attributes
+    ----------
+    value : float
+        Mean loss over the examples.
+    values : ndarray (n_examples,)
+        Loss per example.
+    sensitivity : ndarray (n_entries,)
+        ``d value / d(table entry)`` in the factor-entry layout of
+        ``compiled`` (factor f at ``compiled.factor_entry_ptr[f]:[f + 1]``).
+    gradient : Parameters
+        ``d value / d W`` for every parameter passed in.
+    compiled : CompiledGraph
+        The batch the loss was evaluated on (tables at the given parameters).
+    terms : dict
+        The energy terms used (``"positive"``, ``"negative"``, ``"offending"``).
+    """
+
+    value: float
+    values: np.ndarray
+    sensitivity: np.ndarray
+    gradient: Parameters
+    compiled: object
+    terms: dict
+
+
+def onehot_sensitivity(compiled, state):
+    """Derivative of the energy of the full assignment ``state`` with respect to every table entry."""
+    out = np.zeros(int(compiled.factor_entry_ptr[-1]))
+    out[compiled.factor_entry_ptr[:-1] + compiled.entry_offsets(state)] = 1.0
+    return out
+
+
+def parameter_gradient(compiled, sensitivity, parameters):
+    """Turn energy sensitivities into ``dLoss/dW`` through each energy's ``backward``.
+
+    Sensitivities of factors that share a table are summed first; every
+    LinearEnergy naming the same parameter is differentiated at once (one
+    product with the stacked features, see ``compile.linear``), and other
+    energies get one ``backward`` call per energy object (``backward`` is
+    linear in the sensitivity).
+
+    Parameters
+    ----------
+    compiled : CompiledGraph
+    sensitivity : ndarray (n_entries,)
+        ``dLoss/d(table entry)`` in the factor-entry layout.
+    parameters : mapping
+        Current parameter values (every name some energy needs).
+
+    Returns
+    -------
+    Parameters
+        One gradient per name in ``parameters`` (zeros where no factor uses it).
+
+    Examples
+    --------
+    >>> from factorgraph_ebm import FactorGraph, LinearEnergy, compile_graph
+    >>> fg = FactorGraph()
+    >>> y = fg.add_variables("y", shape=3, states=2)
+    >>> _ = fg.add_factor_group(y.ids[:, None], LinearEnergy("b"), name="bias")
+    >>> cg = compile_graph(fg, parameters={"b": [0.0, 0.0]})
+    >>> parameter_gradient(cg, np.array([1.0, 0, 1, 0, 0, 1]), {"b": [0.0, 0.0]})["b"]
+    array([-2., -1.])
+    """
+    w = compiled.wiring
+    table_sens = np.bincount(table_index_of_entries(compiled), weights=sensitivity, minlength=len(w.tables) // 2)
+    plan = linear_plan(compiled)
+    grad = Parameters({k: np.zeros(np.shape(v)) for k, v in parameters.items()})
+    parts = [(f"LinearEnergy({k!r})", k, g) for k, g in plan.gradient(table_sens, parameters).items()]
+    sums = {}
+    for _, spec, first, first_block in plan.generic_slots:
+        n_blocks = int(w.factor_block[first + spec.n_factors - 1] - first_block + 1)
+        start = w.block_ptr[first_block]
+        rows = table_sens[start:w.block_ptr[first_block + n_blocks]].reshape(n_blocks, *spec.states)
+        rows = rows[0] if n_blocks == 1 else rows
+        key = (id(spec.energy), rows.shape)
+        if key in sums:
+            sums[key][1] += rows
+        else:
+            sums[key] = [spec.energy, rows.copy()]
+    for energy, sens in sums.values():
+        parts.extend((repr(energy), name, g) for name, g in energy.backward(sens, parameters).items())
+    for owner, name, g in parts:
+        if name not in grad:
+            raise DeclarationError(f"{owner}: gradient for parameter {name!r}, which has no value")
+        g = np.asarray(g, dtype=np.float64)
+        if g.shape != grad[name].shape:
+            raise DeclarationError(
+                f"{owner}: backward returned shape {g.shape} for parameter {name!r} of shape {grad[name].shape}"
+            )
+        grad[name] = grad[name] + g
+    return grad
+
+
+class Evaluation:
+    """Energy terms of one batch at one parameter value, each computed at most once.
+
+    Parameters
+    ----------
+    loss : Loss
+        Supplies the inference options (``method``, ``infer_options``).
+    batch : Batch
+    parameters : mapping
+    """
+
+    def __init__(self, loss, batch, parameters):
+        self.loss = loss
+        self.batch = batch
+        self.parameters = parameters
+        self.compiled = batch.refreshed(parameters)
+        self._cache = {}
+
+    def infer(self, compiled, beta):
+        """Run the loss's inference method on a compiled (sub)problem."""
+        return infer(compiled, beta=beta, method=self.loss.method, **self.loss.infer_options)
+
+    def clamped_term(self, clamped, beta):
+        """Min (beta = inf) or free energy of the batch with ``clamped`` states fixed."""
+        cg = with_clamped(self.compiled, clamped)
+        if (clamped >= 0).all():
+            state = clamped
+        elif beta == np.inf:
+            state = self.infer(cg, np.inf).map_state
+        else:
+            res = self.infer(cg, beta)
+            return Term(np.asarray(res.free_energies, dtype=np.float64), np.array(res.factor_marginal_array()), None)
+        return Term(cg.graph_energies(state), onehot_sensitivity(cg, state), state)
+
+    def positive(self, beta=np.inf):
+        """``E(y_i)``; with free latent variables ``min_z E(y_i, z)`` or the free energy over z at ``beta``."""
+        return self.cached("positive", beta, lambda: self.clamped_term(self.batch.positive, beta))
+
+    def negative(self, beta=np.inf):
+        """``min_{y,z} E`` (beta = inf) or the free energy over y and z at ``beta``."""
+        return self.cached("negative", beta, lambda: self.clamped_term(self.batch.evidence, beta))
+
+    def contrast(self, beta):
+        """Values and term weights of ``positive(beta) - negative(beta)``."""
+        pos, neg = self.positive(beta), self.negative(beta)
+        one = np.ones_like(pos.values)
+        return pos.values - neg.values, [(one, pos), (-one, neg)]
+
+    def cached(self, name, key, compute):
+        """The term ``name`` computed once per ``key`` (e.g. its beta)."""
+        hit = self._cache.get(name)
+        if hit is None or hit[0] != key:
+            hit = self._cache[name] = (key, compute())
+        return hit[1]
+
+    @property
+    def terms(self):
+        """Dict name -> Term of the terms computed so far."""
+        return {name: term for name, (_, term) in self._cache.items()}
+
+    def combine(self, coefficients):
+        """Sensitivity ``sum_k coef_k[example] * term_k.sensitivity`` over ``(coef, term)`` pairs."""
+        out = np.zeros(int(self.compiled.factor_entry_ptr[-1]))
+        g = self.batch.entry_graph
+        for coef, term in coefficients:
+            coef = np.asarray(coef, dtype=np.float64)
+            nz = term.sensitivity != 0
+            out[nz] += coef[g[nz]] * term.sensitivity[nz]
+        return out
+
+
+class Loss:
+    """Base class of the losses: value, energy sensitivities and parameter gradient.
+
+    Subclasses implement ``_evaluate(ev)`` returning the per-example values and
+    a list of ``(dvalue/dterm per example, Term)`` pairs.
+
+    Parameters
+    ----------
+    method : {"auto", "bp", "exact", "enumerate"}
+        Inference method for the terms (see :func:`~factorgraph_ebm.infer`).
+        ``"auto"`` is exact on forests and small loopy graphs.
+    infer_options : dict, optional
+        Further options for :func:`~factorgraph_ebm.infer` (``damping``,
+        ``tol``, ``max_iter``, ``schedule``).
+    """
+
+    name = "loss"
+    #: True when the loss needs the most offending incorrect answer.
+    needs_offending = False
+
+    def __init__(self, *, method="auto", infer_options=None):
+        if method not in METHODS:
+            raise DeclarationError(f"method must be one of {METHODS}, got {method!r}")
+        self.method = method
+        self.infer_options = dict(infer_options or {})
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+    def __call__(self, data, targets=None, evidence=None, *, parameters):
+        """Evaluate on a :class:`Batch`, or on ``(graphs, targets, evidence)`` compiled as one.
+
+        Returns
+        -------
+        LossResult
+        """
+        if isinstance(data, Batch):
+            if targets is not None or evidence is not None:
+                raise TargetError("a Batch already holds its targets and evidence")
+            batch = data
+        else:
+            if targets is None:
+                raise TargetError("targets are required (one per example)")
+            batch = Batch(Examples(data, targets, evidence), parameters)
+        return self.evaluate(batch, parameters)
+
+    def evaluate(self, batch, parameters):
+        """Value, sensitivities and gradient on a compiled :class:`Batch`."""
+        parameters = parameters if parameters is not None else {}
+        ev = Evaluation(self, batch, parameters)
+        self.check_examples(batch.examples)
+        values, pairs = self._evaluate(ev)
+        n = batch.n_examples
+        values = np.asarray(values, dtype=np.float64)
+        sens = ev.combine([(np.asarray(c, dtype=np.float64) / n, t) for c, t in pairs])
+        grad = parameter_gradient(ev.compiled, sens, parameters)
+        return LossResult(float(values.mean()), values, sens, grad, ev.compiled, ev.terms)
+
+    def check_examples(self, examples):
+        """Raise :class:`TrainingError` before any inference when the loss cannot apply to ``examples``."""
+
+    def _evaluate(self, ev):
+        raise NotImplementedError
+
+
+def check_latent_beta(latent_beta):
+    """``latent_beta`` as a float (inf = min over latent variables)."""
+    return check_beta(latent_beta)

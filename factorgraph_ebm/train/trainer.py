@@ -1,0 +1,422 @@
+"""Trainer: fit the parameters W of an energy-based model with a chosen loss and optimizer."""
+
+import copy
+import logging
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..exceptions import DeclarationError, TrainingError
+from ..graph.energies import resolve_table
+from ..graph.parameters import Parameters
+from ..losses import get_loss
+from ..losses.batch import Batch, Examples
+from ..losses.regularization import penalty_weights, regularization
+from ..utils.random import check_random_state
+from ..utils.validation import check_scalar
+from .checkpoint import load_checkpoint, rng_from_state, save_checkpoint
+from .optimizers import get_optimizer
+from .predict import batch_accuracy, predict
+
+__all__ = ["Trainer", "check_parameters"]
+
+logger = logging.getLogger(__name__)
+
+
+def check_parameters(graphs, parameters):
+    """Raise :class:`DeclarationError` when a parameter some energy needs is missing or ill-shaped.
+
+    Each distinct energy is evaluated once, so a mistake is reported before
+    training starts, naming the factor and the parameter.
+    """
+    seen_graphs, seen_energies = set(), set()
+    for graph in graphs:
+        if id(graph) in seen_graphs:
+            continue
+        seen_graphs.add(id(graph))
+        for spec in graph.factor_specs:
+            energy = spec.energy
+            if not energy.parameter_names or id(energy) in seen_energies:
+                continue
+            seen_energies.add(id(energy))
+            owner = f"{'factor group' if spec.is_group else 'factor'} {spec.name!r}"
+            missing = [n for n in energy.parameter_names if n not in parameters]
+            if missing:
+                raise DeclarationError(f"{owner}: parameter {missing[0]!r} has no value; pass it in parameters=")
+            resolve_table(energy, parameters, spec.n_factors, spec.states, owner)
+
+
+def _describe(obj):
+    """JSON description of a loss's configuration (callables by name, so it is stable across runs)."""
+    out = {"class": type(obj).__name__}
+    for key, value in sorted(vars(obj).items()):
+        out[key] = getattr(value, "__qualname__", None) if callable(value) else repr(value)
+    return out
+
+
+def _nonfinite_name(values):
+    """Name of the first array in ``values`` holding NaN or inf, else None."""
+    return next((k for k, v in values.items() if not np.isfinite(v).all()), None)
+
+
+class Trainer:
+    """Fit the parameters of energy-based models with a loss and an optimizer.
+
+    Follows the scikit-learn estimator contract: ``__init__`` only stores its
+    arguments, :meth:`fit` validates them and returns ``self``, learned state
+    ends with an underscore.
+
+    Parameters
+    ----------
+    loss : str or Loss
+        A name from :data:`factorgraph_ebm.losses.LOSSES` (``"nll"``,
+        ``"perceptron"``, ``"hinge"``, ...) or a configured Loss instance.
+    optimizer : {"sgd", "adam", "lbfgs"} or Optimizer
+        ``SGD(learning_rate, momentum)``, ``Adam(...)`` or ``LBFGS(max_iter, tol)``
+        for non-default settings.
+    learning_rate : float, optional
+        Step size for an optimizer given by name (its default otherwise).
+    batch_size : int or None
+        Examples per mini-batch, compiled as one block so one kernel call
+        serves the batch. None: the whole dataset. L-BFGS always optimizes the
+        full-data objective (evaluated batch by batch).
+    max_epochs : int
+        Passes over the data (L-BFGS: ``minimize`` calls).
+    l2, l1 : float or dict name -> float
+        Regularization ``l2/2 ||W||^2 + l1 ||W||_1`` added to the mean loss,
+        for every parameter or per parameter (missing names: 0). L1 needs a
+        step optimizer (its subgradient is used).
+    shuffle : bool
+        Shuffle the examples every epoch (with ``random_state``).
+    random_state : None, int or numpy Generator
+        Seed of the shuffles: the same seed gives the same run.
+    progress : bool
+        Show a tqdm progress bar with the running loss.
+    callbacks : sequence of callables
+        ``callback(trainer, info)`` after every epoch; ``info`` has ``epoch``,
+        ``loss`` (mean data loss of the epoch), ``objective``, ``val_score``
+        and ``n_iter``; ``trainer.parameters_`` holds the current values.
+        Returning True stops training.
+    patience : int or None
+        Early stopping: stop after this many epochs without improving the
+        validation score (or the training loss without validation) by more
+        than ``min_delta``, and keep the best parameters.
+    min_delta : float
+    checkpoint : path or None
+        Write a checkpoint after every epoch; ``fit(..., resume=path)``
+        continues from it exactly as an uninterrupted run would.
+
+    Attributes
+    ----------
+    parameters_ : Parameters
+        Learned parameters (the last good ones if training stopped on an error).
+    theta_ : ndarray
+        ``parameters_`` flattened (sorted names).
+    n_iter_ : int
+        Optimizer steps (L-BFGS: iterations).
+    n_epochs_ : int
+        Completed epochs.
+    history_ : list of dict
+        The ``info`` of every epoch.
+    stop_reason_ : str or None
+        ``"max_epochs"``, ``"converged"``, ``"early_stopping"`` or ``"callback"``.
+
+    Examples
+    --------
+    Logistic regression as a one-factor EBM, ``E(y) = -y (w . x)``:
+
+    >>> from factorgraph_ebm import FactorGraph, LinearEnergy
+    >>> def example(x):
+    ...     fg = FactorGraph()
+    ...     _ = fg.add_variable("y", 2)
+    ...     _ = fg.add_factor(["y"], LinearEnergy("w", features=[[0.0, 0.0], [x, 1.0]]))
+    ...     return fg
+    >>> xs = [-2.0, -1.0, 1.0, 2.0]
+    >>> trainer = Trainer("nll", "lbfgs", l2=0.1, progress=False)
+    >>> trainer = trainer.fit([example(x) for x in xs], [0, 0, 1, 1], parameters={"w": np.zeros(2)})
+    >>> trainer.predict([example(-3.0), example(3.0)])
+    [array([0]), array([1])]
+    """
+
+    def __init__(self, loss="nll", optimizer="sgd", *, learning_rate=None, batch_size=32, max_epochs=10,
+                 l2=0.0, l1=0.0, shuffle=True, random_state=None, progress=True, callbacks=(), patience=None,
+                 min_delta=0.0, checkpoint=None):
+        self.loss = loss
+        self.optimizer = optimizer
+        self.learning_rate = learning_rate
+        self.batch_size = batch_size
+        self.max_epochs = max_epochs
+        self.l2 = l2
+        self.l1 = l1
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.progress = progress
+        self.callbacks = callbacks
+        self.patience = patience
+        self.min_delta = min_delta
+        self.checkpoint = checkpoint
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, graphs, targets, evidence=None, *, parameters=None, validation=None, resume=None):
+        """Train on examples (graph, evidence, target); returns ``self``.
+
+        Parameters
+        ----------
+        graphs : FactorGraph or sequence of FactorGraph
+            One graph per example, or one graph shared by all (inputs in ``evidence``).
+        targets : sequence
+            One target per example (see :class:`~factorgraph_ebm.losses.Examples`).
+        evidence : sequence, optional
+            One evidence per example (clamps inputs; never outputs).
+        parameters : mapping
+            Initial parameter values (copied; not needed with ``resume``).
+        validation : tuple, optional
+            ``(graphs, targets)`` or ``(graphs, targets, evidence)``, scored by
+            output accuracy after every epoch.
+        resume : path, optional
+            A checkpoint written by a trainer of the same configuration.
+        """
+        run = _Run(self, graphs, targets, evidence, parameters, validation, resume)
+        try:
+            run.train()
+        finally:
+            run.publish()
+        return self
+
+    # ------------------------------------------------------------- predict
+    def _check_fitted(self):
+        if not hasattr(self, "parameters_"):
+            raise TrainingError("this Trainer is not fitted yet; call fit() first")
+
+    def predict(self, graphs, evidence=None):
+        """MAP output states of each example with the learned parameters (see :func:`predict`)."""
+        self._check_fitted()
+        return predict(graphs, self.parameters_, evidence, method=self.loss_.method, **self.loss_.infer_options)
+
+    def score(self, graphs, targets, evidence=None):
+        """Fraction of output variables predicted right (see :func:`accuracy`)."""
+        self._check_fitted()
+        batch = Batch(Examples(graphs, targets, evidence), self.parameters_)
+        return batch_accuracy(batch, method=self.loss_.method, **self.loss_.infer_options)
+
+
+class _Run:
+    """One call of :meth:`Trainer.fit`: validated settings and the mutable training state."""
+
+    def __init__(self, trainer, graphs, targets, evidence, parameters, validation, resume):
+        t = trainer
+        self.trainer = t
+        self.loss = get_loss(t.loss)
+        self.optimizer = copy.deepcopy(get_optimizer(t.optimizer, t.learning_rate))
+        if t.batch_size is not None:
+            check_scalar(t.batch_size, "batch_size", int, low=1)
+        self.max_epochs = check_scalar(t.max_epochs, "max_epochs", int, low=0)
+        self.patience = None if t.patience is None else check_scalar(t.patience, "patience", int, low=1)
+        self.min_delta = check_scalar(t.min_delta, "min_delta", float, low=0.0)
+        if not all(callable(c) for c in t.callbacks):
+            raise TrainingError("callbacks must be callables callback(trainer, info)")
+        self.data = Examples(graphs, targets, evidence)
+        self.val = None
+        if validation is not None:
+            if not isinstance(validation, (tuple, list)) or len(validation) not in (2, 3):
+                raise TrainingError("validation must be (graphs, targets) or (graphs, targets, evidence)")
+            self.val = Examples(*validation)
+        n = len(self.data)
+        self.batch_size = n if t.batch_size is None else min(int(t.batch_size), n)
+        if resume is not None:
+            if parameters is not None:
+                raise TrainingError("pass either parameters= or resume=, not both")
+            params, best, opt_arrays, meta = load_checkpoint(resume)
+        else:
+            if parameters is None:
+                raise DeclarationError("parameters= is required: initial values of every parameter")
+            params, best, opt_arrays, meta = Parameters(parameters), None, None, None
+        names = sorted(params)
+        self.l2 = penalty_weights(t.l2, names, "l2")
+        self.l1 = penalty_weights(t.l1, names, "l1")
+        if not self.optimizer.stepwise and any(self.l1.values()):
+            raise DeclarationError(f"l1 needs a step optimizer ('sgd' or 'adam'), not {self.optimizer.name!r}")
+        self.loss.check_examples(self.data)
+        check_parameters(self.data.graphs, params)
+        if self.val is not None:
+            check_parameters(self.val.graphs, params)
+        self.fingerprint = {"loss": _describe(self.loss), "optimizer": self.optimizer.config(),
+                            "batch_size": self.batch_size, "shuffle": bool(t.shuffle), "n_examples": n,
+                            "l2": self.l2, "l1": self.l1, "patience": self.patience, "min_delta": self.min_delta,
+                            "parameters": {k: list(np.shape(v)) for k, v in sorted(params.items())}}
+        self.params = params
+        self.best = best
+        self.optimizer.reset(params)
+        if meta is None:
+            self.rng = check_random_state(t.random_state)
+            self.epoch, self.n_iter, self.history = 0, 0, []
+            self.best_value, self.wait, self.stop_reason = None, 0, None
+        else:
+            if meta["fingerprint"] != self.fingerprint:
+                diff = sorted(k for k in self.fingerprint if meta["fingerprint"].get(k) != self.fingerprint[k])
+                raise TrainingError(f"checkpoint {resume!s} was written with a different configuration ({diff})")
+            self.optimizer.set_state(opt_arrays, meta["optimizer"])
+            self.rng = rng_from_state(meta["rng"])
+            self.epoch, self.n_iter, self.history = meta["epoch"], meta["n_iter"], meta["history"]
+            self.best_value, self.wait, self.stop_reason = meta["best_value"], meta["wait"], meta["stop_reason"]
+        self.batches = {}
+        self.val_batch = None
+
+    # ------------------------------------------------------------ batches
+    def batch(self, indices):
+        key = tuple(indices)
+        b = self.batches.get(key)
+        if b is None:
+            if len(self.batches) > max(1, len(self.data) // self.batch_size + 1):
+                self.batches.clear()
+            b = self.batches[key] = Batch(self.data.subset(indices), self.params)
+        return b
+
+    def epoch_batches(self):
+        n = len(self.data)
+        order = self.rng.permutation(n) if self.trainer.shuffle else np.arange(n)
+        return [np.sort(order[i:i + self.batch_size]) for i in range(0, n, self.batch_size)]
+
+    # ---------------------------------------------------------- objective
+    def objective(self, batch, params, where):
+        """Mean loss, regularized objective and its gradient; raises on non-finite values."""
+        res = self.loss.evaluate(batch, params)
+        reg, reg_grad = regularization(params, self.l2, self.l1)
+        grad = Parameters({k: res.gradient[k] + reg_grad[k] for k in params})
+        bad = _nonfinite_name(grad)
+        if not np.isfinite(res.value) or bad is not None:
+            what = f"non-finite loss {res.value!r}" if not np.isfinite(res.value) else "non-finite gradient"
+            culprit = f"; gradient of parameter {bad!r} is not finite" if bad is not None else ""
+            raise TrainingError(f"{what} at {where}{culprit}; stopped, parameters_ keeps the last finite values")
+        return res.value, res.value + reg, grad
+
+    def where(self, step_in_epoch, indices):
+        shown = ", ".join(str(int(i)) for i in indices[:5]) + (", ..." if len(indices) > 5 else "")
+        return f"epoch {self.epoch + 1}, step {self.n_iter + 1} (batch {step_in_epoch + 1}, examples [{shown}])"
+
+    # ------------------------------------------------------------- epochs
+    def train(self):
+        t = self.trainer
+        n_batches = -(-len(self.data) // self.batch_size)
+        per_epoch = n_batches if self.optimizer.stepwise else self.optimizer.max_iter
+        bar = tqdm(total=self.max_epochs * per_epoch, initial=min(self.epoch, self.max_epochs) * per_epoch,
+                   disable=not t.progress, desc=f"{self.loss.name} / {self.optimizer.name}", unit="step")
+        try:
+            while self.epoch < self.max_epochs and self.stop_reason is None:
+                if self.optimizer.stepwise:
+                    loss, objective = self.step_epoch(bar)
+                else:
+                    loss, objective = self.lbfgs_epoch(bar)
+                self.end_epoch(loss, objective)
+        finally:
+            bar.close()
+        if self.stop_reason is None:
+            self.stop_reason = "max_epochs"
+        if self.stop_reason == "early_stopping" and self.best is not None:
+            self.params = self.best
+
+    def step_epoch(self, bar):
+        total = total_obj = 0.0
+        seen = 0
+        for k, idx in enumerate(self.epoch_batches()):
+            value, objective, grad = self.objective(self.batch(idx), self.params, self.where(k, idx))
+            new = self.optimizer.step(self.params, grad)
+            bad = _nonfinite_name(new)
+            if bad is not None:
+                raise TrainingError(f"step at {self.where(k, idx)} made parameter {bad!r} non-finite; stopped, "
+                                    "parameters_ keeps the last finite values (lower the learning rate?)")
+            self.params = new
+            self.n_iter += 1
+            total += value * len(idx)
+            total_obj += objective * len(idx)
+            seen += len(idx)
+            bar.set_postfix(loss=f"{total / seen:.4g}", refresh=False)
+            bar.update(1)
+        return total / seen, total_obj / seen
+
+    def lbfgs_epoch(self, bar):
+        n = len(self.data)
+        chunks = [np.arange(i, min(i + self.batch_size, n)) for i in range(0, n, self.batch_size)]
+        template = self.params
+        data_loss = {}
+
+        def fun(theta):
+            params = template.unflatten(theta)
+            value = objective = 0.0
+            grad = np.zeros_like(theta)
+            where = f"epoch {self.epoch + 1}, L-BFGS iteration {self.n_iter + 1}"
+            for idx in chunks:
+                v, o, g = self.objective(self.batch(idx), params, where)
+                w = len(idx) / n
+                value += w * v
+                objective += w * o
+                grad += w * g.flatten()
+            self.params = params  # the last finite point
+            data_loss[theta.tobytes()] = value
+            return objective, grad
+
+        def callback(*_):
+            self.n_iter += 1
+            bar.set_postfix(loss=f"{min(data_loss.values()):.4g}", refresh=False)
+            bar.update(1)
+
+        start_iter = self.n_iter
+        res = self.optimizer.minimize(fun, template.flatten(), callback=callback)
+        self.params = template.unflatten(res.x)
+        self.n_iter = start_iter + int(res.nit)
+        bar.update(max(0, self.optimizer.max_iter - int(res.nit)))
+        if res.status == 0 and res.nit < self.optimizer.max_iter:
+            self.stop_reason = "converged"
+        key = np.asarray(res.x, dtype=np.float64).tobytes()
+        if key not in data_loss:
+            fun(np.asarray(res.x, dtype=np.float64))
+        self.params = template.unflatten(res.x)
+        return data_loss[key], float(res.fun)
+
+    def end_epoch(self, loss, objective):
+        t = self.trainer
+        self.epoch += 1
+        score = None
+        if self.val is not None:
+            if self.val_batch is None:
+                self.val_batch = Batch(self.val, self.params)
+            score = batch_accuracy(self.val_batch, self.params, method=self.loss.method, **self.loss.infer_options)
+        info = {"epoch": self.epoch, "loss": float(loss), "objective": float(objective), "val_score": score,
+                "n_iter": self.n_iter}
+        self.history.append(info)
+        logger.info("epoch %d: loss %.6g, objective %.6g, validation score %s", self.epoch, loss, objective, score)
+        if self.patience is not None:
+            self.early_stopping(score if score is not None else -loss)
+        self.publish()
+        if any(cb(t, dict(info)) for cb in t.callbacks) and self.stop_reason is None:
+            self.stop_reason = "callback"
+        if t.checkpoint is not None:
+            self.save(t.checkpoint)
+
+    def early_stopping(self, value):
+        if self.best_value is None or value > self.best_value + self.min_delta:
+            self.best_value, self.best, self.wait = float(value), self.params.copy(), 0
+            return
+        self.wait += 1
+        if self.wait >= self.patience and self.stop_reason is None:
+            self.stop_reason = "early_stopping"
+
+    def save(self, path):
+        opt_arrays, opt_meta = self.optimizer.get_state()
+        meta = {"fingerprint": self.fingerprint, "optimizer": opt_meta, "rng": self.rng.bit_generator.state,
+                "epoch": self.epoch, "n_iter": self.n_iter, "history": self.history,
+                "best_value": self.best_value, "wait": self.wait, "stop_reason": self.stop_reason}
+        save_checkpoint(path, self.params, self.best, opt_arrays, meta)
+
+    def publish(self):
+        """Copy the training state to the trainer's fitted attributes."""
+        t = self.trainer
+        t.parameters_ = self.params
+        t.theta_ = self.params.flatten()
+        t.n_iter_ = self.n_iter
+        t.n_epochs_ = self.epoch
+        t.history_ = list(self.history)
+        t.stop_reason_ = self.stop_reason
+        t.loss_ = self.loss
+        t.optimizer_ = self.optimizer
+
