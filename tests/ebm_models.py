@@ -87,23 +87,65 @@ def binary_classifier(x):
     return fg
 
 
-def tagging_data(rng, n_sentences=12, length=6):
-    """Tags 0/1 from tokens 0/1 ("this tag") and 2 ("same tag as before"): needs transitions.
+def tagging_data(rng, n_sentences=12, length=6, transitions=True):
+    """Tags cycle 0 -> 1 -> 2 -> 0; token k < 3 reveals tag k, token 3 reveals nothing.
 
-    Returns ``(graphs, targets)``; each sentence's unary energy is ``-onehot(token) . E``
-    with a shared emission matrix ``E`` (3 x 2) and a shared transition ``T`` (2 x 2).
+    The first token always reveals its tag, later ones with probability 0.3, so
+    the hidden tags follow from the transitions: a chain can tag every token
+    right, unary energies alone cannot (``transitions=False`` declares no
+    transition factors). Returns ``(graphs, targets)``; each
+    sentence's unary energy is ``-onehot(token) . E`` with a shared emission
+    matrix ``E`` (4 x 3) and a shared transition ``T`` (3 x 3).
     """
     graphs, targets = [], []
     for _ in range(n_sentences):
-        tokens = rng.integers(0, 3, size=length)
-        tokens[0] = rng.integers(0, 2)
-        tags = np.empty(length, dtype=np.int64)
-        for t, tok in enumerate(tokens):
-            tags[t] = tok if tok < 2 else tags[t - 1]
+        tags = (rng.integers(3) + np.arange(length)) % 3
+        tokens = np.where(rng.random(length) < 0.3, tags, 3)
+        tokens[0] = tags[0]
         fg = FactorGraph()
-        y = fg.add_variables("y", shape=length, states=2)
-        fg.add_factor_group(y.ids[:, None], LinearEnergy("E", features=np.eye(3)[tokens]), name="emission")
-        fg.add_factor_group(np.stack([y.ids[:-1], y.ids[1:]], 1), LinearEnergy("T"), name="transition")
+        y = fg.add_variables("y", shape=length, states=3)
+        fg.add_factor_group(y.ids[:, None], LinearEnergy("E", features=np.eye(4)[tokens]), name="emission")
+        if transitions:
+            fg.add_factor_group(np.stack([y.ids[:-1], y.ids[1:]], 1), LinearEnergy("T"), name="transition")
         graphs.append(fg)
         targets.append(tags)
+    return graphs, targets
+
+
+def motif_data(rng, n_examples=40, length=6, latent=True):
+    """Class 1 iff token 0 is immediately followed by token 1 somewhere (tokens 0..3).
+
+    Every sequence holds at least one 0 and one 1, so the token counts do not
+    tell the classes apart: a model that scores the sequence as a whole (sum
+    over positions) cannot learn it. With a latent position z (``latent=True``)
+    the energy ``E(y=1, z) = -(a[x_z] + b[x_{z+1}])`` looks at one position,
+    and ``min_z`` finds the motif wherever it sits. ``E(y=0) = -c``. One factor
+    over (y, z) with features, parameter ``w`` of length 9 (a, b, c).
+    """
+    graphs, targets = [], []
+    while len(targets) < n_examples:
+        x = rng.integers(0, 4, size=length)
+        if not ((x == 0).any() and (x == 1).any()):
+            continue
+        label = int(np.any((x[:-1] == 0) & (x[1:] == 1)))
+        ones = sum(targets)
+        if ones >= n_examples // 2 if label else len(targets) - ones >= n_examples - n_examples // 2:
+            continue  # keep the classes balanced
+        onehot = np.eye(4)
+        per_position = np.concatenate([onehot[x[:-1]], onehot[x[1:]], np.zeros((length - 1, 1))], axis=1)
+        bias = np.zeros(9)
+        bias[8] = 1.0
+        fg = FactorGraph()
+        fg.add_variable("y", 2)
+        if latent:
+            fg.add_variable("z", length - 1, role="latent")
+            feats = np.zeros((2, length - 1, 9))
+            feats[0] = bias
+            feats[1] = per_position
+            fg.add_factor(["y", "z"], LinearEnergy("w", features=feats), name="motif")
+        else:
+            fg.add_factor(["y"], LinearEnergy("w", features=np.stack([bias, per_position.sum(axis=0)])),
+                          name="motif")
+        graphs.append(fg)
+        targets.append(label)
     return graphs, targets

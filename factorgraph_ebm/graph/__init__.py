@@ -3,13 +3,14 @@
 from .energies import Energy, LinearEnergy, TableEnergy
 from .factor_graph import FactorGraph
 from .factors import FactorSpec
-from .parameters import Parameters
+from .parameters import Gradient, Parameters
 from .variables import ROLES, VariableArray, VariableBlock
 
 __all__ = [
     "Energy",
     "FactorGraph",
     "FactorSpec",
+    "Gradient",
     "LinearEnergy",
     "Parameters",
     "ROLES",

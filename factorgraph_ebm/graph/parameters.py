@@ -5,7 +5,7 @@ import numpy as np
 from ..exceptions import DeclarationError, ParseError
 from ..utils.npz import read_npz_json, write_npz_json
 
-__all__ = ["Parameters"]
+__all__ = ["Parameters", "Gradient"]
 
 
 class Parameters(dict):
@@ -51,7 +51,7 @@ class Parameters(dict):
 
     def copy(self):
         """Deep copy (arrays are copied)."""
-        return Parameters({k: v.copy() for k, v in self.items()})
+        return type(self)({k: v.copy() for k, v in self.items()})
 
     def flatten(self):
         """Concatenate every array (in sorted-name order) into one 1-D vector."""
@@ -65,7 +65,7 @@ class Parameters(dict):
         total = sum(v.size for v in self.values())
         if vector.shape != (total,):
             raise DeclarationError(f"flat parameter vector has shape {vector.shape}, expected ({total},)")
-        out, pos = Parameters(), 0
+        out, pos = type(self)(), 0
         for k in sorted(self, key=repr):
             size = self[k].size
             out[k] = vector[pos:pos + size].reshape(self[k].shape)
@@ -108,3 +108,19 @@ class Parameters(dict):
                 raise ParseError(path, None, f"parameter {name!r}: array missing or not float64 of shape {tuple(shape)}")
             out[name] = arr
         return out
+
+
+class Gradient(Parameters):
+    """Named float64 arrays shaped like Parameters, without the NaN check.
+
+    Loss gradients are Gradients, so a NaN can be reported (by name) instead of
+    failing where it is stored.
+
+    Examples
+    --------
+    >>> Gradient(w=[np.nan, 1.0]).flatten()
+    array([nan,  1.])
+    """
+
+    def __setitem__(self, key, value):
+        dict.__setitem__(self, key, np.array(value, dtype=np.float64))

@@ -25,7 +25,7 @@ import numpy as np
 from ..compile.linear import linear_plan, table_index_of_entries
 from ..compile.lower import with_clamped
 from ..exceptions import DeclarationError, TargetError
-from ..graph.parameters import Parameters
+from ..graph.parameters import Gradient
 from ..infer.api import METHODS, infer
 from ..utils.validation import check_beta
 from .batch import Batch, Examples
@@ -66,7 +66,7 @@ class LossResult(NamedTuple):
     sensitivity : ndarray (n_entries,)
         ``d value / d(table entry)`` in the factor-entry layout of
         ``compiled`` (factor f at ``compiled.factor_entry_ptr[f]:[f + 1]``).
-    gradient : Parameters
+    gradient : Gradient
         ``d value / d W`` for every parameter passed in.
     compiled : CompiledGraph
         The batch the loss was evaluated on (tables at the given parameters).
@@ -77,7 +77,7 @@ class LossResult(NamedTuple):
     value: float
     values: np.ndarray
     sensitivity: np.ndarray
-    gradient: Parameters
+    gradient: Gradient
     compiled: object
     terms: dict
 
@@ -108,7 +108,7 @@ def parameter_gradient(compiled, sensitivity, parameters):
 
     Returns
     -------
-    Parameters
+    Gradient
         One gradient per name in ``parameters`` (zeros where no factor uses it).
 
     Examples
@@ -124,7 +124,7 @@ def parameter_gradient(compiled, sensitivity, parameters):
     w = compiled.wiring
     table_sens = np.bincount(table_index_of_entries(compiled), weights=sensitivity, minlength=len(w.tables) // 2)
     plan = linear_plan(compiled)
-    grad = Parameters({k: np.zeros(np.shape(v)) for k, v in parameters.items()})
+    grad = Gradient({k: np.zeros(np.shape(v)) for k, v in parameters.items()})
     parts = [(f"LinearEnergy({k!r})", k, g) for k, g in plan.gradient(table_sens, parameters).items()]
     sums = {}
     for _, spec, first, first_block in plan.generic_slots:
@@ -272,7 +272,7 @@ class Loss:
         """Value, sensitivities and gradient on a compiled :class:`Batch`."""
         parameters = parameters if parameters is not None else {}
         ev = Evaluation(self, batch, parameters)
-        self.check_examples(batch.examples)
+        self.check_examples(batch)
         values, pairs = self._evaluate(ev)
         n = batch.n_examples
         values = np.asarray(values, dtype=np.float64)
@@ -281,7 +281,10 @@ class Loss:
         return LossResult(float(values.mean()), values, sens, grad, ev.compiled, ev.terms)
 
     def check_examples(self, examples):
-        """Raise :class:`TrainingError` before any inference when the loss cannot apply to ``examples``."""
+        """Raise :class:`TrainingError` before any inference when the loss cannot apply to ``examples``.
+
+        ``examples`` is an :class:`Examples` or a :class:`Batch`.
+        """
 
     def _evaluate(self, ev):
         raise NotImplementedError

@@ -24,6 +24,7 @@ from ..compile.compiled import sum_ranges
 from ..compile.lower import compile_graph, with_clamped, with_parameters
 from ..exceptions import TrainingError, ZeroPartitionError
 from .base import Term, onehot_sensitivity
+from .batch import Batch
 
 __all__ = ["OFFENDING", "check_alternatives", "most_offending"]
 
@@ -38,14 +39,18 @@ def _ranges(starts, lengths):
     return shift + np.arange(total, dtype=np.int64)
 
 
-def check_alternatives(examples, loss_name):
-    """Raise :class:`TrainingError` when an example has a single possible output."""
-    for i, (graph, target) in enumerate(zip(examples.graphs, examples.targets)):
-        if not (graph.var_states[target >= 0] > 1).any():
-            raise TrainingError(
-                f"loss {loss_name!r} needs an incorrect answer y-bar, but example {i} has a single possible "
-                "output (every output variable has one state)"
-            )
+def check_alternatives(data, loss_name):
+    """Raise :class:`TrainingError` when an example of ``data`` (Examples or Batch) has a single possible output."""
+    if isinstance(data, Batch):
+        multi = (data.is_output & (data.compiled.wiring.var_states > 1)).astype(np.float64)
+        has_alt = sum_ranges(multi, data.compiled.graph_var_ptr) > 0
+    else:
+        has_alt = np.array([(g.var_states[t >= 0] > 1).any() for g, t in zip(data.graphs, data.targets)])
+    if not has_alt.all():
+        raise TrainingError(
+            f"loss {loss_name!r} needs an incorrect answer y-bar, but example {int(np.argmin(has_alt))} has a "
+            "single possible output (every output variable has one state)"
+        )
 
 
 class _Copies:

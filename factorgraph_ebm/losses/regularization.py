@@ -5,7 +5,7 @@ import numbers
 import numpy as np
 
 from ..exceptions import DeclarationError
-from ..graph.parameters import Parameters
+from ..graph.parameters import Gradient
 
 __all__ = ["penalty_weights", "regularization"]
 
@@ -46,7 +46,7 @@ def regularization(parameters, l2=0.0, l1=0.0):
     Returns
     -------
     value : float
-    gradient : Parameters
+    gradient : Gradient
 
     Examples
     --------
@@ -58,9 +58,10 @@ def regularization(parameters, l2=0.0, l1=0.0):
     w2 = penalty_weights(l2, names, "l2")
     w1 = penalty_weights(l1, names, "l1")
     value = 0.0
-    grad = Parameters()
+    grad = Gradient()
     for k in names:
         w = np.asarray(parameters[k], dtype=np.float64)
-        value += 0.5 * w2[k] * float(np.sum(w * w)) + w1[k] * float(np.sum(np.abs(w)))
+        with np.errstate(over="ignore"):  # an overflow is reported by the trainer, naming the step
+            value += 0.5 * w2[k] * float(np.sum(w * w)) + w1[k] * float(np.sum(np.abs(w)))
         grad[k] = w2[k] * w + w1[k] * np.sign(w)
     return value, grad

@@ -1,6 +1,7 @@
 """Optimizers: SGD with momentum, Adam (step by step) and L-BFGS (scipy.optimize).
 
-Step optimizers return new :class:`~factorgraph_ebm.Parameters` and never
+Step optimizers return new values (a :class:`~factorgraph_ebm.graph.Gradient`,
+unchecked, so the trainer can name a parameter that became NaN) and never
 modify the ones passed in, so a trainer can always fall back to the last good
 values. Their state (velocities, moments, step count) is a dict of arrays plus
 JSON scalars, saved in checkpoints.
@@ -10,14 +11,14 @@ import numpy as np
 from scipy.optimize import minimize
 
 from ..exceptions import DeclarationError
-from ..graph.parameters import Parameters
+from ..graph.parameters import Gradient, Parameters
 from ..utils.validation import check_scalar
 
 __all__ = ["Optimizer", "SGD", "Adam", "LBFGS", "get_optimizer"]
 
 
 class Optimizer:
-    """Base class. ``step(parameters, gradient)`` returns updated Parameters."""
+    """Base class. ``step(parameters, gradient)`` returns the updated values."""
 
     name = "optimizer"
     #: False for optimizers that run whole-dataset iterations (L-BFGS).
@@ -46,7 +47,7 @@ class Optimizer:
 
 
 def _zeros_like(parameters):
-    return Parameters({k: np.zeros_like(v) for k, v in parameters.items()})
+    return Gradient({k: np.zeros_like(v) for k, v in parameters.items()})
 
 
 def _state_arrays(prefix, values):
@@ -55,7 +56,7 @@ def _state_arrays(prefix, values):
 
 def _from_state(arrays, prefix):
     start = prefix + "/"
-    return Parameters({k[len(start):]: v for k, v in arrays.items() if k.startswith(start)})
+    return Gradient({k[len(start):]: v for k, v in arrays.items() if k.startswith(start)})
 
 
 class SGD(Optimizer):
@@ -87,9 +88,10 @@ class SGD(Optimizer):
         self._velocity = _zeros_like(parameters)
 
     def step(self, parameters, gradient):
-        out, velocity = Parameters(), Parameters()
+        out, velocity = Gradient(), Gradient()
         for k, w in parameters.items():
-            v = self.momentum * self._velocity[k] - self.learning_rate * gradient[k]
+            with np.errstate(over="ignore", invalid="ignore"):  # the trainer names a non-finite result
+                v = self.momentum * self._velocity[k] - self.learning_rate * gradient[k]
             velocity[k] = v
             out[k] = w + v
         self._velocity = velocity
@@ -132,14 +134,15 @@ class Adam(Optimizer):
 
     def step(self, parameters, gradient):
         t = self._t + 1
-        out, m_new, v_new = Parameters(), Parameters(), Parameters()
+        out, m_new, v_new = Gradient(), Gradient(), Gradient()
         c1, c2 = 1.0 - self.beta1 ** t, 1.0 - self.beta2 ** t
         for k, w in parameters.items():
             g = gradient[k]
-            m = self.beta1 * self._m[k] + (1.0 - self.beta1) * g
-            v = self.beta2 * self._v[k] + (1.0 - self.beta2) * g * g
+            with np.errstate(over="ignore", invalid="ignore"):  # the trainer names a non-finite result
+                m = self.beta1 * self._m[k] + (1.0 - self.beta1) * g
+                v = self.beta2 * self._v[k] + (1.0 - self.beta2) * g * g
+                out[k] = w - self.learning_rate * (m / c1) / (np.sqrt(v / c2) + self.eps)
             m_new[k], v_new[k] = m, v
-            out[k] = w - self.learning_rate * (m / c1) / (np.sqrt(v / c2) + self.eps)
         self._m, self._v, self._t = m_new, v_new, t
         return out
 

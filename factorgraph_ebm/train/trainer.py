@@ -8,7 +8,7 @@ from tqdm.auto import tqdm
 
 from ..exceptions import DeclarationError, TrainingError
 from ..graph.energies import resolve_table
-from ..graph.parameters import Parameters
+from ..graph.parameters import Gradient, Parameters
 from ..losses import get_loss
 from ..losses.batch import Batch, Examples
 from ..losses.regularization import penalty_weights, regularization
@@ -156,6 +156,12 @@ class Trainer:
         self.min_delta = min_delta
         self.checkpoint = checkpoint
 
+    def get_params(self):
+        """The constructor arguments, as a dict (``Trainer(**t.get_params())`` makes a fresh copy)."""
+        return {name: getattr(self, name) for name in (
+            "loss", "optimizer", "learning_rate", "batch_size", "max_epochs", "l2", "l1", "shuffle",
+            "random_state", "progress", "callbacks", "patience", "min_delta", "checkpoint")}
+
     # ------------------------------------------------------------------ fit
     def fit(self, graphs, targets, evidence=None, *, parameters=None, validation=None, resume=None):
         """Train on examples (graph, evidence, target); returns ``self``.
@@ -282,7 +288,7 @@ class _Run:
         """Mean loss, regularized objective and its gradient; raises on non-finite values."""
         res = self.loss.evaluate(batch, params)
         reg, reg_grad = regularization(params, self.l2, self.l1)
-        grad = Parameters({k: res.gradient[k] + reg_grad[k] for k in params})
+        grad = Gradient({k: res.gradient[k] + reg_grad[k] for k in params})
         bad = _nonfinite_name(grad)
         if not np.isfinite(res.value) or bad is not None:
             what = f"non-finite loss {res.value!r}" if not np.isfinite(res.value) else "non-finite gradient"
@@ -325,7 +331,7 @@ class _Run:
             if bad is not None:
                 raise TrainingError(f"step at {self.where(k, idx)} made parameter {bad!r} non-finite; stopped, "
                                     "parameters_ keeps the last finite values (lower the learning rate?)")
-            self.params = new
+            self.params = Parameters(new)
             self.n_iter += 1
             total += value * len(idx)
             total_obj += objective * len(idx)
