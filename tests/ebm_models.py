@@ -23,6 +23,29 @@ class QuadraticCoupling(Energy):
                                                    np.sum(sensitivity * self.d)])}
 
 
+class FaultyEnergy(Energy):
+    """``E(y) = [0, J]`` over one binary variable, whose backward returns ``bad_gradient(sensitivity)``."""
+
+    parameter_names = ("J",)
+
+    def __init__(self, bad_gradient):
+        self.bad_gradient = bad_gradient
+
+    def table(self, parameters=None):
+        return np.array([0.0, float(parameters["J"][0])])
+
+    def backward(self, sensitivity, parameters=None):
+        return {"J": self.bad_gradient(sensitivity)}
+
+
+def faulty_graph(bad_gradient):
+    """One binary output with a :class:`FaultyEnergy`."""
+    fg = FactorGraph()
+    fg.add_variable("y", 2)
+    fg.add_factor(["y"], FaultyEnergy(bad_gradient))
+    return fg
+
+
 def chain_graph(rng, length=4, states=3, n_features=2, custom=False):
     """A chain: unary ``-x_t . U[:, y_t]`` and one shared transition (LinearEnergy or custom)."""
     fg = FactorGraph()

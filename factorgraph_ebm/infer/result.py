@@ -153,10 +153,10 @@ class InferenceResult:
         --------
         >>> from factorgraph_ebm import FactorGraph, infer
         >>> fg = FactorGraph()
-        >>> _ = fg.add_variable("a", 2)
-        >>> _ = fg.add_factor(["a"], [0.0, np.log(3.0)])
+        >>> _ = fg.add_variable("a", 2); _ = fg.add_variable("b", 2)
+        >>> _ = fg.add_factor(["a", "b"], [[0.0, np.inf], [np.inf, np.log(3.0)]])   # a == b
         >>> infer(fg).factor_marginal_array()
-        array([0.75, 0.25])
+        array([0.75, 0.  , 0.  , 0.25])
         """
         if self._factor_marginals is None:
             probs = np.asarray(self._factor_solver(0, self.compiled.n_factors), dtype=np.float64)

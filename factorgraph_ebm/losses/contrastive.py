@@ -29,9 +29,7 @@ class EnergyLoss(Loss):
     Examples
     --------
     >>> from factorgraph_ebm import FactorGraph, LinearEnergy
-    >>> fg = FactorGraph()
-    >>> _ = fg.add_variable("y", 2)
-    >>> _ = fg.add_factor(["y"], LinearEnergy("b"))
+    >>> fg = FactorGraph(); _ = fg.add_variable("y", 2); _ = fg.add_factor(["y"], LinearEnergy("b"))
     >>> out = EnergyLoss()(fg, [1], parameters={"b": np.array([0.0, 0.5])})
     >>> out.value, out.gradient["b"]
     (-0.5, array([ 0., -1.]))
@@ -57,9 +55,7 @@ class PerceptronLoss(Loss):
     Examples
     --------
     >>> from factorgraph_ebm import FactorGraph, LinearEnergy
-    >>> fg = FactorGraph()
-    >>> _ = fg.add_variable("y", 3)
-    >>> _ = fg.add_factor(["y"], LinearEnergy("b"))
+    >>> fg = FactorGraph(); _ = fg.add_variable("y", 3); _ = fg.add_factor(["y"], LinearEnergy("b"))
     >>> out = PerceptronLoss()(fg, [0], parameters={"b": np.array([0.0, 2.0, 1.0])})
     >>> out.value, out.gradient["b"]
     (2.0, array([-1.,  1.,  0.]))

@@ -30,8 +30,7 @@ class NLLLoss(Loss):
     Binary y with ``E(y) = -y w x`` is logistic regression:
 
     >>> from factorgraph_ebm import FactorGraph, LinearEnergy
-    >>> fg = FactorGraph()
-    >>> _ = fg.add_variable("y", 2)
+    >>> fg = FactorGraph(); _ = fg.add_variable("y", 2)
     >>> _ = fg.add_factor(["y"], LinearEnergy("w", features=[[0.0], [2.0]]))
     >>> out = NLLLoss()(fg, [1], parameters={"w": np.array([0.5])})
     >>> bool(np.isclose(out.value, np.log1p(np.exp(-1.0))))

@@ -111,9 +111,7 @@ class MarginLoss(Loss):
     >>> def squared_hinge(e_pos, e_neg, m):
     ...     z = np.maximum(m + e_pos - e_neg, 0.0)
     ...     return z * z, 2 * z, -2 * z
-    >>> fg = FactorGraph()
-    >>> _ = fg.add_variable("y", 3)
-    >>> _ = fg.add_factor(["y"], LinearEnergy("b"))
+    >>> fg = FactorGraph(); _ = fg.add_variable("y", 3); _ = fg.add_factor(["y"], LinearEnergy("b"))
     >>> out = MarginLoss(squared_hinge, margin=1.0)(fg, [0], parameters={"b": np.array([1.0, 0.5, 0.0])})
     >>> out.value, out.gradient["b"]
     (0.25, array([-1.,  1.,  0.]))
@@ -175,9 +173,7 @@ class HingeLoss(MarginLoss):
     Examples
     --------
     >>> from factorgraph_ebm import FactorGraph, LinearEnergy
-    >>> fg = FactorGraph()
-    >>> _ = fg.add_variable("y", 2)
-    >>> _ = fg.add_factor(["y"], LinearEnergy("b"))
+    >>> fg = FactorGraph(); _ = fg.add_variable("y", 2); _ = fg.add_factor(["y"], LinearEnergy("b"))
     >>> HingeLoss()(fg, [1], parameters={"b": np.array([0.0, 0.5])}).value
     0.5
     """
@@ -196,9 +192,7 @@ class LogLoss(MarginLoss):
     Examples
     --------
     >>> from factorgraph_ebm import FactorGraph, LinearEnergy
-    >>> fg = FactorGraph()
-    >>> _ = fg.add_variable("y", 2)
-    >>> _ = fg.add_factor(["y"], LinearEnergy("b"))
+    >>> fg = FactorGraph(); _ = fg.add_variable("y", 2); _ = fg.add_factor(["y"], LinearEnergy("b"))
     >>> round(LogLoss()(fg, [1], parameters={"b": np.array([0.0, 0.0])}).value, 4)
     0.6931
     """
@@ -217,9 +211,7 @@ class SimpleLoss(MarginLoss):
     Examples
     --------
     >>> from factorgraph_ebm import FactorGraph, LinearEnergy
-    >>> fg = FactorGraph()
-    >>> _ = fg.add_variable("y", 2)
-    >>> _ = fg.add_factor(["y"], LinearEnergy("b"))
+    >>> fg = FactorGraph(); _ = fg.add_variable("y", 2); _ = fg.add_factor(["y"], LinearEnergy("b"))
     >>> SimpleLoss()(fg, [1], parameters={"b": np.array([0.0, -0.5])}).value
     1.5
     """
@@ -238,9 +230,7 @@ class SquareSquareLoss(MarginLoss):
     Examples
     --------
     >>> from factorgraph_ebm import FactorGraph, LinearEnergy
-    >>> fg = FactorGraph()
-    >>> _ = fg.add_variable("y", 2)
-    >>> _ = fg.add_factor(["y"], LinearEnergy("b"))
+    >>> fg = FactorGraph(); _ = fg.add_variable("y", 2); _ = fg.add_factor(["y"], LinearEnergy("b"))
     >>> SquareSquareLoss()(fg, [1], parameters={"b": np.array([0.0, -0.5])}).value
     1.25
     """
@@ -259,9 +249,7 @@ class SquareExponentialLoss(MarginLoss):
     Examples
     --------
     >>> from factorgraph_ebm import FactorGraph, LinearEnergy
-    >>> fg = FactorGraph()
-    >>> _ = fg.add_variable("y", 2)
-    >>> _ = fg.add_factor(["y"], LinearEnergy("b"))
+    >>> fg = FactorGraph(); _ = fg.add_variable("y", 2); _ = fg.add_factor(["y"], LinearEnergy("b"))
     >>> SquareExponentialLoss()(fg, [1], parameters={"b": np.array([0.0, 0.0])}).value
     1.0
     """
@@ -289,9 +277,7 @@ class MCELoss(MarginLoss):
     Examples
     --------
     >>> from factorgraph_ebm import FactorGraph, LinearEnergy
-    >>> fg = FactorGraph()
-    >>> _ = fg.add_variable("y", 2)
-    >>> _ = fg.add_factor(["y"], LinearEnergy("b"))
+    >>> fg = FactorGraph(); _ = fg.add_variable("y", 2); _ = fg.add_factor(["y"], LinearEnergy("b"))
     >>> MCELoss()(fg, [1], parameters={"b": np.array([0.0, 0.0])}).value
     0.5
     """

@@ -63,12 +63,11 @@ def accuracy(graphs, targets, parameters=None, evidence=None, *, method="auto", 
 
     Examples
     --------
-    >>> from factorgraph_ebm import FactorGraph, LinearEnergy
-    >>> fg = FactorGraph()
-    >>> _ = fg.add_variable("x", 2, role="observed"); _ = fg.add_variable("y", 2)
-    >>> _ = fg.add_factor(["x", "y"], LinearEnergy("W"))
-    >>> accuracy(fg, [0, 0], {"W": np.eye(2)}, evidence=[{"x": 0}, {"x": 1}])
-    0.5
+    >>> from factorgraph_ebm.models import chain_graph
+    >>> from factorgraph_ebm import LinearEnergy
+    >>> chain = chain_graph(np.array([[0.0, 1.0], [0.0, 0.2], [0.3, 0.0]]), LinearEnergy("T"))
+    >>> accuracy(chain, [np.array([0, 0, 1]), np.array([0, 0, 0])], {"T": np.zeros((2, 2))})
+    0.8333333333333334
     """
     batch = Batch(Examples(graphs, targets, evidence), parameters)
     return batch_accuracy(batch, parameters, method=method, **infer_options)

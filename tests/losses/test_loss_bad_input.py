@@ -3,10 +3,9 @@
 import numpy as np
 import pytest
 
-from ebm_models import chain_graph, chain_parameters
+from ebm_models import chain_graph, chain_parameters, faulty_graph
 from factorgraph_ebm import (
     DeclarationError,
-    Energy,
     EvidenceError,
     FactorGraph,
     LinearEnergy,
@@ -93,18 +92,7 @@ def test_a_loss_needing_ybar_refuses_a_model_with_one_possible_output():
 
 
 def test_custom_backward_with_wrong_shape_is_reported():
-    class Broken(Energy):
-        parameter_names = ("J",)
-
-        def table(self, parameters=None):
-            return np.array([0.0, float(parameters["J"][0])])
-
-        def backward(self, sensitivity, parameters=None):
-            return {"J": np.zeros(3)}
-
-    fg = FactorGraph()
-    fg.add_variable("y", 2)
-    fg.add_factor(["y"], Broken())
+    fg = faulty_graph(lambda sensitivity: np.zeros(3))
     with pytest.raises(DeclarationError, match=r"backward returned shape \(3,\) for parameter 'J' of shape \(1,\)"):
         NLLLoss()(fg, [0], parameters={"J": np.zeros(1)})
 

@@ -1,18 +1,14 @@
 """The Trainer on bad input: clear errors, nothing lost, no state changed."""
 
-import warnings
-
 import numpy as np
 import pytest
 
-from ebm_models import binary_classifier, tagging_data
+from ebm_models import binary_classifier, faulty_graph
 from factorgraph_ebm import (
     DeclarationError,
-    Energy,
     FactorGraph,
     FactorGraphError,
     LinearEnergy,
-    Parameters,
     TargetError,
     Trainer,
     TrainingError,
@@ -51,18 +47,7 @@ def test_nan_in_the_loss_stops_naming_the_step_and_parameter_and_keeps_the_last_
 
 
 def test_a_nan_gradient_from_a_custom_energy_names_the_parameter():
-    class Sqrt(Energy):
-        parameter_names = ("J",)
-
-        def table(self, parameters=None):
-            return np.array([0.0, float(parameters["J"][0])])
-
-        def backward(self, sensitivity, parameters=None):
-            return {"J": np.array([np.nan * sensitivity[1]])}
-
-    fg = FactorGraph()
-    fg.add_variable("y", 2)
-    fg.add_factor(["y"], Sqrt())
+    fg = faulty_graph(lambda sensitivity: np.array([np.nan * sensitivity[1]]))
     trainer = Trainer("nll", batch_size=1, max_epochs=1, progress=False)
     with pytest.raises(TrainingError, match=r"non-finite gradient at epoch 1, step 1 .*parameter 'J' is not finite"):
         trainer.fit(fg, [1], parameters={"J": [0.5]})
