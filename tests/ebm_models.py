@@ -1,6 +1,7 @@
 """Small parameterized models and data sets shared by the loss and trainer tests."""
 
 import numpy as np
+from scipy.sparse import csr_matrix
 
 from factorgraph_ebm import Energy, FactorGraph, LinearEnergy, Parameters
 
@@ -46,12 +47,18 @@ def faulty_graph(bad_gradient):
     return fg
 
 
-def chain_graph(rng, length=4, states=3, n_features=2, custom=False):
-    """A chain: unary ``-x_t . U[:, y_t]`` and one shared transition (LinearEnergy or custom)."""
+def chain_graph(rng, length=4, states=3, n_features=2, custom=False, sparse=False):
+    """A chain: unary ``-x_t . U[:, y_t]`` and one shared transition (LinearEnergy or custom).
+
+    ``sparse=True`` gives the features as a CSR matrix with some zeros.
+    """
     fg = FactorGraph()
     y = fg.add_variables("y", shape=length, states=states)
-    fg.add_factor_group(y.ids[:, None], LinearEnergy("U", features=rng.normal(size=(length, n_features))),
-                        name="unary")
+    x = rng.normal(size=(length, n_features))
+    if sparse:
+        x[rng.random(x.shape) < 0.3] = 0.0
+        x = csr_matrix(x)
+    fg.add_factor_group(y.ids[:, None], LinearEnergy("U", features=x), name="unary")
     pair = QuadraticCoupling("J", np.arange(states * states).reshape(states, states) % 3 - 1.0) if custom \
         else LinearEnergy("T")
     fg.add_factor_group(np.stack([y.ids[:-1], y.ids[1:]], 1), pair, name="transition")

@@ -1,6 +1,6 @@
 """Every loss's parameter gradient equals finite differences of its value.
 
-Models: a chain (tree BP), a loopy graph (exact inference by junction tree),
+Models: a chain (tree BP; dense or scipy.sparse features), a loopy graph (exact inference by junction tree),
 latent variables (on a tree and on a loopy graph), each with LinearEnergy
 tables and, for the chain and the loop, with a custom non-linear energy.
 Directional derivatives along random directions are compared, which checks
@@ -41,9 +41,9 @@ def squared_hinge(e_pos, e_neg, m):
 
 def model(kind, rng):
     """(graphs, targets, parameters, method) for a batch of two examples."""
-    if kind in ("chain", "chain-custom"):
+    if kind in ("chain", "chain-custom", "chain-sparse"):
         custom = kind.endswith("custom")
-        graphs = [chain_graph(rng, custom=custom) for _ in range(2)]
+        graphs = [chain_graph(rng, custom=custom, sparse=kind.endswith("sparse")) for _ in range(2)]
         targets = [rng.integers(0, 3, size=4) for _ in range(2)]
         return graphs, targets, chain_parameters(rng, custom=custom), "auto"
     if kind in ("loopy", "loopy-custom"):
@@ -77,7 +77,7 @@ LATENT_ONLY = {
     "hinge-free-z": lambda m: HingeLoss(latent_beta=1.5, method=m),
     "log-hamming": lambda m: LogLoss(offending="hamming", margin=0.3, method=m),
 }
-KINDS = ["chain", "chain-custom", "loopy", "loopy-custom", "latent", "latent-loopy"]
+KINDS = ["chain", "chain-custom", "chain-sparse", "loopy", "loopy-custom", "latent", "latent-loopy"]
 CASES = [(k, name) for k in KINDS for name in LOSSES] + \
         [(k, name) for k in ("latent", "latent-loopy") for name in LATENT_ONLY]
 
