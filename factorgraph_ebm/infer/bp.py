@@ -12,6 +12,7 @@ import numpy as np
 from numba import get_num_threads
 
 from ..exceptions import ConvergenceWarning, InferenceError
+from ..kernels._jit import threads_for
 from ..kernels.bp import _bethe_terms, _bfs_order, _decode, _exp_tables, _flood, _gather_costs, _tree_pass
 from ..compile.compiled import sum_ranges
 from ..utils.validation import check_scalar
@@ -94,7 +95,8 @@ def belief_propagation(compiled, beta, *, schedule="auto", damping=0.0, tol=1e-9
         raise InferenceError("schedule='tree' needs a forest, but the factor graph has a cycle; use 'flood'")
     method = "tree-bp" if schedule == "tree" else "loopy-bp"
 
-    msgs, n_iter, delta, converged = _run(compiled, beta, schedule, damping, tol, max_iter, order)
+    with threads_for(compiled.n_messages):
+        msgs, n_iter, delta, converged = _run(compiled, beta, schedule, damping, tol, max_iter, order)
     check_zero_partition(compiled, msgs.belief)
     w = compiled.wiring
 
@@ -104,14 +106,16 @@ def belief_propagation(compiled, beta, *, schedule="auto", damping=0.0, tol=1e-9
     def map_solver():
         if beta == np.inf:
             return decode(msgs)
-        return decode(_run(compiled, np.inf, schedule, damping, tol, max_iter, order)[0])
+        with threads_for(compiled.n_messages):
+            return decode(_run(compiled, np.inf, schedule, damping, tol, max_iter, order)[0])
 
     def factor_solver(first, count):
         factors = np.arange(first, first + count, dtype=np.int64)
         sizes = np.diff(w.block_ptr)[w.factor_block[factors]]
         ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         costs = np.empty(int(ptr[-1]))
-        _gather_costs(w, factors, msgs.v2f, costs, ptr)
+        with threads_for(len(costs)):
+            _gather_costs(w, factors, msgs.v2f, costs, ptr)
         return probabilities_from_costs(costs, ptr, beta)
 
     map_state = None
@@ -121,7 +125,8 @@ def belief_propagation(compiled, beta, *, schedule="auto", damping=0.0, tol=1e-9
     else:
         fterm = np.empty(compiled.n_factors)
         vterm = np.empty(compiled.n_vars)
-        _bethe_terms(w, compiled.unary, beta, msgs.v2f, msgs.belief, fterm, vterm)
+        with threads_for(compiled.n_messages):
+            _bethe_terms(w, compiled.unary, beta, msgs.v2f, msgs.belief, fterm, vterm)
         free = sum_ranges(fterm, compiled.graph_factor_ptr) + sum_ranges(vterm, compiled.graph_var_ptr)
     return InferenceResult(
         compiled, method, beta, marginals_from_beliefs(msgs.belief, w.var_state_ptr, beta), free,
