@@ -3,7 +3,7 @@ for factorgraph-ebm, a plain vectorized NumPy BP and PGMax (CPU), in one run.
 
 Usage (from the repository root; see benchmarks/README.md for the environment)::
 
-    python benchmarks/bp_grid.py                      # full table (about 30 min)
+    python benchmarks/bp_grid.py                      # full table (about 75 min on 2 cores)
     python benchmarks/bp_grid.py --sizes 100 --states 2 8 --peers numpy   # quick look
 
 What is measured
