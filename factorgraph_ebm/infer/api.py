@@ -27,12 +27,17 @@ def _compiled(graph, evidence, parameters):
     return compile_graph(graph, evidence=evidence, parameters=parameters)
 
 
-def _cheap_exact(compiled):
-    """True when a junction tree is cheap for every graph of the batch."""
+def _cheap_plans(compiled):
+    """Clique plans of every graph of the batch when a junction tree is cheap for all, else None."""
     if compiled.n_vars > AUTO_EXACT_MAX_VARS:
-        return False
-    return all(junction_tree_cost(_clique_plan(compiled, g)) <= AUTO_EXACT_MAX_WORK
-               for g in range(compiled.n_graphs))
+        return None
+    plans = []
+    for g in range(compiled.n_graphs):
+        plan = _clique_plan(compiled, g)
+        if junction_tree_cost(plan) > AUTO_EXACT_MAX_WORK:
+            return None
+        plans.append(plan)
+    return plans
 
 
 def infer(graph, evidence=None, *, method="auto", beta=1.0, parameters=None, schedule="auto",
@@ -79,8 +84,10 @@ def infer(graph, evidence=None, *, method="auto", beta=1.0, parameters=None, sch
         return enumerate_exact(compiled, beta)
     if method == "exact":
         return junction_tree(compiled, beta)
-    if method == "auto" and schedule == "auto" and not _bfs_order(compiled.wiring)[2] and _cheap_exact(compiled):
-        return junction_tree(compiled, beta)
+    if method == "auto" and schedule == "auto" and not _bfs_order(compiled.wiring)[2]:
+        plans = _cheap_plans(compiled)
+        if plans is not None:
+            return junction_tree(compiled, beta, plans)
     return belief_propagation(compiled, beta, schedule=schedule, damping=damping, tol=tol, max_iter=max_iter)
 
 

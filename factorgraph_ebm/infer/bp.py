@@ -38,11 +38,13 @@ def _run(compiled, beta, schedule, damping, tol, max_iter, order):
     w = compiled.wiring
     etables, block_min = _exp_tables(w, beta)
     msgs = _Messages(compiled)
-    if schedule == "tree":
-        _tree_pass(w, compiled.unary, beta, etables, block_min, order[0], order[1], msgs.f2v, msgs.v2f, msgs.belief)
-        return msgs, 1, 0.0, True
-    n_iter, delta = _flood(w, compiled.unary, beta, etables, block_min, damping, tol, max_iter, get_num_threads(),
-                           msgs.f2v, msgs.v2f, msgs.belief)
+    with threads_for(compiled.n_messages):
+        if schedule == "tree":
+            _tree_pass(w, compiled.unary, beta, etables, block_min, order[0], order[1],
+                       msgs.f2v, msgs.v2f, msgs.belief)
+            return msgs, 1, 0.0, True
+        n_iter, delta = _flood(w, compiled.unary, beta, etables, block_min, damping, tol, max_iter,
+                               get_num_threads(), msgs.f2v, msgs.v2f, msgs.belief)
     converged = bool(delta <= tol)
     logger.info("loopy BP: %d iterations, last message change %.3g", n_iter, delta)
     if not converged:
@@ -95,8 +97,7 @@ def belief_propagation(compiled, beta, *, schedule="auto", damping=0.0, tol=1e-9
         raise InferenceError("schedule='tree' needs a forest, but the factor graph has a cycle; use 'flood'")
     method = "tree-bp" if schedule == "tree" else "loopy-bp"
 
-    with threads_for(compiled.n_messages):
-        msgs, n_iter, delta, converged = _run(compiled, beta, schedule, damping, tol, max_iter, order)
+    msgs, n_iter, delta, converged = _run(compiled, beta, schedule, damping, tol, max_iter, order)
     check_zero_partition(compiled, msgs.belief)
     w = compiled.wiring
 
@@ -106,8 +107,7 @@ def belief_propagation(compiled, beta, *, schedule="auto", damping=0.0, tol=1e-9
     def map_solver():
         if beta == np.inf:
             return decode(msgs)
-        with threads_for(compiled.n_messages):
-            return decode(_run(compiled, np.inf, schedule, damping, tol, max_iter, order)[0])
+        return decode(_run(compiled, np.inf, schedule, damping, tol, max_iter, order)[0])
 
     def factor_solver(first, count):
         factors = np.arange(first, first + count, dtype=np.int64)

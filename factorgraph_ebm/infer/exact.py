@@ -242,8 +242,11 @@ def _marginalize(clique_probs, members, keep, states):
     return out.transpose([kept.index(u) for u in keep])
 
 
-def junction_tree(compiled, beta):
+def junction_tree(compiled, beta, plans=None):
     """Exact inference on a junction tree of the elimination cliques.
+
+    ``plans`` (one ``_clique_plan`` per graph) skips the elimination when the
+    caller has already run it.
 
     Examples
     --------
@@ -255,7 +258,8 @@ def junction_tree(compiled, beta):
     >>> res.map_energy, res.method
     (0.0, 'junction-tree')
     """
-    plans = [_clique_plan(compiled, g) for g in range(compiled.n_graphs)]
+    if plans is None:
+        plans = [_clique_plan(compiled, g) for g in range(compiled.n_graphs)]
     cgraphs = [_clique_graph(compiled, g, plan) for g, plan in enumerate(plans)]
     ccomp = compile_graph(cgraphs)
     try:

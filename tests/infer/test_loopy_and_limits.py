@@ -148,14 +148,13 @@ def test_energy_of_assignments():
 
 def test_auto_picks_exact_only_when_the_junction_tree_is_cheap():
     from factorgraph_ebm.infer.exact import MAX_JUNCTION_ENTRIES, _clique_plan, junction_tree_cost
-    from factorgraph_ebm.models import potts_grid
 
     rng = np.random.default_rng(3)
-    small = potts_grid(rng.uniform(size=(4, 4, 2)), 0.3)
+    small = potts_grid(4, 2, 0.3, rng)
     res = infer(small)
     assert res.method == "junction-tree"
     np.testing.assert_allclose(res.log_partition, infer(small, method="enumerate").log_partition, atol=1e-9)
-    wide = potts_grid(rng.uniform(size=(12, 12, 2)), 0.3)
+    wide = potts_grid(12, 2, 0.3, rng)
     plan = _clique_plan(compile_graph(wide), 0)
     # 12 x 12 binary: cliques of >= 2^13 states joined through separators of >= 2^12
     assert junction_tree_cost(plan) > MAX_JUNCTION_ENTRIES
