@@ -56,7 +56,6 @@ __all__ = [
     "grid_beliefs",
     "numpy_bp_step",
     "numpy_bp_run",
-    "numpy_bp_grid",
 ]
 
 
@@ -190,36 +189,3 @@ def numpy_bp_run(
     for _ in range(n_iters):
         msgs = numpy_bp_step(unary, pair, beta, msgs, damping)
     return msgs
-
-
-def numpy_bp_grid(
-    unary: np.ndarray,
-    pair: np.ndarray,
-    beta: float,
-    n_iters: int,
-    damping: float = 0.0,
-) -> np.ndarray:
-    """Run loopy BP on the grid problem and return per-variable results.
-
-    Args:
-        unary: (N, N, K) unary energies.
-        pair: (K, K) pairwise energy table shared by all edges.
-        beta: inverse temperature; ``np.inf`` selects min-sum.
-        n_iters: number of flooding iterations.
-        damping: damping factor d (default 0, i.e. no damping).
-
-    Returns:
-        (N, N, K) array. For finite ``beta``: approximate marginals
-        ``softmax(-beta * b)`` (rows sum to 1). For ``beta = np.inf``: the
-        min-sum beliefs (approximate min-marginal energies) shifted so that the
-        minimum over states of each variable is 0; the argmin is the decoded
-        MAP state.
-    """
-    msgs = numpy_bp_run(unary, pair, beta, n_iters, damping)
-    b = grid_beliefs(unary, msgs)
-    b -= b.min(axis=-1, keepdims=True)
-    if np.isinf(beta):
-        return b
-    p = np.exp(-beta * b)
-    p /= p.sum(axis=-1, keepdims=True)
-    return p

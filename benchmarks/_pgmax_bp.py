@@ -47,8 +47,7 @@ Typical use::
     out = model.run(arrs, n_iters)              # blocks until ready
     marg = model.marginals(out)
 
-or simply ``pgmax_bp_grid(unary, pair, beta, n_iters)`` /
-``pgmax_bp_timings(...)``.
+``bp_grid.py`` times it the same way as the other engines.
 """
 
 from __future__ import annotations
@@ -70,7 +69,7 @@ if not hasattr(jax.lib, "xla_bridge"):  # pragma: no cover - newer jax only
 
 from pgmax import fgraph, fgroup, infer, vgroup  # noqa: E402
 
-__all__ = ["PGMaxGridBP", "pgmax_bp_grid", "pgmax_bp_timings"]
+__all__ = ["PGMaxGridBP"]
 
 
 class PGMaxGridBP:
@@ -166,58 +165,3 @@ class PGMaxGridBP:
             b = np.asarray(beliefs[self.variables], dtype=np.float64)
             return b.max(axis=-1, keepdims=True) - b
         return np.asarray(infer.get_marginals(beliefs)[self.variables], dtype=np.float64)
-
-
-def pgmax_bp_grid(unary: np.ndarray, pair: np.ndarray, beta: float, n_iters: int,
-                  damping: float = 0.0, x64: bool = True) -> np.ndarray:
-    """Build the grid problem in PGMax, run ``n_iters`` of BP, return (N, N, K).
-
-    Same contract as ``_numpy_bp.numpy_bp_grid``: marginals for finite beta;
-    for ``beta = np.inf`` the min-marginal energies shifted to min 0.
-    """
-    unary = np.asarray(unary, dtype=np.float64)
-    n, _, k = unary.shape
-    model = PGMaxGridBP(n, k, pair, beta, damping=damping, x64=x64)
-    arrs = model.run(model.init_arrays(unary), n_iters)
-    return model.marginals(arrs)
-
-
-def pgmax_bp_timings(unary: np.ndarray, pair: np.ndarray, beta: float, n_iters: int,
-                     damping: float = 0.0, x64: bool = True,
-                     repeats: int = 3) -> Dict[str, float]:
-    """Time PGMax on the grid problem.
-
-    Returns a dict with:
-      ``build_s``: Python graph construction (variables, factor group, BP object),
-      ``init_s``: building the BPArrays (wiring/evidence; includes small jits),
-      ``compile_s``: trace + XLA compile of the ``n_iters`` runner,
-      ``run_s``: best-of-``repeats`` wall time of the compiled ``n_iters`` run,
-      ``per_iter_s``: ``(best(run 2n) - best(run n)) / n``, i.e. per-iteration
-      time with compile and fixed call overhead removed.
-    """
-    unary = np.asarray(unary, dtype=np.float64)
-    n, _, k = unary.shape
-    model = PGMaxGridBP(n, k, pair, beta, damping=damping, x64=x64)
-    t0 = time.perf_counter()
-    arrs = model.init_arrays(unary)
-    init_s = time.perf_counter() - t0
-    compile_s = model.compile(n_iters, arrs)
-    model.compile(2 * n_iters, arrs)
-
-    def best(iters: int) -> float:
-        model.run(arrs, iters)  # warm-up
-        times = []
-        for _ in range(repeats):
-            t = time.perf_counter()
-            model.run(arrs, iters)
-            times.append(time.perf_counter() - t)
-        return min(times)
-
-    t_n, t_2n = best(n_iters), best(2 * n_iters)
-    return {
-        "build_s": model.build_seconds,
-        "init_s": init_s,
-        "compile_s": compile_s,
-        "run_s": t_n,
-        "per_iter_s": (t_2n - t_n) / n_iters,
-    }
