@@ -1,0 +1,181 @@
+"""Tests for examples/marginals.py: calibration helpers, loopy-grid marginals, tag marginals, bad arguments."""
+
+import pathlib
+import runpy
+
+import numpy as np
+import pytest
+
+from factorgraph_ebm import infer
+
+SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "examples" / "marginals.py"
+
+
+@pytest.fixture(scope="module")
+def ns():
+    return runpy.run_path(str(SCRIPT))   # not "__main__": nothing runs on import
+
+
+@pytest.fixture(scope="module")
+def quick(ns):
+    """One ``--quick`` run shared by the tests (its printed output included)."""
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        out = ns["main"](["--quick"])
+    return out, buf.getvalue().splitlines()
+
+
+def parse_result(lines):
+    assert lines[-1].startswith("RESULT "), lines[-1]
+    return {k: float(v) for k, v in (item.split("=", 1) for item in lines[-1].split()[1:])}
+
+
+# ----------------------------------------------------------------------------------------------
+# calibration helpers against brute force
+# ----------------------------------------------------------------------------------------------
+
+def brute_force_ece(confidence, correct, n_bins):
+    """ECE by an explicit loop over bins [lo, hi) (the last one closed)."""
+    total, n = 0.0, len(confidence)
+    for b in range(n_bins):
+        lo, hi = b / n_bins, (b + 1) / n_bins
+        members = [i for i, c in enumerate(confidence) if lo <= c < hi or (b == n_bins - 1 and c == 1.0)]
+        if members:
+            acc = np.mean([correct[i] for i in members])
+            conf = np.mean([confidence[i] for i in members])
+            total += len(members) / n * abs(acc - conf)
+    return total
+
+
+@pytest.mark.parametrize("n_bins", [1, 5, 10, 15])
+def test_ece_equals_brute_force(ns, n_bins):
+    rng = np.random.default_rng(n_bins)
+    conf = rng.random(500) ** 0.3
+    conf[:5] = [0.0, 1.0, 0.5, 0.2, 0.9999999]
+    correct = rng.random(500) < conf ** 2
+    assert ns["expected_calibration_error"](conf, correct, n_bins) == pytest.approx(
+        brute_force_ece(conf, correct, n_bins), abs=1e-12)
+
+
+def test_ece_on_synthetic_probabilities(ns):
+    ece = ns["expected_calibration_error"]
+    rng = np.random.default_rng(0)
+    conf = rng.uniform(0.5, 1.0, 200_000)
+    calibrated = rng.random(conf.size) < conf            # right with probability = confidence
+    assert ece(conf, calibrated, 10) < 0.01
+    overconfident = rng.random(conf.size) < conf - 0.2  # right 20 points less often than claimed
+    assert ece(conf, overconfident, 10) == pytest.approx(0.2, abs=0.01)
+    # one-hot predictions (beta = inf): ECE is exactly 1 - accuracy
+    hits = rng.random(1000) < 0.83
+    assert ece(np.ones(1000), hits, 10) == pytest.approx(1 - hits.mean())
+
+
+def test_reliability_bins_partition_the_predictions(ns):
+    rng = np.random.default_rng(1)
+    conf, correct = rng.random(300), rng.random(300) < 0.5
+    bins = ns["reliability_bins"](conf, correct, 7)
+    assert bins["count"].sum() == 300
+    used = bins["count"] > 0
+    assert np.all(bins["confidence"][used] >= bins["edges"][:-1][used])
+    assert np.all(bins["confidence"][used] < bins["edges"][1:][used])
+    assert np.isclose(np.sum(bins["count"][used] * bins["accuracy"][used]), correct.sum())
+
+
+def test_entropy_matches_closed_forms(ns):
+    p = np.array([[0.5, 0.5, 0.0], [1.0, 0.0, 0.0], [1 / 3, 1 / 3, 1 / 3]])
+    assert np.allclose(ns["entropy"](p), [np.log(2), 0.0, np.log(3)])
+
+
+# ----------------------------------------------------------------------------------------------
+# (b) loopy grid
+# ----------------------------------------------------------------------------------------------
+
+def test_quick_run_prints_result_line(quick):
+    out, lines = quick
+    result = parse_result(lines)
+    for key in ("noisy_accuracy", "map_accuracy", "marginal_accuracy", "crop_marginal_max_gap"):
+        assert result[key] == pytest.approx(out[key], rel=1e-5)
+
+
+def test_grid_marginals_sum_to_one(quick):
+    out, _ = quick
+    assert out["marginals_sum_to_one"]
+    assert np.all((out["p_on"] >= 0) & (out["p_on"] <= 1))
+
+
+def test_map_and_marginals_beat_the_noisy_image(quick):
+    out, _ = quick
+    assert out["map_accuracy"] > out["noisy_accuracy"] + 0.05
+    assert out["marginal_accuracy"] > out["noisy_accuracy"] + 0.05
+    assert out["map_converged"] and out["marginal_converged"]
+
+
+def test_pixel_ece_matches_brute_force(quick, ns):
+    out, _ = quick
+    p_on = out["p_on"].ravel()
+    conf = np.maximum(p_on, 1 - p_on)
+    correct = (p_on > 0.5).astype(int) == out["clean"].ravel()
+    assert out["pixel_ece"] == pytest.approx(brute_force_ece(conf, correct, 10), abs=1e-9)
+
+
+def test_crop_bp_marginals_close_to_exact(quick, ns):
+    out, _ = quick
+    assert out["crop_marginal_max_gap"] < 0.05
+    # recompute the exact side independently: enumeration over all 2**(size*size) states is too many,
+    # so check the junction-tree marginals the script used against enumeration on a 4 x 4 corner
+    top, left, size = out["crop_window"]
+    assert out["crop_exact"].shape == (size, size)
+    small = out["noisy"][top:top + 4, left:left + 4]
+    fg = ns["denoising_model"](small, 0.15, 1.0)
+    exact = infer(fg, beta=1.0, method="enumerate").marginal("x")
+    junction = infer(fg, beta=1.0, method="exact").marginal("x")
+    bp = infer(fg, beta=1.0, **ns["BP_OPTIONS"]).marginal("x")
+    assert np.allclose(junction, exact, atol=1e-10)
+    assert np.abs(bp - exact).max() < 0.05
+    assert np.abs(out["crop_bp"] - out["crop_exact"]).max() == pytest.approx(out["crop_marginal_max_gap"])
+
+
+def test_plots_are_written(ns, tmp_path):
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        ns["main"](["--quick", "--part", "b", "--plot-dir", str(tmp_path)])
+    for name in ("marginals_denoise.png", "marginals_pixel_reliability.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# ----------------------------------------------------------------------------------------------
+# bad arguments
+# ----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("argv, message", [
+    (["--betas", "0,1"], "--betas"),
+    (["--betas", "1,-2"], "--betas"),
+    (["--betas", "abc"], "--betas"),
+    (["--flip", "0.6"], "--flip"),
+    (["--coupling", "-1"], "--coupling"),
+    (["--bins", "0"], "--bins"),
+    (["--crop", "30"], "--crop"),
+    (["--data-dir", "/nonexistent/ud"], "data file not found"),
+    (["--part", "c"], "--part"),
+])
+def test_bad_arguments_exit_2(ns, capsys, argv, message):
+    with pytest.raises(SystemExit) as exc:
+        ns["main"](["--quick", *argv])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_docstring_examples_run():
+    import doctest
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("marginals_example", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    failed, attempted = doctest.testmod(module, verbose=False)
+    assert attempted > 0 and failed == 0
