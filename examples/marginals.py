@@ -254,14 +254,65 @@ def tagger_available():
     return True
 
 
-def tag_calibration(args):
+def load_tagging_data(args, rng):
+    """EWT train (a random subset of ``--train-sentences``) and test (the first ``--test-sentences``, 0 = all)."""
+    from factorgraph_ebm.io import read_conllu
+
+    train_words, train_tags = read_conllu(args.data_dir / TRAIN_FILE)
+    test_words, test_tags = read_conllu(args.data_dir / TEST_FILE)
+    pick = np.sort(rng.permutation(len(train_words))[:args.train_sentences])
+    n_test = args.test_sentences or len(test_words)
+    return ([train_words[i] for i in pick], [train_tags[i] for i in pick],
+            test_words[:n_test], test_tags[:n_test])
+
+
+def one_hot(labels, classes):
+    """``(T, K)`` one-hot rows of ``labels`` in ``classes`` order (the ``beta = inf`` marginals)."""
+    return (np.asarray(labels)[:, None] == np.asarray(classes)[None, :]).astype(np.float64)
+
+
+def tag_marginals(tagger, X, beta):
+    """Stacked ``(n_tokens, K)`` token marginals at ``beta``; ``beta = inf`` is the one-hot MAP tagging."""
+    if np.isinf(beta):
+        return np.concatenate([one_hot(tags, tagger.classes_) for tags in tagger.predict(X)])
+    return np.concatenate(tagger.predict_marginals(X, beta=beta))
+
+
+def tag_calibration(args, rng):
     """Part (a): train a chain tagger, measure its test accuracy and the calibration of its marginals per beta."""
-    raise NotImplementedError("waiting for ChainTagger")
+    from factorgraph_ebm.models import ChainTagger
+    from factorgraph_ebm.models.features import token_features
+
+    train_words, train_tags, test_words, test_tags = load_tagging_data(args, rng)
+    X_train = [token_features(s) for s in train_words]
+    X_test = [token_features(s) for s in test_words]
+    tagger = ChainTagger(loss="nll", l2=args.l2, max_epochs=args.epochs, progress=False).fit(X_train, train_tags)
+    classes = list(tagger.classes_)
+    truth = np.array([classes.index(t) if t in classes else -1 for tags in test_tags for t in tags])
+    out = {"tagger": tagger, "n_train": len(train_words), "n_test": len(test_words), "n_tokens": truth.size,
+           "accuracy": float(tagger.score(X_test, test_tags)), "tag_bins": {}, "tag_rows": []}
+    for beta in sorted(set(args.beta_list) | {1.0}):      # beta = 1 (the trained model) always
+        marginals = tag_marginals(tagger, X_test, beta)
+        conf, correct = confidence_and_correct(marginals, truth)
+        ece = expected_calibration_error(conf, correct, args.bins)
+        key = "inf" if np.isinf(beta) else f"{beta:g}"
+        out[f"ece_beta_{key}"] = ece
+        out[f"entropy_beta_{key}"] = float(entropy(marginals).mean())
+        out["tag_bins"][beta] = (reliability_bins(conf, correct, args.bins), ece)
+        out["tag_rows"].append((beta, float(correct.mean()), float(conf.mean()), ece, out[f"entropy_beta_{key}"],
+                                bool(np.allclose(marginals.sum(axis=1), 1.0))))
+    out["tag_marginals_sum_to_one"] = all(row[-1] for row in out["tag_rows"])
+    out["ece"] = out["ece_beta_1"]
+    return out
 
 
 def report_tagging(res, args):
     """Print part (a)'s figures."""
-    raise NotImplementedError
+    print(f"(a) tagging: ChainTagger (NLL) on {res['n_train']} EWT train sentences, "
+          f"{res['n_test']} test sentences ({res['n_tokens']} tokens): token accuracy {res['accuracy']:.4f}")
+    print("  beta    argmax acc  mean conf  ECE      mean entropy (nats)")
+    for beta, acc, conf, ece, ent, _ in res["tag_rows"]:
+        print(f"  {beta:<7g} {acc:<11.4f} {conf:<10.4f} {ece:<8.4f} {ent:.4f}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -338,7 +389,10 @@ def build_parser():
                         help="training sentences taken from EWT train (default 3000, --quick 200)")
     parser.add_argument("--test-sentences", type=int, default=None,
                         help="test sentences taken from EWT test (default all, --quick 300)")
-    parser.add_argument("--betas", default="0.5,1,2,inf", help="inverse temperatures for the tag marginals")
+    parser.add_argument("--betas", default="0.5,1,2,inf",
+                        help="inverse temperatures for the tag marginals (1 is always included)")
+    parser.add_argument("--l2", type=float, default=None, help="L2 penalty of the tagger (default 1e-3)")
+    parser.add_argument("--epochs", type=int, default=None, help="tagger training epochs (default 30, --quick 10)")
     parser.add_argument("--bins", type=int, default=10, help="equal-width bins for ECE (default 10)")
     parser.add_argument("--downscale", type=int, default=None,
                         help="block size used to shrink china.jpg (default 4 -> 106x160, --quick 10 -> 42x64)")
@@ -354,7 +408,8 @@ def check_args(parser, args):
     """Fill the size defaults (full run or --quick) and reject bad values with parser.error (exit 2)."""
     quick = args.quick
     defaults = {"train_sentences": 200 if quick else 3000, "test_sentences": 300 if quick else 0,
-                "downscale": 10 if quick else 4, "crop": 8}
+                "downscale": 10 if quick else 4, "crop": 8,
+                "l2": 1e-3, "epochs": 10 if quick else 30}
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -366,6 +421,8 @@ def check_args(parser, args):
         parser.error(f"--flip must be in (0, 0.5), got {args.flip}")
     if args.coupling < 0:
         parser.error(f"--coupling must be >= 0, got {args.coupling}")
+    if args.l2 < 0 or args.epochs < 1:
+        parser.error(f"--l2 must be >= 0 and --epochs >= 1, got {args.l2} and {args.epochs}")
     if args.bins < 1:
         parser.error(f"--bins must be >= 1, got {args.bins}")
     if not 1 <= args.downscale <= 100:
@@ -393,16 +450,15 @@ def main(argv=None):
     parser = build_parser()
     args = parser.parse_args(argv)
     check_args(parser, args)
-    rng = np.random.default_rng(args.seed)
     out = {"tagger_available": tagger_available()}
     if args.part in ("a", "both"):
         if out["tagger_available"]:
-            out.update(tag_calibration(args))
+            out.update(tag_calibration(args, np.random.default_rng(args.seed)))
             report_tagging(out, args)
         else:
             print("(a) skipped: factorgraph_ebm.models.ChainTagger / io.read_conllu are not available yet")
     if args.part in ("b", "both"):
-        den = denoise(args, rng)
+        den = denoise(args, np.random.default_rng(args.seed))
         report_denoise(den, args)
         out.update(den)
     if args.plot_dir is not None:
