@@ -1,0 +1,168 @@
+"""examples/rbm_free_energy.py: the engine's free energies, marginals and gradients equal the RBM's closed forms.
+
+The script runs in-process with ``--quick`` (the Numba kernels load once per
+session); its helpers are also checked directly against independent numpy
+oracles (brute-force sums over h, finite differences, the Gaussian integral).
+"""
+
+import itertools
+import pathlib
+import runpy
+
+import numpy as np
+import pytest
+
+SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "examples" / "rbm_free_energy.py"
+
+
+@pytest.fixture(scope="module")
+def ns():
+    return runpy.run_path(str(SCRIPT))   # not "__main__": nothing runs on import
+
+
+@pytest.fixture(scope="module")
+def quick_run(ns):
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        out = ns["main"](["--quick", "--seed", "1"])
+    return out, buf.getvalue()
+
+
+def small_model(ns, rng, k=4, d=5):
+    return ns["Parameters"](W=rng.normal(size=(k, d)), b=rng.normal(size=d), c=rng.normal(size=k))
+
+
+def brute_force(x, params):
+    """F(x) and P(h | x) by summing exp(-E(x, h)) over every h, straight from the energy's definition."""
+    k = params["c"].size
+    hs = np.array(list(itertools.product((0, 1), repeat=k)), dtype=float)
+    e = x @ x - params["b"] @ x - hs @ params["c"] + hs @ (params["W"] @ x)
+    log_z = np.logaddexp.reduce(-e)
+    return -log_z, np.exp(-e - log_z), hs
+
+
+def test_result_line_reports_the_returned_numbers(quick_run):
+    out, text = quick_run
+    line = text.strip().splitlines()[-1]
+    assert line.startswith("RESULT ")
+    parsed = dict(item.split("=") for item in line.split()[1:])
+    assert set(parsed) == set(out)
+    for key, value in out.items():
+        assert float(parsed[key]) == pytest.approx(value, rel=1e-5, abs=1e-300)
+
+
+def test_engine_matches_the_closed_forms(quick_run):
+    out, _ = quick_run
+    assert out["max_free_energy_error"] < 1e-9
+    assert out["max_marginal_error"] < 1e-9
+    assert out["factorization_error"] < 1e-9
+    assert out["gradient_error"] < 1e-9
+    assert out["log_partition_error"] < 1e-9
+
+
+def test_training_improves_the_model(quick_run):
+    out, _ = quick_run
+    assert out["loglik_final"] > out["loglik_initial"] + 0.1
+    assert out["test_loglik_final"] > out["test_loglik_initial"]
+    assert out["recon_final"] < out["recon_initial"]
+    assert out["free_energy_gap_final"] > out["free_energy_gap_initial"]
+
+
+def test_free_energy_and_marginals_against_brute_force(ns):
+    rng = np.random.default_rng(3)
+    params = small_model(ns, rng)
+    x = rng.normal(size=(3, 5))
+    res = ns["infer"]([ns["rbm_graph"](row, 4) for row in x], parameters=params)
+    for i, row in enumerate(x):
+        f, joint, hs = brute_force(row, params)
+        marg = joint @ hs                                   # P(h_k = 1 | x) from the joint
+        assert res.free_energy[i] == pytest.approx(f, abs=1e-10)
+        assert ns["closed_form_free_energy"](row[None], params)[0] == pytest.approx(f, abs=1e-10)
+        np.testing.assert_allclose(res.marginal("h", graph=i)[:, 1], marg, atol=1e-12)
+        np.testing.assert_allclose(ns["closed_form_marginals"](row[None], params)[0], marg, atol=1e-12)
+        np.testing.assert_allclose(joint, np.prod(np.where(hs == 1, marg, 1 - marg), axis=1), atol=1e-12)
+
+
+def test_factorization_check_detects_a_coupled_joint(ns):
+    """The check is not vacuous: it is ~0 for the RBM, and the product of marginals is not the joint
+    of a model whose hidden units interact (the Boltzmann machine over h)."""
+    rng = np.random.default_rng(4)
+    params = small_model(ns, rng, k=3)
+    assert ns["factorization_error"](rng.normal(size=5), params, 3) < 1e-12
+    coupled = ns["infer"](ns["hidden_boltzmann_graph"](params), method="enumerate")
+    assert coupled.log_partition is not None
+    hs = np.array(list(itertools.product((0, 1), repeat=3)))
+    compiled = ns["compile_graph"](ns["hidden_boltzmann_graph"](params))
+    joint = np.array([np.exp(-compiled.energy(h) + coupled.log_partition) for h in hs])
+    marg = coupled.marginal("h")
+    product = np.prod(marg[np.arange(3), hs], axis=1)
+    assert np.abs(joint - product).max() > 1e-3
+
+
+def test_free_energy_gradient_against_finite_differences(ns):
+    rng = np.random.default_rng(5)
+    params = small_model(ns, rng, k=3, d=4)
+    x = rng.normal(size=(4, 4))
+    from factorgraph_ebm.losses import EnergyLoss
+
+    grad = ns["free_energy_gradient"](x, params, EnergyLoss(latent_beta=1.0))
+    h = 1e-6
+    for name in ("W", "b", "c"):
+        for idx in np.ndindex(params[name].shape):
+            up, down = params.copy(), params.copy()
+            up[name][idx] += h
+            down[name][idx] -= h
+            fd = (ns["closed_form_free_energy"](x, up).mean() - ns["closed_form_free_energy"](x, down).mean()) / (2 * h)
+            assert grad[name][idx] == pytest.approx(fd, abs=1e-6)
+
+
+def test_log_partition_against_numerical_integration(ns):
+    """One visible pixel, two hidden units: Z = sum_h int exp(-E(x, h)) dx by quadrature."""
+    params = ns["Parameters"](W=[[0.7], [-1.2]], b=[0.4], c=[0.3, -0.5])
+    grid = np.linspace(-12, 12, 200_001)
+    z = 0.0
+    for h in itertools.product((0, 1), repeat=2):
+        h = np.array(h, dtype=float)
+        e = grid ** 2 - params["b"][0] * grid - h @ params["c"] + (h @ params["W"][:, 0]) * grid
+        z += np.trapezoid(np.exp(-e), grid)
+    assert ns["log_partition"](params) == pytest.approx(np.log(z), abs=1e-9)
+    assert ns["log_partition_enumerated"](params) == pytest.approx(np.log(z), abs=1e-9)
+
+
+def test_gibbs_visible_conditional_is_the_stated_gaussian(ns):
+    """x ~ p(x | h) has mean (b - W^T h)/2 and variance 1/2, the minimiser of E(., h) and its curvature."""
+    rng = np.random.default_rng(6)
+    params = small_model(ns, rng, k=3, d=4)
+    h = np.tile([1.0, 0.0, 1.0], (100_000, 1))
+    x = ns["sample_visible"](h, params, rng)
+    mean = (params["b"] - h[0] @ params["W"]) / 2
+    np.testing.assert_allclose(x.mean(axis=0), mean, atol=0.01)
+    np.testing.assert_allclose(x.var(axis=0), 0.5, atol=0.01)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--hidden", "0"], "--hidden must be >= 1"),
+    (["--learning-rate", "-1"], "--learning-rate must be > 0"),
+    (["--momentum", "1.5"], "--momentum must be in [0, 1)"),
+    (["--check-units", "13", "--hidden", "16"], "--check-units must be <="),
+    (["--images", "5000"], "--images must be in"),
+])
+def test_bad_arguments_exit_2(ns, capsys, argv, message):
+    with pytest.raises(SystemExit) as exc:
+        ns["main"](argv)
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_plot_is_written(ns, tmp_path):
+    pytest.importorskip("matplotlib")
+    path = tmp_path / "rbm.png"
+    import contextlib
+    import io
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        ns["main"](["--quick", "--epochs", "1", "--plot", str(path)])
+    assert path.stat().st_size > 10_000
