@@ -35,10 +35,12 @@ myst_enable_extensions = ["colon_fence"]
 napoleon_google_docstring = False
 napoleon_numpy_docstring = True
 napoleon_use_rtype = False
-# Attributes as :ivar: fields (autodoc documents the attributes themselves once).
-napoleon_use_ivar = True
-# Types in Parameters sections as plain text: "int array (n_vars,)" is prose, not a reference.
+# Parameters and Attributes sections as one field list each, types as plain
+# text ("ndarray (n_vars,) int64" is prose, not a reference) and "a, b : type"
+# entries kept whole. Attributes rendered like Parameters also means no second
+# object description next to what autodoc documents (NamedTuple fields).
 napoleon_use_param = False
+napoleon_custom_sections = [("Attributes", "params_style")]
 # Type fields such as "ndarray (n_vars,)" are prose; several classes have an
 # n_vars or shape attribute, so the python domain would warn that the word is
 # ambiguous. Ambiguity is the only ref.python warning when nitpicky is off.
@@ -62,5 +64,13 @@ def _keep_unless_empty_glob(record):
     return "didn't match any documents" not in record.getMessage()
 
 
+def _skip_namedtuple_fields(app, what, name, obj, skip, options):
+    """NamedTuple fields are listed in the class's Attributes section already."""
+    if (getattr(obj, "__doc__", None) or "").startswith("Alias for field number"):
+        return True
+    return None
+
+
 def setup(app):
     logging.getLogger("sphinx.sphinx.directives.other").addFilter(_keep_unless_empty_glob)
+    app.connect("autodoc-skip-member", _skip_namedtuple_fields)

@@ -93,7 +93,7 @@ class CompiledGraph:
 
     @property
     def n_messages(self):
-        """Length of a message array: the sum of edge state counts."""
+        """Length of a message array (the sum of edge state counts)."""
         return int(self.wiring.edge_state_ptr[-1])
 
     def pairwise_work(self):

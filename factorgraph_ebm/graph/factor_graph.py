@@ -72,7 +72,7 @@ class FactorGraph:
     # ------------------------------------------------------------------ views
     @property
     def graph(self):
-        """The underlying :class:`networkx.Graph` (block level: groups are one node)."""
+        """The underlying :class:`networkx.Graph` at block level (a group is one node)."""
         return self._graph
 
     @property
@@ -97,7 +97,7 @@ class FactorGraph:
 
     @property
     def var_states(self):
-        """Read-only int64 array: number of states of every variable, by flat id."""
+        """Number of states of every variable, by flat id (read-only int64 array)."""
         if self._states_cache is None:
             parts = [np.full(b.size, b.states, dtype=np.int64) for b in self._blocks]
             arr = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)

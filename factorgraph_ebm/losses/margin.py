@@ -120,7 +120,7 @@ class MarginLoss(Loss):
     name = "margin"
     needs_offending = True
     default_margin = 1.0
-    #: The fixed Q of a built-in loss (None: the user passes ``q``).
+    #: The fixed Q of a built-in loss, or None when the user passes ``q``.
     q_function = None
 
     def __init__(self, q=None, *, margin=None, offending="other", latent_beta=np.inf, method="auto",
