@@ -273,6 +273,7 @@ def plot_poses(path, images, labels, poses, found_classes, found_poses, p_pose, 
 
 # ------------------------------------------------------------------ main
 def parse_args(argv):
+    """Parse and validate the command line (bad values exit 2 through ``parser.error``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loss", default="nll", help="hinge, perceptron or nll (default nll)")
     parser.add_argument("--beta", type=float, default=1.0,
