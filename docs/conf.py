@@ -1,9 +1,11 @@
 """Sphinx configuration: ``python -m sphinx -W --keep-going -b html docs docs/_build/html``.
 
 The pages are Markdown (MyST); the API reference is generated from the
-numpydoc docstrings by autodoc + napoleon. Nothing here runs at import time
-except plain assignments, so pytest may import this file harmlessly (it is
-excluded from collection by ``docs/conftest.py`` anyway).
+numpydoc docstrings by autodoc + napoleon. Importing this file only makes
+assignments and defines functions (``setup`` runs inside Sphinx), so
+``pytest --doctest-modules``, which imports every .py under docs/, finds
+nothing to run here. (A docs/conftest.py cannot exclude it: its module name
+would clash with tests/conftest.py.)
 """
 
 import logging
