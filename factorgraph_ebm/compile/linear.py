@@ -66,6 +66,8 @@ class LinearPlan:
                 self.generic_slots.append(slot)
                 continue
             full = tuple(spec.states) if n_blocks == 1 else (n_blocks, *spec.states)
+            if rows is not None and n_blocks == 1 and spec.is_group and energy.lead_shape[:1] == (1,):
+                full = (1, *spec.states)       # a group of one factor with per-factor features
             if rows is None:
                 key = (energy.parameter, "table", full)
             else:

@@ -13,7 +13,9 @@ from numba import get_num_threads
 
 from ..exceptions import ConvergenceWarning, InferenceError
 from ..kernels._jit import threads_for
-from ..kernels.bp import _bethe_terms, _bfs_order, _decode, _exp_tables, _flood, _gather_costs, _tree_pass
+from ..kernels.bp import (
+    _add_factor_marginals, _bethe_terms, _bfs_order, _decode, _exp_tables, _flood, _gather_costs, _tree_pass,
+)
 from ..compile.compiled import sum_ranges
 from ..utils.validation import check_scalar
 from .result import InferenceResult, check_zero_partition, marginals_from_beliefs, probabilities_from_costs
@@ -27,7 +29,9 @@ logger = logging.getLogger(__name__)
 class _Messages:
     """Message and belief arrays of one BP run."""
 
-    def __init__(self, compiled):
+    def __init__(self, compiled, etables, block_min):
+        self.etables = etables
+        self.block_min = block_min
         m = compiled.n_messages
         self.f2v = np.zeros(m)
         self.v2f = np.zeros(m)
@@ -37,10 +41,10 @@ class _Messages:
 def _run(compiled, beta, schedule, damping, tol, max_iter, order):
     w = compiled.wiring
     etables, block_min = _exp_tables(w, beta)
-    msgs = _Messages(compiled)
+    msgs = _Messages(compiled, etables, block_min)
     with threads_for(compiled.n_messages):
         if schedule == "tree":
-            _tree_pass(w, compiled.unary, beta, etables, block_min, order[0], order[1],
+            _tree_pass(w, compiled.unary, beta, etables, block_min, order[0], order[1], get_num_threads(),
                        msgs.f2v, msgs.v2f, msgs.belief)
             return msgs, 1, 0.0, True
         n_iter, delta = _flood(w, compiled.unary, beta, etables, block_min, damping, tol, max_iter,
@@ -118,6 +122,10 @@ def belief_propagation(compiled, beta, *, schedule="auto", damping=0.0, tol=1e-9
             _gather_costs(w, factors, msgs.v2f, costs, ptr)
         return probabilities_from_costs(costs, ptr, beta)
 
+    def table_adder(out, factor_weight):
+        with threads_for(int(compiled.factor_entry_ptr[-1])):
+            _add_factor_marginals(w, beta, msgs.etables, msgs.block_min, msgs.v2f, factor_weight, get_num_threads(), out)
+
     map_state = None
     if beta == np.inf:
         map_state = decode(msgs)
@@ -126,9 +134,9 @@ def belief_propagation(compiled, beta, *, schedule="auto", damping=0.0, tol=1e-9
         fterm = np.empty(compiled.n_factors)
         vterm = np.empty(compiled.n_vars)
         with threads_for(compiled.n_messages):
-            _bethe_terms(w, compiled.unary, beta, msgs.v2f, msgs.belief, fterm, vterm)
+            _bethe_terms(w, compiled.unary, beta, msgs.etables, msgs.block_min, msgs.v2f, msgs.belief, fterm, vterm)
         free = sum_ranges(fterm, compiled.graph_factor_ptr) + sum_ranges(vterm, compiled.graph_var_ptr)
     return InferenceResult(
         compiled, method, beta, marginals_from_beliefs(msgs.belief, w.var_state_ptr, beta), free,
-        n_iter, delta, converged, map_solver, factor_solver, map_state=map_state,
+        n_iter, delta, converged, map_solver, factor_solver, map_state=map_state, table_adder=table_adder,
     )

@@ -43,7 +43,7 @@ class InferenceResult:
     """
 
     def __init__(self, compiled, method, beta, marginal_array, free_energies, n_iter, delta, converged,
-                 map_solver, factor_solver, map_state=None):
+                 map_solver, factor_solver, map_state=None, table_adder=None):
         self.compiled = compiled
         self.method = method
         self.beta = beta
@@ -56,6 +56,7 @@ class InferenceResult:
         self._factor_solver = factor_solver
         self._map_state = map_state
         self._factor_marginals = None
+        self._table_adder = table_adder
 
     def __repr__(self):
         fe = self.free_energies[0] if len(self.free_energies) == 1 else self.free_energies
@@ -163,6 +164,45 @@ class InferenceResult:
             probs.setflags(write=False)
             self._factor_marginals = probs
         return self._factor_marginals
+
+    def add_factor_marginals(self, out, factor_weight):
+        """``out[table entry] += factor_weight[f] * P_f(entry)`` for every factor f (table layout).
+
+        The weighted sum of factor marginals that a likelihood gradient needs,
+        accumulated directly into the layout of ``compiled.wiring.tables``
+        (first copy): factors that share a table (one transition matrix for
+        every position of every chain) add into the same entries. BP results
+        do this in one kernel call without materialising the factor-entry
+        layout; other methods sum :meth:`factor_marginal_array`.
+
+        Parameters
+        ----------
+        out : ndarray (len(wiring.tables) // 2,) float64
+            Accumulator, updated in place.
+        factor_weight : ndarray (n_factors,) float64
+            Weight of each factor (0 skips it).
+
+        Examples
+        --------
+        >>> from factorgraph_ebm import FactorGraph, infer
+        >>> fg = FactorGraph()
+        >>> y = fg.add_variables("y", shape=3, states=2)
+        >>> _ = fg.add_factor_group([[0, 1], [1, 2]], [[0.0, 1.0], [1.0, 0.0]], name="pair")  # one shared table
+        >>> out = np.zeros(4)
+        >>> infer(fg, beta=1.0).add_factor_marginals(out, np.ones(2))
+        >>> bool(np.isclose(out.sum(), 2.0)), bool(np.allclose(out, out[::-1]))
+        (True, True)
+        """
+        weight = np.ascontiguousarray(factor_weight, dtype=np.float64)
+        if weight.shape != (self.compiled.n_factors,):
+            raise ValueError(f"factor_weight must have shape ({self.compiled.n_factors},), got {weight.shape}")
+        if self._table_adder is not None:
+            self._table_adder(out, weight)
+            return
+        from ..compile.linear import table_index_of_entries
+        sizes = np.diff(self.compiled.factor_entry_ptr)
+        out += np.bincount(table_index_of_entries(self.compiled), minlength=len(out),
+                           weights=np.repeat(weight, sizes) * self.factor_marginal_array())
 
     def _by_block(self, flat, graph, scalar):
         out = {}

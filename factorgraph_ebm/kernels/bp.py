@@ -290,6 +290,47 @@ def _factor_costs(f, w, msg_v2f, out, o0):
         out[o0 + t] = c
 
 
+@njit(**JIT_INLINE)
+def _pair_weights(f, w, beta, etables, block_min, msg_v2f, out):
+    """Unnormalised probabilities of pairwise factor ``f`` in exp space, at ``out[:k0 * k1]``.
+
+    ``out[i k1 + j] = etables[t] a_i b_j`` with ``a_i = exp(-beta (m0_i - min m0))``
+    (likewise ``b``): one exponential per state instead of one per entry. This
+    is ``exp(-beta (c_t - C))`` for the costs ``c = T + m0 + m1`` and
+    ``C = block_min + min m0 + min m1``. Returns ``(z, C)``; ``z <= TINY`` means
+    all forbidden or underflow, and the caller takes the exact log-domain path.
+    ``out`` needs ``k0 k1 + k0 + k1`` entries.
+    """
+    e0 = w.factor_edge_ptr[f]
+    m0 = w.edge_state_ptr[e0]
+    m1 = w.edge_state_ptr[e0 + 1]
+    k0 = w.var_states[w.edge_var[e0]]
+    k1 = w.var_states[w.edge_var[e0 + 1]]
+    b = w.factor_block[f]
+    t0 = w.block_ptr[b]
+    lo0 = INF
+    for i in range(k0):
+        lo0 = min(lo0, msg_v2f[m0 + i])
+    lo1 = INF
+    for j in range(k1):
+        lo1 = min(lo1, msg_v2f[m1 + j])
+    if lo0 == INF or lo1 == INF:
+        return 0.0, INF
+    a0 = k0 * k1
+    for i in range(k0):
+        out[a0 + i] = np.exp(-beta * (msg_v2f[m0 + i] - lo0))
+    for j in range(k1):
+        out[a0 + k0 + j] = np.exp(-beta * (msg_v2f[m1 + j] - lo1))
+    z = 0.0
+    for i in range(k0):
+        ai = out[a0 + i]
+        for j in range(k1):
+            v = etables[t0 + i * k1 + j] * ai * out[a0 + k0 + j]
+            out[i * k1 + j] = v
+            z += v
+    return z, block_min[b] + lo0 + lo1
+
+
 @njit(**JIT)
 def _exp_tables(w, beta):
     """``exp(-beta (T - block_min))`` for every entry of ``w.tables``, and ``block_min`` per block.
@@ -375,11 +416,11 @@ def _bfs_order(w):
 
 
 @njit(**JIT)
-def _tree_pass(w, unary, beta, etables, block_min, order, parent_edge, msg_f2v, msg_v2f, belief):
-    """One inward and one outward pass along ``order``: exact on a forest."""
+def _tree_range(w, unary, beta, etables, block_min, order, parent_edge, lo, hi, msg_f2v, msg_v2f, belief):
+    """Inward then outward pass over ``order[lo:hi]``, a run of whole trees."""
     n_vars = len(w.var_states)
     scratch = np.empty(np.max(w.var_states))
-    for i in range(len(order) - 1, -1, -1):
+    for i in range(hi - 1, lo - 1, -1):
         node = order[i]
         if node < n_vars:
             _var_messages(node, w, unary, msg_f2v, msg_v2f, belief)
@@ -387,7 +428,7 @@ def _tree_pass(w, unary, beta, etables, block_min, order, parent_edge, msg_f2v, 
             f = node - n_vars
             k = parent_edge[node] - w.factor_edge_ptr[f]
             _factor_message(f, k, w, beta, etables, block_min, msg_v2f, msg_f2v, scratch)
-    for i in range(len(order)):
+    for i in range(lo, hi):
         node = order[i]
         if node < n_vars:
             _var_messages(node, w, unary, msg_f2v, msg_v2f, belief)
@@ -398,6 +439,32 @@ def _tree_pass(w, unary, beta, etables, block_min, order, parent_edge, msg_f2v, 
             for k in range(arity):
                 if k != kp:
                     _factor_message(f, k, w, beta, etables, block_min, msg_v2f, msg_f2v, scratch)
+
+
+@njit(**JIT_PARALLEL)
+def _tree_pass(w, unary, beta, etables, block_min, order, parent_edge, n_threads, msg_f2v, msg_v2f, belief):
+    """One inward and one outward pass along ``order``: exact on a forest.
+
+    ``order`` lists each tree (connected component) as one contiguous run that
+    starts at its root, so runs of whole trees (a batch of sentences) are
+    independent: threads take contiguous ranges of trees of about equal size.
+    """
+    n_vars = len(w.var_states)
+    n = len(order)
+    is_root = np.zeros(n + 1, dtype=np.bool_)
+    for i in range(n):
+        is_root[i] = order[i] < n_vars and parent_edge[order[i]] < 0
+    is_root[n] = True
+    roots = np.flatnonzero(is_root)
+    n_chunks = max(1, min(n_threads, len(roots) - 1))
+    bounds = np.empty(n_chunks + 1, dtype=np.int64)
+    for c in range(n_chunks):
+        bounds[c] = roots[np.searchsorted(roots, c * n // n_chunks)]
+    bounds[0] = 0
+    bounds[n_chunks] = n
+    for c in prange(n_chunks):
+        _tree_range(w, unary, beta, etables, block_min, order, parent_edge, bounds[c], bounds[c + 1],
+                    msg_f2v, msg_v2f, belief)
 
 
 @njit(**JIT_PARALLEL)
@@ -460,23 +527,43 @@ def _flood(w, unary, beta, etables, block_min, damping, tol, max_iter, n_threads
 
 
 @njit(**JIT_PARALLEL)
-def _bethe_terms(w, unary, beta, msg_v2f, belief, fterm, vterm):
+def _bethe_terms(w, unary, beta, etables, block_min, msg_v2f, belief, fterm, vterm):
     """Per-node terms of the Bethe free energy (finite beta).
 
     ``F = sum_f [<T_f>_{b_f} - H(b_f)/beta] + sum_v [<U_v>_{b_v} + (d_v - 1) H(b_v)/beta]``,
     exact on forests. Writes ``fterm`` (n_factors,) and ``vterm`` (n_vars,).
     A variable whose belief is +inf everywhere gets ``vterm = +inf`` (zero partition).
+    Pairwise factors take the exp-space path (:func:`_pair_weights`), where
+    ``<T> - H/beta = C - <m0 + m1> - log(z)/beta`` needs no exponential per entry.
     """
     n_vars = len(w.var_states)
     n_factors = len(w.factor_edge_ptr) - 1
     n_chunks = max(1, min(n_factors, 64))
     max_size = np.max(np.diff(w.block_ptr)) if len(w.block_ptr) > 1 else 0
+    max_states = np.max(w.var_states) if n_vars else 0
     for c in prange(n_chunks):
-        costs = np.empty(max_size)
+        costs = np.empty(max_size + 2 * max_states)
         for f in range(c * n_factors // n_chunks, (c + 1) * n_factors // n_chunks):
             b = w.factor_block[f]
             t0 = w.block_ptr[b]
             size = w.block_ptr[b + 1] - t0
+            e0 = w.factor_edge_ptr[f]
+            if w.factor_edge_ptr[f + 1] - e0 == 2:
+                z, cst = _pair_weights(f, w, beta, etables, block_min, msg_v2f, costs)
+                if z > TINY:
+                    m0 = w.edge_state_ptr[e0]
+                    m1 = w.edge_state_ptr[e0 + 1]
+                    k0 = w.var_states[w.edge_var[e0]]
+                    k1 = w.var_states[w.edge_var[e0 + 1]]
+                    acc = 0.0
+                    for i in range(k0):
+                        q0 = msg_v2f[m0 + i]
+                        for j in range(k1):
+                            pt = costs[i * k1 + j]
+                            if pt > 0.0:
+                                acc += pt * (q0 + msg_v2f[m1 + j])
+                    fterm[f] = cst - acc / z - np.log(z) / beta
+                    continue
             _factor_costs(f, w, msg_v2f, costs, 0)
             lo = INF
             for t in range(size):
@@ -602,3 +689,60 @@ def _gather_costs(w, factors, msg_v2f, out, out_ptr):
     """Factor cost tables ``T + sum msg_v2f`` for the listed factors, at ``out[out_ptr[i]:]``."""
     for i in prange(len(factors)):
         _factor_costs(factors[i], w, msg_v2f, out, out_ptr[i])
+
+
+@njit(**JIT_PARALLEL)
+def _add_factor_marginals(w, beta, etables, block_min, msg_v2f, factor_weight, n_threads, out):
+    """``out[table entry] += factor_weight[f] * P_f(entry)`` summed over the factors f using the table.
+
+    ``P_f`` is factor f's marginal over its scope from the beliefs ``T + sum
+    msg_v2f`` (at beta = inf: uniform over the minimising entries). ``out`` is in
+    the table layout (first copy of ``w.tables``), so factors that share a table
+    (a chain's transition matrix) add into the same entries and the
+    factor-entry layout (``n_factors x table size`` floats) is never
+    materialised. Factors of weight 0 are skipped; pairwise factors at finite
+    beta take the exp-space path. Threads work on contiguous factor ranges,
+    each with its own accumulator, summed at the end.
+    """
+    n_factors = len(w.factor_block)
+    width = 0
+    for b in range(len(w.block_ptr) - 1):
+        width = max(width, w.block_ptr[b + 1] - w.block_ptr[b])
+    max_states = np.max(w.var_states) if len(w.var_states) else 0
+    n_chunks = max(1, min(n_threads, n_factors))
+    acc = np.zeros((n_chunks, len(out)))
+    for c in prange(n_chunks):
+        scratch = np.empty(width + 2 * max_states)
+        mine = acc[c]
+        for f in range(c * n_factors // n_chunks, (c + 1) * n_factors // n_chunks):
+            wf = factor_weight[f]
+            if wf == 0.0:
+                continue
+            b = w.factor_block[f]
+            t0 = w.block_ptr[b]
+            size = w.block_ptr[b + 1] - t0
+            z = 0.0
+            if beta < INF and w.factor_edge_ptr[f + 1] - w.factor_edge_ptr[f] == 2:
+                z, _ = _pair_weights(f, w, beta, etables, block_min, msg_v2f, scratch)
+            if not z > TINY:
+                z = 0.0
+                _factor_costs(f, w, msg_v2f, scratch, 0)
+                lo = INF
+                for t in range(size):
+                    lo = min(lo, scratch[t])
+                if lo == INF:
+                    continue
+                if beta == INF:
+                    for t in range(size):
+                        scratch[t] = 1.0 if scratch[t] == lo else 0.0
+                        z += scratch[t]
+                else:
+                    for t in range(size):
+                        scratch[t] = np.exp(-beta * (scratch[t] - lo))
+                        z += scratch[t]
+            scale = wf / z
+            for t in range(size):
+                mine[t0 + t] += scale * scratch[t]
+    for c in range(n_chunks):
+        for t in range(len(out)):
+            out[t] += acc[c, t]

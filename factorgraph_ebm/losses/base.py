@@ -30,7 +30,80 @@ from ..infer.api import METHODS, infer
 from ..utils.validation import check_beta
 from .batch import Batch, Examples
 
-__all__ = ["Loss", "LossResult", "Term", "Evaluation", "parameter_gradient", "onehot_sensitivity"]
+__all__ = ["Loss", "LossResult", "Term", "Derivative", "Evaluation", "parameter_gradient", "table_gradient"]
+
+
+def factor_graph_index(compiled):
+    """(n_factors,) int64 example (graph of the batch) owning each factor."""
+    index = compiled.cache.get("factor_graph")
+    if index is None:
+        index = np.repeat(np.arange(compiled.n_graphs, dtype=np.int64), np.diff(compiled.graph_factor_ptr))
+        index.setflags(write=False)
+        compiled.cache["factor_graph"] = index
+    return index
+
+
+class Derivative:
+    """Derivative of one energy term with respect to every table entry, kept implicit.
+
+    At every factor it is the indicator of a full assignment ``state`` (a
+    clamped energy or a minimum) or the factor marginals of an inference
+    ``result`` (a free energy), scaled per example by ``example_weight``. It is
+    never stored in the factor-entry layout unless asked (:meth:`entries`):
+    :meth:`add_to_tables` accumulates it straight into the table layout, where
+    factors that share a table (a chain's transition matrix) share entries.
+
+    Parameters
+    ----------
+    compiled : CompiledGraph
+    state : ndarray (n_vars,) int64, optional
+    result : InferenceResult, optional
+        Exactly one of ``state`` and ``result``.
+    example_weight : ndarray (n_examples,), optional
+        Per-example factor (e.g. 0 where a term does not apply); default 1.
+    """
+
+    def __init__(self, compiled, state=None, result=None, example_weight=None):
+        self.compiled = compiled
+        self.state = state
+        self.result = result
+        self.example_weight = example_weight
+
+    def masked(self, keep):
+        """The same derivative with the examples where ``keep`` is False set to zero."""
+        weight = keep.astype(np.float64)
+        if self.example_weight is not None:
+            weight = weight * self.example_weight
+        return Derivative(self.compiled, self.state, self.result, weight)
+
+    def _factor_weight(self, example_coef):
+        coef = np.asarray(example_coef, dtype=np.float64)
+        if self.example_weight is not None:
+            coef = coef * self.example_weight
+        return coef[factor_graph_index(self.compiled)]
+
+    def add_to_tables(self, out, example_coef):
+        """``out += sum_examples coef * derivative`` in the table layout (first copy of ``wiring.tables``)."""
+        weight = self._factor_weight(example_coef)
+        if self.result is not None:
+            self.result.add_factor_marginals(out, weight)
+            return
+        w = self.compiled.wiring
+        index = w.block_ptr[w.factor_block] + self.compiled.entry_offsets(self.state)
+        out += np.bincount(index, weights=weight, minlength=len(out))
+
+    def entries(self, example_coef=None):
+        """The derivative in the factor-entry layout (n_entries,), times ``example_coef`` per example."""
+        cg = self.compiled
+        coef = np.ones(cg.n_graphs) if example_coef is None else example_coef
+        sizes = np.diff(cg.factor_entry_ptr)
+        weight = np.repeat(self._factor_weight(coef), sizes)
+        if self.result is not None:
+            return weight * self.result.factor_marginal_array()
+        out = np.zeros(int(cg.factor_entry_ptr[-1]))
+        at = cg.factor_entry_ptr[:-1] + cg.entry_offsets(self.state)
+        out[at] = weight[at]
+        return out
 
 
 class Term(NamedTuple):
@@ -40,18 +113,23 @@ class Term(NamedTuple):
     ----------
     values : ndarray (n_examples,)
         The term (an energy or a free energy) per example.
-    sensitivity : ndarray (n_entries,)
-        Its derivative with respect to every table entry (factor-entry layout).
+    derivative : Derivative
+        Its derivative with respect to every table entry.
     state : ndarray (n_vars,) or None
         The minimising full assignment (beta = inf), else None.
     """
 
     values: np.ndarray
-    sensitivity: np.ndarray
+    derivative: Derivative
     state: object
 
+    @property
+    def sensitivity(self):
+        """The derivative in the factor-entry layout, ``(n_entries,)``."""
+        return self.derivative.entries()
 
-class LossResult(NamedTuple):
+
+class LossResult:
     """Value, energy sensitivities and parameter gradient of a loss on a batch.
 
     The batch value is the mean over its examples; ``sensitivity`` and
@@ -63,9 +141,8 @@ class LossResult(NamedTuple):
         Mean loss over the examples.
     values : ndarray (n_examples,)
         Loss per example.
-    sensitivity : ndarray (n_entries,)
-        ``d value / d(table entry)`` in the factor-entry layout of
-        ``compiled`` (factor f at ``compiled.factor_entry_ptr[f]:[f + 1]``).
+    table_sensitivity : ndarray (len(wiring.tables) // 2,)
+        ``d value / d(table entry)`` in the table layout (shared tables summed).
     gradient : Gradient
         ``d value / d W`` for every parameter passed in.
     compiled : CompiledGraph
@@ -74,19 +151,29 @@ class LossResult(NamedTuple):
         The energy terms used (``"positive"``, ``"negative"``, ``"offending"``).
     """
 
-    value: float
-    values: np.ndarray
-    sensitivity: np.ndarray
-    gradient: Gradient
-    compiled: object
-    terms: dict
+    def __init__(self, value, values, table_sensitivity, gradient, compiled, terms, pairs):
+        self.value = value
+        self.values = values
+        self.table_sensitivity = table_sensitivity
+        self.gradient = gradient
+        self.compiled = compiled
+        self.terms = terms
+        self._pairs = pairs
+        self._sensitivity = None
 
+    @property
+    def sensitivity(self):
+        """``d value / d(table entry)`` for every factor in the factor-entry layout (n_entries,).
 
-def onehot_sensitivity(compiled, state):
-    """Derivative of the energy of the full assignment ``state`` with respect to every table entry."""
-    out = np.zeros(int(compiled.factor_entry_ptr[-1]))
-    out[compiled.factor_entry_ptr[:-1] + compiled.entry_offsets(state)] = 1.0
-    return out
+        Factor ``f`` sits at ``compiled.factor_entry_ptr[f]:[f + 1]``. Computed
+        on first access (it holds every factor's table: large for big batches).
+        """
+        if self._sensitivity is None:
+            out = np.zeros(int(self.compiled.factor_entry_ptr[-1]))
+            for coef, term in self._pairs:
+                out += term.derivative.entries(coef)
+            self._sensitivity = out
+        return self._sensitivity
 
 
 def parameter_gradient(compiled, sensitivity, parameters):
@@ -123,6 +210,23 @@ def parameter_gradient(compiled, sensitivity, parameters):
     """
     w = compiled.wiring
     table_sens = np.bincount(table_index_of_entries(compiled), weights=sensitivity, minlength=len(w.tables) // 2)
+    return table_gradient(compiled, table_sens, parameters)
+
+
+def table_gradient(compiled, table_sens, parameters):
+    """:func:`parameter_gradient` from a sensitivity already in the table layout (shared tables summed).
+
+    Examples
+    --------
+    >>> from factorgraph_ebm import FactorGraph, LinearEnergy, compile_graph
+    >>> fg = FactorGraph()
+    >>> y = fg.add_variables("y", shape=3, states=2)
+    >>> _ = fg.add_factor_group(y.ids[:, None], LinearEnergy("b"), name="bias")
+    >>> cg = compile_graph(fg, parameters={"b": [0.0, 0.0]})
+    >>> table_gradient(cg, np.array([2.0, 1.0]), {"b": [0.0, 0.0]})["b"]
+    array([-2., -1.])
+    """
+    w = compiled.wiring
     plan = linear_plan(compiled)
     grad = Gradient({k: np.zeros(np.shape(v)) for k, v in parameters.items()})
     parts = [(f"LinearEnergy({k!r})", k, g) for k, g in plan.gradient(table_sens, parameters).items()]
@@ -182,8 +286,8 @@ class Evaluation:
             state = self.infer(cg, np.inf).map_state
         else:
             res = self.infer(cg, beta)
-            return Term(np.asarray(res.free_energies, dtype=np.float64), np.array(res.factor_marginal_array()), None)
-        return Term(cg.graph_energies(state), onehot_sensitivity(cg, state), state)
+            return Term(np.asarray(res.free_energies, dtype=np.float64), Derivative(cg, result=res), None)
+        return Term(cg.graph_energies(state), Derivative(cg, state=state), state)
 
     def positive(self, beta=np.inf):
         """``E(y_i)``; with free latent variables ``min_z E(y_i, z)`` or the free energy over z at ``beta``."""
@@ -212,13 +316,10 @@ class Evaluation:
         return {name: term for name, (_, term) in self._cache.items()}
 
     def combine(self, coefficients):
-        """Sensitivity ``sum_k coef_k[example] * term_k.sensitivity`` over ``(coef, term)`` pairs."""
-        out = np.zeros(int(self.compiled.factor_entry_ptr[-1]))
-        g = self.batch.entry_graph
+        """Sensitivity ``sum_k coef_k[example] * d term_k / d(table entry)`` in the table layout."""
+        out = np.zeros(len(self.compiled.wiring.tables) // 2)
         for coef, term in coefficients:
-            coef = np.asarray(coef, dtype=np.float64)
-            nz = term.sensitivity != 0
-            out[nz] += coef[g[nz]] * term.sensitivity[nz]
+            term.derivative.add_to_tables(out, coef)
         return out
 
 
@@ -276,9 +377,10 @@ class Loss:
         values, pairs = self._evaluate(ev)
         n = batch.n_examples
         values = np.asarray(values, dtype=np.float64)
-        sens = ev.combine([(np.asarray(c, dtype=np.float64) / n, t) for c, t in pairs])
-        grad = parameter_gradient(ev.compiled, sens, parameters)
-        return LossResult(float(values.mean()), values, sens, grad, ev.compiled, ev.terms)
+        pairs = [(np.asarray(c, dtype=np.float64) / n, t) for c, t in pairs]
+        sens = ev.combine(pairs)
+        grad = table_gradient(ev.compiled, sens, parameters)
+        return LossResult(float(values.mean()), values, sens, grad, ev.compiled, ev.terms, pairs)
 
     def check_examples(self, examples):
         """Raise :class:`TrainingError` before any inference when the loss cannot apply to ``examples``.

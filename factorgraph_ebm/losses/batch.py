@@ -185,8 +185,6 @@ class Batch:
         Evidence plus target: the clamping of the positive phase.
     is_output : ndarray (n_vars,) bool
         Output variables.
-    entry_graph : ndarray (n_entries,) int64
-        Example owning each table entry of the factor-entry layout.
     """
 
     def __init__(self, examples, parameters=None):
@@ -199,9 +197,6 @@ class Batch:
         self.is_output = self.target >= 0
         self.positive = np.where(self.is_output, self.target, self.evidence)
         self.compiled = with_clamped(compiled, self.evidence)
-        sizes = np.diff(compiled.factor_entry_ptr)
-        factor_graph = np.repeat(np.arange(compiled.n_graphs), np.diff(compiled.graph_factor_ptr))
-        self.entry_graph = np.repeat(factor_graph, sizes)
         self.cache = {}
 
     @property

@@ -23,7 +23,7 @@ import numpy as np
 from ..compile.compiled import sum_ranges
 from ..compile.lower import compile_graph, with_clamped, with_parameters
 from ..exceptions import TrainingError, ZeroPartitionError
-from .base import Term, onehot_sensitivity
+from .base import Derivative, Term
 from .batch import Batch
 
 __all__ = ["OFFENDING", "check_alternatives", "most_offending"]
@@ -166,14 +166,13 @@ def most_offending(ev, mode, margin, latent_beta=np.inf):
         ybar, feasible = _hamming_search(ev, margin), np.ones(batch.n_examples, dtype=bool)
     cg = ev.compiled
     if latent_beta == np.inf:
-        term = Term(cg.graph_energies(ybar), onehot_sensitivity(cg, ybar), ybar)
+        term = Term(cg.graph_energies(ybar), Derivative(cg, state=ybar), ybar)
     else:
         term = ev.clamped_term(np.where(batch.is_output, ybar, batch.evidence), latent_beta)
-        term = Term(term.values, term.sensitivity, ybar)
+        term = Term(term.values, term.derivative, ybar)
     if not feasible.all():
         values = np.where(feasible, term.values, np.inf)
-        sens = np.where(feasible[batch.entry_graph], term.sensitivity, 0.0)
-        term = Term(values, sens, ybar)
+        term = Term(values, term.derivative.masked(feasible), ybar)
     differs = ((ybar != batch.target) & batch.is_output).astype(np.float64)
     hamming = sum_ranges(differs, cg.graph_var_ptr)
     return term, hamming
