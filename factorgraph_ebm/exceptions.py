@@ -13,12 +13,21 @@ __all__ = [
     "ParseError",
     "TargetError",
     "TrainingError",
+    "NotFittedError",
     "ConvergenceWarning",
 ]
 
 
 class FactorGraphError(ValueError):
     """Base class of every error raised by factorgraph_ebm."""
+
+
+class NotFittedError(FactorGraphError, AttributeError):
+    """A model was asked to predict before ``fit``.
+
+    Like scikit-learn's ``NotFittedError`` it is both a ``ValueError`` and an
+    ``AttributeError``.
+    """
 
 
 class DeclarationError(FactorGraphError):

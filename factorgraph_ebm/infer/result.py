@@ -4,6 +4,8 @@ import numpy as np
 
 from ..compile.compiled import sum_ranges
 from ..exceptions import ZeroPartitionError
+from ..kernels._jit import threads_for
+from ..kernels.bp import _probabilities
 
 __all__ = ["InferenceResult", "marginals_from_beliefs", "check_zero_partition", "probabilities_from_costs"]
 
@@ -225,14 +227,11 @@ def check_zero_partition(compiled, belief):
 
 
 def probabilities_from_costs(costs, ptr, beta):
-    """Normalise consecutive cost tables (energies) into probabilities (vectorized)."""
+    """Normalise consecutive cost tables (energies) into probabilities (one parallel kernel call)."""
     if len(ptr) <= 1:
         return costs
-    counts = np.diff(ptr)
-    lo = np.repeat(np.minimum.reduceat(costs, ptr[:-1]), counts)
-    with np.errstate(invalid="ignore"):
-        shifted = np.where(np.isinf(lo), np.inf, costs - lo)
-    p = (shifted == 0).astype(np.float64) if beta == np.inf else np.exp(-beta * shifted)
-    z = np.repeat(np.add.reduceat(p, ptr[:-1]), counts)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(z > 0, p / np.where(z > 0, z, 1.0), 0.0)
+    costs = np.ascontiguousarray(costs, dtype=np.float64)
+    out = np.empty_like(costs)
+    with threads_for(len(costs)):
+        _probabilities(costs, np.ascontiguousarray(ptr, dtype=np.int64), float(beta), out)
+    return out

@@ -6,6 +6,7 @@ Files hold potentials; the engine holds energies ``E = -log(potential)``
 malformed input.
 """
 
+from .conllu import CONLLU_COLUMNS, read_conllu
 from .evidence import LAYOUTS, read_evidence, write_evidence
 from .formats import MODEL_FORMATS, model_format, read_model, write_model
 from .libdai import read_libdai, write_libdai
@@ -13,12 +14,14 @@ from .results import TASKS, format_result, read_result, write_result
 from .uai import NETWORKS, read_uai, write_uai
 
 __all__ = [
+    "CONLLU_COLUMNS",
     "LAYOUTS",
     "MODEL_FORMATS",
     "NETWORKS",
     "TASKS",
     "format_result",
     "model_format",
+    "read_conllu",
     "read_evidence",
     "read_libdai",
     "read_model",

@@ -331,11 +331,14 @@ def _pair_weights(f, w, beta, etables, block_min, msg_v2f, out):
     return z, block_min[b] + lo0 + lo1
 
 
-@njit(**JIT)
+@njit(**JIT_PARALLEL)
 def _exp_tables(w, beta):
-    """``exp(-beta (T - block_min))`` for every entry of ``w.tables``, and ``block_min`` per block.
+    """``exp(-beta (T - block_min))`` for the entries of every pairwise table, and ``block_min`` per block.
 
-    Returns ``(etables, block_min)``; zeros at beta = inf (unused by min-sum).
+    Only pairwise factors read ``etables`` (their sum-product messages and
+    marginals work in exp space), so other blocks (per-position emission
+    tables, higher-arity tables) are left at zero. Returns ``(etables,
+    block_min)``; zeros at beta = inf (unused by min-sum).
     """
     n_blocks = len(w.block_ptr) - 1
     half = len(w.tables) // 2
@@ -343,7 +346,13 @@ def _exp_tables(w, beta):
     block_min = np.zeros(n_blocks)
     if beta == INF:
         return etables, block_min
-    for b in range(n_blocks):
+    pairwise = np.zeros(n_blocks, dtype=np.bool_)
+    for f in range(len(w.factor_block)):
+        if w.factor_edge_ptr[f + 1] - w.factor_edge_ptr[f] == 2:
+            pairwise[w.factor_block[f]] = True
+    for b in prange(n_blocks):
+        if not pairwise[b]:
+            continue
         lo = INF
         for t in range(w.block_ptr[b], w.block_ptr[b + 1]):
             lo = min(lo, w.tables[t])
@@ -354,6 +363,34 @@ def _exp_tables(w, beta):
             etables[t] = np.exp(-beta * (w.tables[t] - lo))
             etables[half + t] = np.exp(-beta * (w.tables[half + t] - lo))
     return etables, block_min
+
+
+@njit(**JIT_PARALLEL)
+def _probabilities(costs, ptr, beta, out):
+    """Normalise consecutive cost tables ``costs[ptr[i]:ptr[i + 1]]`` into probabilities at ``out``.
+
+    ``p ∝ exp(-beta (c - min c))``; at beta = inf uniform over the minima; a
+    table that is +inf everywhere gets zeros.
+    """
+    for i in prange(len(ptr) - 1):
+        a = ptr[i]
+        b = ptr[i + 1]
+        lo = INF
+        for t in range(a, b):
+            lo = min(lo, costs[t])
+        if lo == INF:
+            for t in range(a, b):
+                out[t] = 0.0
+            continue
+        z = 0.0
+        for t in range(a, b):
+            if beta == INF:
+                out[t] = 1.0 if costs[t] == lo else 0.0
+            else:
+                out[t] = np.exp(-beta * (costs[t] - lo))
+            z += out[t]
+        for t in range(a, b):
+            out[t] /= z
 
 
 @njit(**JIT)

@@ -1,0 +1,232 @@
+"""Feature extraction for sequence models: token features, image features, a feature index.
+
+A chain model scores each position with ``features . W[:, label]``. These
+helpers turn raw inputs into those feature rows:
+
+* :func:`token_features` gives every word of a sentence a list of feature
+  strings (the word, its lowercase, prefixes and suffixes, its shape,
+  digit / hyphen / capital flags, neighbouring words), the classic feature set
+  of CRF and perceptron part-of-speech taggers;
+* :func:`image_features` flattens small binary images (OCR letters) into pixel
+  features, optionally with products of neighbouring pixels;
+* :class:`FeatureIndex` maps feature strings (or ``{name: value}`` dicts) to
+  columns and builds one sparse matrix per sequence.
+"""
+
+from collections import Counter
+
+import numpy as np
+import scipy.sparse as sp
+
+from ..exceptions import FactorGraphError
+
+__all__ = ["token_features", "word_shape", "image_features", "FeatureIndex"]
+
+
+def word_shape(word):
+    """Shape of a word: capitals -> ``X``, lowercase -> ``x``, digits -> ``d``, runs collapsed.
+
+    Examples
+    --------
+    >>> word_shape("McDonald's"), word_shape("2024-11-25"), word_shape("U.S.")
+    ("XxXx'x", 'd-d-d', 'X.X.')
+    """
+    out = []
+    for ch in word:
+        c = "X" if ch.isupper() else "x" if ch.islower() else "d" if ch.isdigit() else ch
+        if not out or out[-1] != c:
+            out.append(c)
+    return "".join(out)
+
+
+def _word_features(word, affixes):
+    low = word.lower()
+    feats = ["w=" + word, "lw=" + low, "shape=" + word_shape(word)]
+    for k in range(1, affixes + 1):
+        if len(low) >= k:
+            feats.append(f"p{k}=" + low[:k])
+            feats.append(f"s{k}=" + low[-k:])
+    if word.isupper():
+        feats.append("upper")
+    if word[:1].isupper():
+        feats.append("cap")
+    if any(ch.isdigit() for ch in word):
+        feats.append("digit")
+    if "-" in word:
+        feats.append("hyphen")
+    return feats
+
+
+def token_features(words, *, window=1, affixes=3):
+    """Feature strings of every word of a sentence (one list per word).
+
+    Each word gets ``bias``, its form ``w=`` and lowercase ``lw=``, its shape
+    (:func:`word_shape`), prefixes and suffixes of 1..``affixes`` letters,
+    the flags ``upper``, ``cap`` (first letter capital), ``digit`` and
+    ``hyphen`` when they hold, and the lowercase words within ``window``
+    positions (``lw-1=``, ``lw+1=``, ...) with ``BOS`` / ``EOS`` beyond the
+    sentence.
+
+    Parameters
+    ----------
+    words : sequence of str
+        One sentence.
+    window : int
+        Neighbouring words on each side.
+    affixes : int
+        Longest prefix / suffix.
+
+    Returns
+    -------
+    list of list of str
+
+    Examples
+    --------
+    >>> feats = token_features(["The", "2", "dogs"], affixes=2)
+    >>> feats[2]
+    ['bias', 'w=dogs', 'lw=dogs', 'shape=x', 'p1=d', 's1=s', 'p2=do', 's2=gs', 'lw-1=2', 'lw+1=EOS']
+    >>> feats[1][:4], "digit" in feats[1], "cap" in feats[0]
+    (['bias', 'w=2', 'lw=2', 'shape=d'], True, True)
+    """
+    if isinstance(words, str):
+        raise FactorGraphError("token_features takes a sentence as a sequence of words, not a string")
+    words = list(words)
+    lower = [w.lower() for w in words]
+    n = len(words)
+    out = []
+    for i, word in enumerate(words):
+        if not isinstance(word, str) or not word:
+            raise FactorGraphError(f"word {i} of the sentence must be a non-empty str, got {word!r}")
+        feats = ["bias"] + _word_features(word, affixes)
+        for d in range(1, window + 1):
+            feats.append(f"lw-{d}=" + (lower[i - d] if i - d >= 0 else "BOS"))
+            feats.append(f"lw+{d}=" + (lower[i + d] if i + d < n else "EOS"))
+        out.append(feats)
+    return out
+
+
+def image_features(pixels, *, pairwise=False):
+    """Feature rows of small images: the pixels, a bias, and optionally neighbouring pixel products.
+
+    Parameters
+    ----------
+    pixels : array (n, height, width)
+        One image per row (e.g. the 16 x 8 binary OCR letters).
+    pairwise : bool
+        Also add ``p[i, j] * p[i, j + 1]`` and ``p[i, j] * p[i + 1, j]`` for every
+        horizontal and vertical neighbour pair.
+
+    Returns
+    -------
+    ndarray (n, n_features) float64
+        ``height * width`` pixels, then the pair products, then a constant 1.
+
+    Examples
+    --------
+    >>> img = np.array([[[1, 0], [1, 1]]])
+    >>> image_features(img)
+    array([[1., 0., 1., 1., 1.]])
+    >>> image_features(img, pairwise=True)            # right pairs (0, 1), down pairs (1, 0)
+    array([[1., 0., 1., 1., 0., 1., 1., 0., 1.]])
+    """
+    p = np.asarray(pixels, dtype=np.float64)
+    if p.ndim != 3:
+        raise FactorGraphError(f"pixels must have shape (n, height, width), got {p.shape}")
+    parts = [p.reshape(len(p), -1)]
+    if pairwise:
+        parts.append((p[:, :, :-1] * p[:, :, 1:]).reshape(len(p), -1))
+        parts.append((p[:, :-1, :] * p[:, 1:, :]).reshape(len(p), -1))
+    parts.append(np.ones((len(p), 1)))
+    return np.concatenate(parts, axis=1)
+
+
+def _items(token, where):
+    """(name, value) pairs of one token's features: a dict name -> value or an iterable of names."""
+    if isinstance(token, dict):
+        return token.items()
+    if isinstance(token, str):
+        raise FactorGraphError(f"{where}: a token's features must be a list of str or a dict, got the str {token!r}")
+    try:
+        return ((name, 1.0) for name in token)
+    except TypeError:
+        raise FactorGraphError(f"{where}: a token's features must be a list of str or a dict, "
+                               f"got {type(token).__name__}") from None
+
+
+class FeatureIndex:
+    """Columns for feature names, and sparse feature rows for sequences of tokens.
+
+    A token is a list of feature names (each worth 1) or a dict
+    ``{name: value}``. :meth:`fit` numbers every name seen at least
+    ``min_count`` times (in order of first appearance); :meth:`transform`
+    ignores names it has not numbered (unseen words at prediction time).
+
+    Parameters
+    ----------
+    min_count : int
+        Keep features seen at least this many times in training.
+
+    Attributes
+    ----------
+    columns_ : dict str -> int
+    n_features_ : int
+
+    Examples
+    --------
+    >>> index = FeatureIndex().fit([[["bias", "w=a"], ["bias", "w=b"]]])
+    >>> index.n_features_
+    3
+    >>> index.transform([[["bias", "w=b", "w=unseen"]]])[0].toarray()
+    array([[1., 0., 1.]])
+    """
+
+    def __init__(self, min_count=1):
+        self.min_count = min_count
+
+    def fit(self, sequences):
+        """Number the features of ``sequences`` (sequence of sequences of tokens); returns self."""
+        if not isinstance(self.min_count, (int, np.integer)) or self.min_count < 1:
+            raise FactorGraphError(f"min_count must be an int >= 1, got {self.min_count!r}")
+        counts = Counter()
+        for s, seq in enumerate(sequences):
+            for t, token in enumerate(seq):
+                counts.update(name for name, _ in _items(token, f"sequence {s}, token {t}"))
+        self.columns_ = {}
+        for name, c in counts.items():
+            if c >= self.min_count:
+                self.columns_[name] = len(self.columns_)
+        if not self.columns_:
+            raise FactorGraphError(f"no feature is seen {self.min_count} times or more")
+        self.n_features_ = len(self.columns_)
+        return self
+
+    def transform(self, sequences):
+        """One CSR matrix ``(len(sequence), n_features_)`` per sequence."""
+        if not hasattr(self, "columns_"):
+            raise FactorGraphError("this FeatureIndex is not fitted yet; call fit() first")
+        columns = self.columns_
+        cols, vals, lengths, row_nnz = [], [], [], []
+        for s, seq in enumerate(sequences):
+            lengths.append(len(seq))
+            for t, token in enumerate(seq):
+                before = len(cols)
+                for name, value in _items(token, f"sequence {s}, token {t}"):
+                    j = columns.get(name)
+                    if j is not None:
+                        cols.append(j)
+                        vals.append(value)
+                row_nnz.append(len(cols) - before)
+        indptr = np.zeros(len(row_nnz) + 1, dtype=np.int64)
+        np.cumsum(row_nnz, out=indptr[1:])
+        data = np.asarray(vals, dtype=np.float64)
+        if not np.isfinite(data).all():
+            raise FactorGraphError("feature values must be finite")
+        stacked = sp.csr_matrix((data, np.asarray(cols, dtype=np.int64), indptr),
+                                shape=(len(row_nnz), self.n_features_))
+        ends = np.cumsum(lengths)
+        return [stacked[e - n:e] for e, n in zip(ends, lengths)]
+
+    def fit_transform(self, sequences):
+        """:meth:`fit` then :meth:`transform`."""
+        sequences = list(sequences)
+        return self.fit(sequences).transform(sequences)
