@@ -1,0 +1,192 @@
+"""ChainTagger against brute force, scikit-learn, and on bad input."""
+
+import itertools
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from factorgraph_ebm import NotFittedError
+from factorgraph_ebm.models import ChainTagger, FeatureIndex, token_features
+
+
+def _toy(rng, n_seq=30, n_feat=5, k=3, lengths=(1, 6)):
+    """Sequences whose label follows the argmax of a hidden linear score, with sticky transitions."""
+    W = rng.normal(size=(n_feat, k))
+    X, y = [], []
+    for _ in range(n_seq):
+        t = rng.integers(*lengths, endpoint=True)
+        x = rng.normal(size=(t, n_feat))
+        X.append(x)
+        y.append(np.argmax(x @ W, axis=1))
+    return X, y
+
+
+def _energy(tagger, x, labels):
+    p = tagger.parameters_
+    e = -np.sum((x @ p["emission"])[np.arange(len(labels)), labels])
+    e -= sum(p["transition"][a, b] for a, b in zip(labels[:-1], labels[1:]))
+    if tagger.order == 2:
+        e -= sum(p["transition2"][a, b, c] for a, b, c in zip(labels[:-2], labels[1:-1], labels[2:]))
+    return e
+
+
+def _brute_force(tagger, x, beta):
+    k = len(tagger.classes_)
+    seqs = np.array(list(itertools.product(range(k), repeat=len(x))))
+    energies = np.array([_energy(tagger, x, s) for s in seqs])
+    w = np.exp(-beta * (energies - energies.min()))
+    w /= w.sum()
+    marg = np.stack([np.bincount(seqs[:, t], weights=w, minlength=k) for t in range(len(x))])
+    return seqs[np.argmin(energies)], marg
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_predictions_and_marginals_equal_brute_force(order):
+    rng = np.random.default_rng(order)
+    X, y = _toy(rng, lengths=(1, 5))
+    tagger = ChainTagger(l2=0.05, max_iter=30, order=order, progress=False).fit(X, y)
+    assert np.abs(tagger.parameters_["transition"]).max() > 1e-3      # the chain learned something
+    tests = [rng.normal(size=(t, 5)) for t in (1, 2, 4, 5)]
+    preds = tagger.predict(tests)
+    for beta in (0.5, 1.0, 3.0):
+        margs = tagger.predict_marginals(tests, beta=beta)
+        for x, pred, marg in zip(tests, preds, margs):
+            best, ref = _brute_force(tagger, x, beta)
+            np.testing.assert_array_equal(pred, tagger.classes_[best])
+            np.testing.assert_allclose(marg, ref, atol=1e-9)
+
+
+def test_single_positions_are_multinomial_logistic_regression():
+    """Length-1 sequences have no transition: NLL + L2 is sklearn's multinomial logistic regression."""
+    from sklearn.datasets import load_iris
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    data = load_iris()
+    x = np.hstack([StandardScaler().fit_transform(data.data), np.ones((150, 1))])
+    c = 2.0
+    tagger = ChainTagger(l2=1.0 / (c * len(x)), max_iter=500, tol=1e-10, progress=False)
+    tagger.fit([row[None, :] for row in x], [[label] for label in data.target])
+    ref = LogisticRegression(C=c, fit_intercept=False, tol=1e-12, max_iter=10_000).fit(x, data.target)
+    ours = tagger.parameters_["emission"]
+    np.testing.assert_allclose(ours - ours.mean(axis=1, keepdims=True), ref.coef_.T, rtol=1e-4, atol=1e-5)
+    proba = np.concatenate(tagger.predict_marginals([row[None, :] for row in x]))
+    np.testing.assert_allclose(proba, ref.predict_proba(x), atol=5e-5)
+
+
+@pytest.mark.parametrize("loss, options", [("perceptron", None), ("hinge", None),
+                                           ("hinge", {"offending": "hamming"}), ("nll", None)])
+def test_every_loss_fits_a_learnable_chain(loss, options):
+    rng = np.random.default_rng(3)
+    X, y = _toy(rng, n_seq=40)
+    optimizer = "lbfgs" if loss == "nll" else "adam"
+    tagger = ChainTagger(loss, optimizer, l2=1e-4, max_iter=40, learning_rate=0.05, batch_size=8,
+                         loss_options=options, random_state=0, progress=False).fit(X, y)
+    assert tagger.score(X, y) > 0.9
+
+
+def test_transitions_carry_information_the_emissions_lack():
+    """Label = previous label + 1 (mod 3) with uninformative features after the first position."""
+    rng = np.random.default_rng(0)
+    X, y = [], []
+    for _ in range(40):
+        start = rng.integers(3)
+        labels = (start + np.arange(6)) % 3
+        x = rng.normal(size=(6, 4)) * 0.01
+        x[0, :3] = np.eye(3)[start] * 3
+        X.append(x)
+        y.append(labels)
+    chain = ChainTagger(l2=1e-3, progress=False).fit(X, y)
+    assert chain.score(X, y) == 1.0
+    single = ChainTagger(l2=1e-3, progress=False).fit([x[t:t + 1] for x in X for t in range(6)],
+                                                      [[lab] for labs in y for lab in labs])
+    assert single.score([x[t:t + 1] for x in X for t in range(6)], [[lab] for labs in y for lab in labs]) < 0.6
+
+
+def test_token_features_and_string_labels_on_real_sentences():
+    from pathlib import Path
+
+    from factorgraph_ebm.io import read_conllu
+    path = Path(__file__).resolve().parents[3] / "shared/data/ud_english_ewt/en_ewt-ud-dev.conllu.gz"
+    words, tags = read_conllu(path)
+    X, tags = [token_features(s) for s in words[:300]], tags[:300]
+    tagger = ChainTagger(l2=1e-2, max_iter=40, progress=False).fit(X[:250], tags[:250])
+    assert set(tagger.classes_) <= {"ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART",
+                                    "PRON", "PROPN", "PUNCT", "SCONJ", "SYM", "VERB", "X"}
+    held_out = tagger.score(X[250:], tags[250:])
+    majority = max(np.mean(np.concatenate(tags[250:]) == c) for c in tagger.classes_)
+    assert held_out > majority + 0.4
+    assert isinstance(tagger.predict(X[250:251])[0][0], str)
+
+
+def test_sparse_and_dense_features_give_the_same_model():
+    rng = np.random.default_rng(5)
+    X, y = _toy(rng, n_seq=15)
+    dense = ChainTagger(l2=0.1, max_iter=20, progress=False).fit(X, y)
+    sparse = ChainTagger(l2=0.1, max_iter=20, progress=False).fit([sp.csr_matrix(x) for x in X], y)
+    for name in ("emission", "transition"):
+        np.testing.assert_allclose(dense.parameters_[name], sparse.parameters_[name], atol=1e-8)
+
+
+def test_long_and_length_one_sequences():
+    rng = np.random.default_rng(1)
+    X, y = _toy(rng, n_seq=10, lengths=(2, 8))
+    tagger = ChainTagger(l2=0.1, max_iter=10, progress=False).fit(X + [rng.normal(size=(1, 5))], y + [[2]])
+    long = rng.normal(size=(500, 5))
+    pred, marg = tagger.predict([long])[0], tagger.predict_marginals([long])[0]
+    assert pred.shape == (500,) and marg.shape == (500, 3)
+    np.testing.assert_allclose(marg.sum(axis=1), 1.0)
+    assert tagger.predict([long[:1]])[0].shape == (1,)
+
+
+def test_params_round_trip_and_refit_resets_state():
+    tagger = ChainTagger("hinge", "adam", l2=0.5, max_iter=3)
+    assert tagger.get_params()["loss"] == "hinge"
+    clone = ChainTagger(**tagger.get_params())
+    assert clone.get_params() == tagger.get_params()
+    assert tagger.set_params(l2=0.1) is tagger and tagger.l2 == 0.1
+    with pytest.raises(ValueError, match="invalid parameter 'l3'"):
+        tagger.set_params(l3=1)
+
+
+def test_bad_input():
+    rng = np.random.default_rng(2)
+    X, y = _toy(rng, n_seq=8)
+    tagger = ChainTagger(l2=0.1, max_iter=5, progress=False)
+    with pytest.raises(NotFittedError, match="not fitted"):
+        tagger.predict(X)
+    assert issubclass(NotFittedError, ValueError) and issubclass(NotFittedError, AttributeError)
+    with pytest.raises(ValueError, match="X has 8 sequences but y has 7"):
+        tagger.fit(X, y[:-1])
+    bad = [lab.copy() for lab in y]
+    bad[3] = bad[3][:-1]
+    with pytest.raises(ValueError, match=f"sequence 3: {len(X[3])} tokens in X but {len(X[3]) - 1} labels"):
+        tagger.fit(X, bad)
+    with pytest.raises(ValueError, match="sequence 1 of X is empty"):
+        tagger.fit([X[0], np.zeros((0, 5))], [y[0], []])
+    with pytest.raises(ValueError, match="loss must be one of"):
+        ChainTagger(loss="nope").fit(X, y)
+    with pytest.raises(ValueError, match="at least 2 distinct labels"):
+        tagger.fit(X, [np.zeros(len(x), dtype=int) for x in X])
+    tagger.fit(X, y)
+    before = tagger.parameters_.copy()
+    with pytest.raises(ValueError, match="sequence 0 of X has 4 features per token, the tagger was fitted with 5"):
+        tagger.predict([np.zeros((3, 4))])
+    with pytest.raises(ValueError, match="label 7 was not seen in training"):
+        tagger.score(X[:1], [np.full(len(X[0]), 7)])
+    with pytest.raises(ValueError, match="pass matrices, not token lists"):
+        tagger.predict([[["w=a"]]])
+    with pytest.raises(ValueError, match="beta must be > 0"):
+        tagger.predict_marginals(X, beta=0.0)
+    with pytest.raises(ValueError, match="X has 8 sequences but y has 7"):
+        tagger.fit(X, y[:-1])                                  # a failed refit keeps the fitted model
+    assert tagger.parameters_ == before
+
+
+def test_feature_index_ignores_unseen_and_rare_features():
+    seqs = [[["a", "b"], ["a"]], [["a", "c"]]]
+    index = FeatureIndex(min_count=2).fit(seqs)
+    assert index.columns_ == {"a": 0}
+    rows = index.transform([[["a", "b", "zzz"], {"a": 2.5}]])[0]
+    np.testing.assert_array_equal(rows.toarray(), [[1.0], [2.5]])
