@@ -331,7 +331,7 @@ def _pair_weights(f, w, beta, etables, block_min, msg_v2f, out):
     return z, block_min[b] + lo0 + lo1
 
 
-@njit(**JIT_PARALLEL)
+@njit(**JIT)
 def _exp_tables(w, beta):
     """``exp(-beta (T - block_min))`` for the entries of every pairwise table, and ``block_min`` per block.
 
@@ -350,7 +350,7 @@ def _exp_tables(w, beta):
     for f in range(len(w.factor_block)):
         if w.factor_edge_ptr[f + 1] - w.factor_edge_ptr[f] == 2:
             pairwise[w.factor_block[f]] = True
-    for b in prange(n_blocks):
+    for b in range(n_blocks):
         if not pairwise[b]:
             continue
         lo = INF
