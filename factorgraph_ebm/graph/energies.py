@@ -151,7 +151,7 @@ class LinearEnergy(Energy):
         owner = f"LinearEnergy({parameter!r})"
         if features is not None:
             if sp.issparse(features):
-                features = features.tocsr().astype(np.float64)
+                features = features.tocsr().astype(np.float64, copy=False)
                 if not np.isfinite(features.data).all():
                     raise DeclarationError(f"{owner}: features must be finite")
                 lead = (features.shape[0],)
