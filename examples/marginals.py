@@ -40,6 +40,7 @@ from factorgraph_ebm.models import potts_grid
 #: Default location of the UD English-EWT files (``<repo>/../shared/data/ud_english_ewt``).
 DEFAULT_DATA_DIR = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "ud_english_ewt"
 TRAIN_FILE = "en_ewt-ud-train.conllu.gz"
+DEV_FILE = "en_ewt-ud-dev.conllu.gz"
 TEST_FILE = "en_ewt-ud-test.conllu.gz"
 
 #: Belief-propagation options for the loopy grid (damping keeps flooding BP from oscillating).
@@ -255,15 +256,19 @@ def tagger_available():
 
 
 def load_tagging_data(args, rng):
-    """EWT train (a random subset of ``--train-sentences``) and test (the first ``--test-sentences``, 0 = all)."""
+    """EWT sentences: a random subset of train, the first sentences of dev and test (``0`` = all).
+
+    Returns a dict ``split -> (words, tags)`` for ``"train"``, ``"dev"`` and ``"test"``.
+    """
     from factorgraph_ebm.io import read_conllu
 
-    train_words, train_tags = read_conllu(args.data_dir / TRAIN_FILE)
-    test_words, test_tags = read_conllu(args.data_dir / TEST_FILE)
-    pick = np.sort(rng.permutation(len(train_words))[:args.train_sentences])
-    n_test = args.test_sentences or len(test_words)
-    return ([train_words[i] for i in pick], [train_tags[i] for i in pick],
-            test_words[:n_test], test_tags[:n_test])
+    words, tags = read_conllu(args.data_dir / TRAIN_FILE)
+    pick = np.sort(rng.permutation(len(words))[:args.train_sentences])
+    splits = {"train": ([words[i] for i in pick], [tags[i] for i in pick])}
+    for split, name, n in (("dev", DEV_FILE, args.dev_sentences), ("test", TEST_FILE, args.test_sentences)):
+        words, tags = read_conllu(args.data_dir / name)
+        splits[split] = (words[:n or len(words)], tags[:n or len(tags)])
+    return splits
 
 
 def one_hot(labels, classes):
@@ -278,30 +283,61 @@ def tag_marginals(tagger, X, beta):
     return np.concatenate(tagger.predict_marginals(X, beta=beta))
 
 
+def tag_indices(tagger, tags):
+    """Flat state indices of label sequences in ``tagger.classes_`` (``-1`` for a label unseen in training)."""
+    index = {c: i for i, c in enumerate(tagger.classes_.tolist())}
+    return np.array([index.get(t, -1) for seq in tags for t in seq], dtype=np.int64)
+
+
+def token_nll(marginals, truth):
+    """Mean ``-log P(y_t = truth_t | x)`` over the tokens whose label the tagger knows (``inf`` if one has P = 0)."""
+    known = truth >= 0
+    with np.errstate(divide="ignore"):
+        return float(-np.mean(np.log(marginals[known, truth[known]])))
+
+
+def fit_beta(tagger, X, truth):
+    """Temperature scaling: the beta that minimises the token NLL of held-out marginals (bounded 1-D search)."""
+    from scipy.optimize import minimize_scalar
+
+    found = minimize_scalar(lambda log_beta: token_nll(tag_marginals(tagger, X, np.exp(log_beta)), truth),
+                            bounds=(np.log(0.1), np.log(10.0)), method="bounded", options={"xatol": 1e-2})
+    return float(np.exp(found.x))
+
+
+def calibration_row(marginals, truth, beta, n_bins):
+    """Accuracy of the argmax, mean confidence, ECE, reliability bins and mean entropy of stacked marginals."""
+    conf, correct = confidence_and_correct(marginals, truth)
+    return {"beta": beta, "argmax_accuracy": float(correct.mean()), "confidence": float(conf.mean()),
+            "ece": expected_calibration_error(conf, correct, n_bins), "bins": reliability_bins(conf, correct, n_bins),
+            "entropy": float(entropy(marginals).mean()), "nll": token_nll(marginals, truth),
+            "sums_to_one": bool(np.allclose(marginals.sum(axis=1), 1.0))}
+
+
 def tag_calibration(args, rng):
     """Part (a): train a chain tagger, measure its test accuracy and the calibration of its marginals per beta."""
     from factorgraph_ebm.models import ChainTagger
     from factorgraph_ebm.models.features import token_features
 
-    train_words, train_tags, test_words, test_tags = load_tagging_data(args, rng)
-    X_train = [token_features(s) for s in train_words]
-    X_test = [token_features(s) for s in test_words]
-    tagger = ChainTagger(loss="nll", l2=args.l2, max_epochs=args.epochs, progress=False).fit(X_train, train_tags)
-    classes = list(tagger.classes_)
-    truth = np.array([classes.index(t) if t in classes else -1 for tags in test_tags for t in tags])
-    out = {"tagger": tagger, "n_train": len(train_words), "n_test": len(test_words), "n_tokens": truth.size,
-           "accuracy": float(tagger.score(X_test, test_tags)), "tag_bins": {}, "tag_rows": []}
-    for beta in sorted(set(args.beta_list) | {1.0}):      # beta = 1 (the trained model) always
-        marginals = tag_marginals(tagger, X_test, beta)
-        conf, correct = confidence_and_correct(marginals, truth)
-        ece = expected_calibration_error(conf, correct, args.bins)
-        key = "inf" if np.isinf(beta) else f"{beta:g}"
-        out[f"ece_beta_{key}"] = ece
-        out[f"entropy_beta_{key}"] = float(entropy(marginals).mean())
-        out["tag_bins"][beta] = (reliability_bins(conf, correct, args.bins), ece)
-        out["tag_rows"].append((beta, float(correct.mean()), float(conf.mean()), ece, out[f"entropy_beta_{key}"],
-                                bool(np.allclose(marginals.sum(axis=1), 1.0))))
-    out["tag_marginals_sum_to_one"] = all(row[-1] for row in out["tag_rows"])
+    data = load_tagging_data(args, rng)
+    X = {split: [token_features(s) for s in words] for split, (words, _) in data.items()}
+    tagger = ChainTagger(loss="nll", l2=args.l2, max_iter=args.max_iter, progress=False)
+    tagger.fit(X["train"], data["train"][1])
+    truth = tag_indices(tagger, data["test"][1])
+    beta_fit = fit_beta(tagger, X["dev"], tag_indices(tagger, data["dev"][1]))
+    out = {"tagger": tagger, "n_train": len(X["train"]), "n_dev": len(X["dev"]), "n_test": len(X["test"]),
+           "n_tokens": truth.size, "beta_fitted": beta_fit, "tag_rows": []}
+    # a test tag unseen in the training subset (possible with --quick) counts as an error
+    out["accuracy"] = float(np.mean(np.concatenate(tagger.predict(X["test"])) == np.concatenate(data["test"][1])))
+    for beta in sorted(set(args.beta_list) | {1.0, beta_fit}):      # 1 = the trained model
+        marginals = tag_marginals(tagger, X["test"], beta)
+        row = calibration_row(marginals, truth, beta, args.bins)
+        key = "fitted" if beta == beta_fit else "inf" if np.isinf(beta) else f"{beta:g}"
+        out[f"ece_beta_{key}"], out[f"entropy_beta_{key}"] = row["ece"], row["entropy"]
+        out["tag_rows"].append(row)
+        if beta == 1.0:
+            out["tag_marginals"], out["tag_truth"] = marginals, truth
+    out["tag_marginals_sum_to_one"] = all(row["sums_to_one"] for row in out["tag_rows"])
     out["ece"] = out["ece_beta_1"]
     return out
 
@@ -310,9 +346,12 @@ def report_tagging(res, args):
     """Print part (a)'s figures."""
     print(f"(a) tagging: ChainTagger (NLL) on {res['n_train']} EWT train sentences, "
           f"{res['n_test']} test sentences ({res['n_tokens']} tokens): token accuracy {res['accuracy']:.4f}")
-    print("  beta    argmax acc  mean conf  ECE      mean entropy (nats)")
-    for beta, acc, conf, ece, ent, _ in res["tag_rows"]:
-        print(f"  {beta:<7g} {acc:<11.4f} {conf:<10.4f} {ece:<8.4f} {ent:.4f}")
+    print(f"  beta fitted on {res['n_dev']} dev sentences (min token NLL): {res['beta_fitted']:.3f}")
+    print("  beta    argmax acc  mean conf  ECE      token NLL  mean entropy (nats)")
+    for row in res["tag_rows"]:
+        label = f"{row['beta']:.3f}*" if row["beta"] == res["beta_fitted"] else f"{row['beta']:g}"
+        print(f"  {label:<7} {row['argmax_accuracy']:<11.4f} {row['confidence']:<10.4f} {row['ece']:<8.4f} "
+              f"{row['nll']:<10.4f} {row['entropy']:.4f}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -345,23 +384,28 @@ def plot_denoise(res, path):
 
 
 def plot_reliability(curves, path, title):
-    """Reliability diagram: accuracy vs mean confidence per bin, one curve per label."""
+    """Reliability diagram (accuracy vs mean confidence per bin, one curve per label) over the bin occupancy."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 5))
+    fig, (ax, occ) = plt.subplots(2, 1, figsize=(5.2, 6.4), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":", label="perfect calibration")
     for label, (bins, ece) in curves.items():
         used = bins["count"] > 0
-        ax.plot(bins["confidence"][used], bins["accuracy"][used], marker="o", label=f"{label} (ECE {ece:.3f})")
-    ax.set_xlabel("confidence (max marginal)")
+        line, = ax.plot(bins["confidence"][used], bins["accuracy"][used], marker="o",
+                        label=f"{label}: ECE {ece:.3f}")
+        centres = (bins["edges"][:-1] + bins["edges"][1:]) / 2
+        occ.plot(centres[used], bins["count"][used] / bins["count"].sum(), marker=".", color=line.get_color())
     ax.set_ylabel("accuracy")
     ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.02)
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, loc="upper left")
+    occ.set_yscale("log")
+    occ.set_ylabel("fraction in bin")
+    occ.set_xlabel("confidence (max marginal)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -386,13 +430,16 @@ def build_parser():
     parser.add_argument("--data-dir", type=pathlib.Path, default=DEFAULT_DATA_DIR,
                         help="folder with the UD English-EWT .conllu.gz files")
     parser.add_argument("--train-sentences", type=int, default=None,
-                        help="training sentences taken from EWT train (default 3000, --quick 200)")
+                        help="training sentences taken from EWT train (default 3000, --quick 100)")
     parser.add_argument("--test-sentences", type=int, default=None,
-                        help="test sentences taken from EWT test (default all, --quick 300)")
+                        help="test sentences taken from EWT test (default all, --quick 150)")
+    parser.add_argument("--dev-sentences", type=int, default=None,
+                        help="dev sentences used to fit beta (default all, --quick 100)")
     parser.add_argument("--betas", default="0.5,1,2,inf",
                         help="inverse temperatures for the tag marginals (1 is always included)")
     parser.add_argument("--l2", type=float, default=None, help="L2 penalty of the tagger (default 1e-3)")
-    parser.add_argument("--epochs", type=int, default=None, help="tagger training epochs (default 30, --quick 10)")
+    parser.add_argument("--max-iter", type=int, default=None,
+                        help="L-BFGS iterations of the tagger (default 100, --quick 10)")
     parser.add_argument("--bins", type=int, default=10, help="equal-width bins for ECE (default 10)")
     parser.add_argument("--downscale", type=int, default=None,
                         help="block size used to shrink china.jpg (default 4 -> 106x160, --quick 10 -> 42x64)")
@@ -407,9 +454,10 @@ def build_parser():
 def check_args(parser, args):
     """Fill the size defaults (full run or --quick) and reject bad values with parser.error (exit 2)."""
     quick = args.quick
-    defaults = {"train_sentences": 200 if quick else 3000, "test_sentences": 300 if quick else 0,
+    defaults = {"train_sentences": 100 if quick else 3000, "test_sentences": 150 if quick else 0,
+                "dev_sentences": 100 if quick else 0,
                 "downscale": 10 if quick else 4, "crop": 8,
-                "l2": 1e-3, "epochs": 10 if quick else 30}
+                "l2": 1e-3, "max_iter": 10 if quick else 100}
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -421,25 +469,25 @@ def check_args(parser, args):
         parser.error(f"--flip must be in (0, 0.5), got {args.flip}")
     if args.coupling < 0:
         parser.error(f"--coupling must be >= 0, got {args.coupling}")
-    if args.l2 < 0 or args.epochs < 1:
-        parser.error(f"--l2 must be >= 0 and --epochs >= 1, got {args.l2} and {args.epochs}")
+    if args.l2 < 0 or args.max_iter < 1:
+        parser.error(f"--l2 must be >= 0 and --max-iter >= 1, got {args.l2} and {args.max_iter}")
     if args.bins < 1:
         parser.error(f"--bins must be >= 1, got {args.bins}")
     if not 1 <= args.downscale <= 100:
         parser.error(f"--downscale must be in [1, 100], got {args.downscale}")
     if not 2 <= args.crop <= MAX_CROP or args.crop > 427 // args.downscale:
         parser.error(f"--crop must be in [2, {MAX_CROP}] and fit in the image, got {args.crop}")
-    if args.train_sentences < 1 or args.test_sentences < 0:
-        parser.error("--train-sentences must be >= 1 and --test-sentences >= 0 (0 = all)")
+    if args.train_sentences < 1 or args.test_sentences < 0 or args.dev_sentences < 0:
+        parser.error("--train-sentences must be >= 1, --dev-sentences and --test-sentences >= 0 (0 = all)")
     if args.part in ("a", "both"):
-        for name in (TRAIN_FILE, TEST_FILE):
+        for name in (TRAIN_FILE, DEV_FILE, TEST_FILE):
             if not (args.data_dir / name).is_file():
                 parser.error(f"data file not found: {args.data_dir / name}")
 
 
 def result_line(out):
     """The final ``RESULT key=value ...`` line from the scalar results."""
-    keys = ["ece", "accuracy", *[k for k in out if k.startswith(("ece_beta", "entropy_beta"))],
+    keys = ["ece", "accuracy", "beta_fitted", *[k for k in out if k.startswith(("ece_beta", "entropy_beta"))],
             "noisy_accuracy", "map_accuracy", "marginal_accuracy", "pixel_entropy", "pixel_ece",
             "crop_marginal_max_gap", "crop_marginal_mean_gap"]
     return "RESULT " + " ".join(f"{k}={out[k]:.6g}" for k in keys if k in out)
@@ -468,8 +516,9 @@ def main(argv=None):
             plot_reliability({"pixels, beta=1": (out["pixel_bins"], out["pixel_ece"])},
                              args.plot_dir / "marginals_pixel_reliability.png",
                              "Reliability of the loopy-BP pixel marginals")
-        if "tag_bins" in out:
-            plot_reliability({f"beta={b:g}": v for b, v in out["tag_bins"].items()},
+        if "tag_rows" in out:
+            plot_reliability({f"beta={r['beta']:.3g}" + (" (fitted)" if r["beta"] == out["beta_fitted"] else ""):
+                              (r["bins"], r["ece"]) for r in out["tag_rows"]},
                              args.plot_dir / "marginals_reliability.png",
                              "Reliability of the tagger's token marginals")
         print(f"figures written to {args.plot_dir}")

@@ -179,3 +179,62 @@ def test_docstring_examples_run():
     spec.loader.exec_module(module)
     failed, attempted = doctest.testmod(module, verbose=False)
     assert attempted > 0 and failed == 0
+
+
+# ----------------------------------------------------------------------------------------------
+# (a) tag marginals of the chain tagger
+# ----------------------------------------------------------------------------------------------
+
+def test_tag_marginals_sum_to_one_and_ece_matches_brute_force(quick):
+    out, lines = quick
+    assert out["tag_marginals_sum_to_one"]
+    marginals, truth = out["tag_marginals"], out["tag_truth"]
+    assert marginals.shape == (truth.size, len(out["tagger"].classes_))
+    assert np.allclose(marginals.sum(axis=1), 1.0)
+    conf = marginals.max(axis=1)
+    correct = marginals.argmax(axis=1) == truth
+    assert out["ece"] == pytest.approx(brute_force_ece(conf, correct, 10), abs=1e-9)
+    assert parse_result(lines)["ece"] == pytest.approx(out["ece"], rel=1e-5)
+
+
+def test_one_hot_map_tagging_has_ece_one_minus_accuracy(quick):
+    out, _ = quick
+    assert out["ece_beta_inf"] == pytest.approx(1.0 - out["accuracy"], abs=1e-9)
+    assert out["entropy_beta_inf"] == 0.0
+    assert out["entropy_beta_0.5"] > out["entropy_beta_1"] > out["entropy_beta_2"] > 0.0
+    assert out["accuracy"] > 0.7        # far above the majority tag (NOUN, about 17% of EWT tokens)
+    assert all(row["sums_to_one"] for row in out["tag_rows"])
+
+
+def test_fitted_beta_minimises_held_out_nll(quick, ns):
+    # fit_beta's answer on a set beats every beta of the grid on that same set's token NLL
+    out, _ = quick
+    tagger = out["tagger"]
+    from factorgraph_ebm.models import token_features
+
+    sentences = [["The", "old", "man", "reads", "books", "."], ["I", "like", "green", "tea", "very", "much"],
+                 ["She", "said", "that", "it", "was", "late", "."]]
+    tags = [["DET", "ADJ", "NOUN", "VERB", "NOUN", "PUNCT"], ["PRON", "VERB", "ADJ", "NOUN", "ADV", "ADV"],
+            ["PRON", "VERB", "SCONJ", "PRON", "AUX", "ADJ", "PUNCT"]]
+    X = [token_features(s) for s in sentences]
+    truth = ns["tag_indices"](tagger, tags)
+    best = ns["fit_beta"](tagger, X, truth)
+    nll = lambda b: ns["token_nll"](ns["tag_marginals"](tagger, X, b), truth)  # noqa: E731
+    assert 0.1 <= best <= 10.0
+    assert all(nll(best) <= nll(b) + 1e-3 for b in np.geomspace(0.1, 10.0, 25))
+
+
+@pytest.mark.parametrize("beta", [0.5, 1.0, 2.0])
+def test_tagger_marginals_equal_enumeration_on_a_short_sentence(quick, beta):
+    # The tagger's energy, rebuilt from its fitted parameters as a plain chain:
+    # E(y) = -sum_t x_t . W_emission[:, y_t] - sum_t W_transition[y_t, y_t+1].
+    from factorgraph_ebm.models import chain_graph, token_features
+
+    tagger = quick[0]["tagger"]
+    X = [token_features(["She", "reads", "old", "books"])]
+    rows = tagger.feature_index_.transform(X)[0]
+    unary = -np.asarray(rows @ tagger.parameters_["emission"])
+    fg = chain_graph(unary, -np.asarray(tagger.parameters_["transition"]))
+    exact = infer(fg, beta=beta, method="enumerate").marginal("y")      # K**4 assignments
+    assert exact.shape == (4, len(tagger.classes_))
+    assert np.allclose(tagger.predict_marginals(X, beta=beta)[0], exact, atol=1e-9)
