@@ -239,9 +239,6 @@ class ChainTagger:
                                 name=TRANSITION2)
         return fg
 
-    def _graphs(self, X):
-        return [self._graph(rows) for rows in self._features(self._check_X(X))]
-
     @property
     def _transition(self):
         if not hasattr(self, "_transition_energy"):
@@ -318,17 +315,42 @@ class ChainTagger:
         self.n_iter_ = trainer.n_iter_
         return self
 
+    def _union_graph(self, rows):
+        """All sequences as disjoint chains of one graph (three declarations, one compile).
+
+        Prediction needs no per-sequence losses, so a first-order model
+        declares every sequence at once; returns the graph and the token
+        offset of each sequence.
+        """
+        lengths = np.array([r.shape[0] for r in rows], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        stacked = sp.vstack(rows, format="csr") if sp.issparse(rows[0]) else np.concatenate(rows, axis=0)
+        fg = FactorGraph()
+        ids = fg.add_variables("y", shape=int(offsets[-1]), states=len(self.classes_)).ids
+        fg.add_factor_group(ids[:, None], LinearEnergy(EMISSION, features=stacked), name=EMISSION)
+        starts = np.zeros(len(ids), dtype=bool)
+        starts[offsets[:-1]] = True
+        left = np.flatnonzero(~starts[1:])               # i such that i and i + 1 share a sequence
+        if len(left):
+            fg.add_factor_group(np.stack([ids[left], ids[left + 1]], axis=1), self._transition, name=TRANSITION)
+        return fg, offsets
+
     def _infer(self, X, beta):
+        """Inference on every sequence of ``X``; returns the result and each sequence's variable offsets."""
         self._check_fitted()
-        graphs = self._graphs(X)
-        compiled = compile_graph(graphs, parameters=self.parameters_)
-        return infer(compiled, beta=beta), compiled
+        rows = self._features(self._check_X(X))
+        if self.order == 1:
+            graph, offsets = self._union_graph(rows)
+            compiled = compile_graph(graph, parameters=self.parameters_)
+        else:
+            compiled = compile_graph([self._graph(r) for r in rows], parameters=self.parameters_)
+            offsets = compiled.graph_var_ptr
+        return infer(compiled, beta=beta), offsets
 
     def _predict_states(self, X):
-        result, compiled = self._infer(X, np.inf)
+        result, ptr = self._infer(X, np.inf)
         state = result.map_state
-        ptr = compiled.graph_var_ptr
-        return [state[ptr[g]:ptr[g + 1]] for g in range(compiled.n_graphs)]
+        return [state[ptr[g]:ptr[g + 1]] for g in range(len(ptr) - 1)]
 
     def predict(self, X):
         """The minimum-energy label sequence of each sequence (Viterbi for ``order=1``).
@@ -358,11 +380,9 @@ class ChainTagger:
         beta = self.beta if beta is None else beta
         if not isinstance(beta, numbers.Real) or not beta > 0:
             raise ValueError(f"beta must be > 0, got {beta!r}")
-        result, compiled = self._infer(X, float(beta))
-        k = len(self.classes_)
-        marg = result.marginal_array.reshape(-1, k)
-        ptr = compiled.graph_var_ptr
-        return [marg[ptr[g]:ptr[g + 1]] for g in range(compiled.n_graphs)]
+        result, ptr = self._infer(X, float(beta))
+        marg = result.marginal_array.reshape(-1, len(self.classes_))
+        return [marg[ptr[g]:ptr[g + 1]] for g in range(len(ptr) - 1)]
 
     def score(self, X, y):
         """Token accuracy of :meth:`predict` against ``y`` (all positions pooled)."""
