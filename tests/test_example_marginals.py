@@ -162,6 +162,8 @@ def test_plots_are_written(ns, tmp_path):
     (["--crop", "30"], "--crop"),
     (["--data-dir", "/nonexistent/ud"], "data file not found"),
     (["--part", "c"], "--part"),
+    (["--max-iter", "0"], "--max-iter"),
+    (["--dev-sentences", "-1"], "--dev-sentences"),
 ])
 def test_bad_arguments_exit_2(ns, capsys, argv, message):
     with pytest.raises(SystemExit) as exc:
