@@ -411,6 +411,7 @@ def parse_betas(text):
 
 
 def build_parser():
+    """The command-line options (sizes default to None and are filled by :func:`check_args`)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes; runs in seconds")
     parser.add_argument("--part", choices=("a", "b", "both"), default="both", help="which part to run")
