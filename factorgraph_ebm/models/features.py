@@ -153,6 +153,36 @@ def _items(token, where):
                                f"got {type(token).__name__}") from None
 
 
+def _flatten(sequences):
+    """All feature names in token order, their values (None when every token is a list of names), nnz per token.
+
+    Lists of names (the common case) take a fast path with no per-name Python
+    call; dicts and other iterables go through :func:`_items`.
+    """
+    names, token_nnz = [], []
+    simple = True
+    for seq in sequences:
+        for token in seq:
+            if type(token) is list:
+                names.extend(token)
+                token_nnz.append(len(token))
+            else:
+                simple = False
+                break
+        if not simple:
+            break
+    if simple:
+        return names, None, token_nnz
+    names, values, token_nnz = [], [], []
+    for s, seq in enumerate(sequences):
+        for t, token in enumerate(seq):
+            pairs = list(_items(token, f"sequence {s}, token {t}"))
+            names.extend(name for name, _ in pairs)
+            values.extend(value for _, value in pairs)
+            token_nnz.append(len(pairs))
+    return names, values, token_nnz
+
+
 class FeatureIndex:
     """Columns for feature names, and sparse feature rows for sequences of tokens.
 
@@ -187,10 +217,8 @@ class FeatureIndex:
         """Number the features of ``sequences`` (sequence of sequences of tokens); returns self."""
         if not isinstance(self.min_count, (int, np.integer)) or self.min_count < 1:
             raise FactorGraphError(f"min_count must be an int >= 1, got {self.min_count!r}")
-        counts = Counter()
-        for s, seq in enumerate(sequences):
-            for t, token in enumerate(seq):
-                counts.update(name for name, _ in _items(token, f"sequence {s}, token {t}"))
+        names, _, _ = _flatten(sequences)
+        counts = Counter(names)
         self.columns_ = {}
         for name, c in counts.items():
             if c >= self.min_count:
@@ -204,25 +232,18 @@ class FeatureIndex:
         """One CSR matrix ``(len(sequence), n_features_)`` per sequence."""
         if not hasattr(self, "columns_"):
             raise FactorGraphError("this FeatureIndex is not fitted yet; call fit() first")
-        columns = self.columns_
-        cols, vals, lengths, row_nnz = [], [], [], []
-        for s, seq in enumerate(sequences):
-            lengths.append(len(seq))
-            for t, token in enumerate(seq):
-                before = len(cols)
-                for name, value in _items(token, f"sequence {s}, token {t}"):
-                    j = columns.get(name)
-                    if j is not None:
-                        cols.append(j)
-                        vals.append(value)
-                row_nnz.append(len(cols) - before)
-        indptr = np.zeros(len(row_nnz) + 1, dtype=np.int64)
-        np.cumsum(row_nnz, out=indptr[1:])
-        data = np.asarray(vals, dtype=np.float64)
+        names, values, token_nnz = _flatten(sequences)
+        get = self.columns_.get
+        cols = np.fromiter((get(name, -1) for name in names), dtype=np.int64, count=len(names))
+        data = np.ones(len(names)) if values is None else np.asarray(values, dtype=np.float64)
         if not np.isfinite(data).all():
             raise FactorGraphError("feature values must be finite")
-        stacked = sp.csr_matrix((data, np.asarray(cols, dtype=np.int64), indptr),
-                                shape=(len(row_nnz), self.n_features_))
+        keep = cols >= 0
+        row = np.repeat(np.arange(len(token_nnz), dtype=np.int64), token_nnz)[keep]
+        indptr = np.zeros(len(token_nnz) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(row, minlength=len(token_nnz)), out=indptr[1:])
+        stacked = sp.csr_matrix((data[keep], cols[keep], indptr), shape=(len(token_nnz), self.n_features_))
+        lengths = [len(seq) for seq in sequences]
         ends = np.cumsum(lengths)
         return [stacked[e - n:e] for e, n in zip(ends, lengths)]
 
