@@ -100,11 +100,27 @@ def crfsuite_params(args):
             "feature.possible_states": True, "feature.possible_transitions": True}
 
 
-def crfsuite_fit(X, y, args, model_path):
-    """Train CRFsuite; returns (seconds of append, seconds of train, its log parser)."""
+def _timed_trainer():
+    """A pycrfsuite Trainer that stamps the wall time of the end of every L-BFGS iteration.
+
+    (CRFsuite's own per-iteration seconds are CPU clock time, ours are wall time.)
+    """
     import pycrfsuite
 
-    trainer = pycrfsuite.Trainer(algorithm="lbfgs", verbose=False)
+    class TimedTrainer(pycrfsuite.Trainer):
+        def message(self, message):
+            event = self.logparser.feed(message)
+            if event in ("featgen_end", "iteration"):
+                self.stamps.append(time.perf_counter())
+
+    trainer = TimedTrainer(algorithm="lbfgs", verbose=False)
+    trainer.stamps = []
+    return trainer
+
+
+def crfsuite_fit(X, y, args, model_path):
+    """Train CRFsuite; returns (seconds of append, seconds of train, its log parser, wall time stamps)."""
+    trainer = _timed_trainer()
     trainer.set_params(crfsuite_params(args))
     t0 = time.perf_counter()
     for xs, ys in zip(X, y):
@@ -112,7 +128,7 @@ def crfsuite_fit(X, y, args, model_path):
     t1 = time.perf_counter()
     trainer.train(model_path)
     t2 = time.perf_counter()
-    return t1 - t0, t2 - t1, trainer.logparser
+    return t1 - t0, t2 - t1, trainer.logparser, trainer.stamps
 
 
 def run_crfsuite(data, args, out):
@@ -121,7 +137,9 @@ def run_crfsuite(data, args, out):
     X, y = data["train"]
     with tempfile.TemporaryDirectory() as tmp:
         model_path = os.path.join(tmp, "model.crfsuite")
-        append_s, train_s, log = crfsuite_fit(X, y, args, model_path)
+        cpu = time.process_time()
+        append_s, train_s, log, stamps = crfsuite_fit(X, y, args, model_path)
+        out["train_cpu_s"] = time.process_time() - cpu
         out["rss_after_train_mb"] = peak_rss_mb()
         tagger = pycrfsuite.Tagger()
         tagger.open(model_path)
@@ -134,9 +152,14 @@ def run_crfsuite(data, args, out):
                 out["predict_s"] = time.perf_counter() - t
         tagger.close()
     losses = [it["loss"] for it in log.iterations if "loss" in it]
+    # wall seconds of each iteration (the first also holds the initial evaluation) per evaluation
+    trials = [it.get("linesearch_trials", 1) for it in log.iterations]
+    trials[:1] = [t + 1 for t in trials[:1]]
+    per_eval = [dt / k for dt, k in zip(np.diff(stamps), trials)]
     out.update({"append_s": append_s, "optimise_s": train_s, "train_s": append_s + train_s,
                 "n_iter": len(log.iterations), "n_eval": 1 + sum(it.get("linesearch_trials", 1) for it in log.iterations),
                 "objective": losses[-1] if losses else None, "objective_curve": losses,
+                "eval_s": float(np.median(per_eval)) if per_eval else None,
                 "n_weights": log.featgen_num_features})
     return predictions
 
@@ -150,7 +173,9 @@ class _RecordingLBFGS(LBFGS):
         last = {}
 
         def recorded(x):
+            t = time.perf_counter()
             value, grad = fun(x)
+            self.eval_s_.append(time.perf_counter() - t)
             last["value"] = value
             return value, grad
 
@@ -159,7 +184,7 @@ class _RecordingLBFGS(LBFGS):
             if callback is not None:
                 callback(*a)
 
-        self.curve_ = []
+        self.curve_, self.eval_s_ = [], []
         self.result_ = super().minimize(recorded, theta, callback=step)
         return self.result_
 
@@ -187,9 +212,10 @@ def run_ours(data, args, out):
     warm.fit(X[:WARMUP_SENTENCES], y[:WARMUP_SENTENCES]).predict(data["test"][0][:WARMUP_SENTENCES])
     out["warmup_s"] = time.perf_counter() - t
     tagger = ours_tagger(args, len(X))
-    t = time.perf_counter()
+    t, cpu = time.perf_counter(), time.process_time()
     tagger.fit(X, y)
     out["train_s"] = time.perf_counter() - t
+    out["train_cpu_s"] = time.process_time() - cpu
     out["rss_after_train_mb"] = peak_rss_mb()
     predictions = {}
     for split in ("test", "dev"):
@@ -203,6 +229,8 @@ def run_ours(data, args, out):
                 "objective": n * tagger.trainer_.history_[-1]["objective"],
                 "objective_curve": [n * v for v in opt.curve_],
                 "stop": str(opt.result_.message), "l2": tagger.l2,
+                # the first evaluation also compiles the training graphs
+                "eval_s": float(np.median(opt.eval_s_[1:] or opt.eval_s_)),
                 "n_weights": int(sum(np.size(v) for v in tagger.parameters_.values()))})
     return predictions
 
@@ -215,6 +243,8 @@ def engine_worker(engine, args, path):
     out = {"rss_after_data_mb": peak_rss_mb(), "train_sentences": len(data["train"][0])}
     predictions = (run_crfsuite if engine == "crfsuite" else run_ours)(data, args, out)
     n_test = sum(len(t) for t in data["test"][1])
+    if out.get("eval_s") is not None:  # training seconds that are not function evaluations
+        out["setup_s"] = out["train_s"] - out["n_eval"] * out["eval_s"]
     out.update({"predict_tokens_per_s": n_test / out["predict_s"], "peak_rss_mb": peak_rss_mb(),
                 "dev_accuracy": accuracy(predictions["dev"], data["dev"][1]),
                 "test_accuracy": accuracy(predictions["test"], data["test"][1])})
@@ -236,6 +266,15 @@ def run_isolated(engine, args):
     return result["figures"], result["test_predictions"]
 
 
+def path_difference(ours, theirs):
+    """Largest relative difference of the two objective curves, iteration by iteration (common length)."""
+    n = min(len(ours), len(theirs))
+    if n == 0:
+        return None
+    a, b = np.asarray(ours[:n]), np.asarray(theirs[:n])
+    return float(np.max(np.abs(a - b) / np.abs(b)))
+
+
 def compare(result, predictions, targets):
     """Ratios, agreement and the issue's targets (met or missed, never adjusted)."""
     c, o = result["crfsuite"], result["ours"]
@@ -246,13 +285,20 @@ def compare(result, predictions, targets):
            "predict_speed_ratio": o["predict_tokens_per_s"] / c["predict_tokens_per_s"],
            "test_accuracy_diff_points": 100 * (o["test_accuracy"] - c["test_accuracy"]),
            "objective_rel_diff": (o["objective"] - c["objective"]) / c["objective"],
+           "objective_path_max_rel_diff": path_difference(o["objective_curve"], c["objective_curve"]),
            "test_agreement": agree}
-    out["targets"] = {
-        "accuracy_within_0.2_points_of_crfsuite": out["test_accuracy_diff_points"] >= -0.2,
-        f"accuracy_at_least_{targets['accuracy']:.1%}": o["test_accuracy"] >= targets["accuracy"],
-        f"train_time_at_most_{targets['time_ratio']}x_crfsuite": out["train_time_ratio"] <= targets["time_ratio"],
-        f"peak_rss_at_most_{targets['rss_gb']}_GB": o["peak_rss_mb"] <= targets["rss_gb"] * 1024,
-    }
+    acc_points = targets["accuracy_points_below_crfsuite"]
+    out["targets"] = [
+        {"target": f"test accuracy >= CRFsuite's - {acc_points} points",
+         "value": f"{o['test_accuracy']:.2%} vs {c['test_accuracy']:.2%}",
+         "met": out["test_accuracy_diff_points"] >= -acc_points},
+        {"target": f"test accuracy >= {targets['accuracy']:.1%}", "value": f"{o['test_accuracy']:.2%}",
+         "met": o["test_accuracy"] >= targets["accuracy"]},
+        {"target": f"training time <= {targets['time_ratio']}x CRFsuite's",
+         "value": f"{out['train_time_ratio']:.2f}x", "met": out["train_time_ratio"] <= targets["time_ratio"]},
+        {"target": f"peak RSS <= {targets['rss_gb']} GB", "value": f"{o['peak_rss_mb'] / 1024:.2f} GB",
+         "met": o["peak_rss_mb"] <= targets["rss_gb"] * 1024},
+    ]
     return out
 
 
@@ -260,11 +306,12 @@ def compare(result, predictions, targets):
 
 def markdown(result):
     rows = [("test accuracy", "test_accuracy", "{:.2%}"), ("dev accuracy", "dev_accuracy", "{:.2%}"),
-            ("training s", "train_s", "{:.1f}"), ("L-BFGS iterations", "n_iter", "{}"),
-            ("function evaluations", "n_eval", "{}"), ("final objective (CRFsuite scale)", "objective", "{:.2f}"),
-            ("weights", "n_weights", "{}"),
-            ("prediction tokens/s", "predict_tokens_per_s", "{:,.0f}"),
-            ("peak RSS MB", "peak_rss_mb", "{:.0f}"), ("RSS after loading data MB", "rss_after_data_mb", "{:.0f}")]
+            ("training s", "train_s", "{:.1f}"), ("training CPU s (all threads)", "train_cpu_s", "{:.1f}"),
+            ("L-BFGS iterations", "n_iter", "{}"), ("function evaluations", "n_eval", "{}"),
+            ("s per evaluation (median)", "eval_s", "{:.3f}"), ("training s outside evaluations", "setup_s", "{:.1f}"),
+            ("final objective (CRFsuite scale)", "objective", "{:.3f}"), ("weights", "n_weights", "{:,}"),
+            ("prediction tokens/s (test)", "predict_tokens_per_s", "{:,.0f}"), ("peak RSS MB", "peak_rss_mb", "{:.0f}"),
+            ("RSS after loading the data MB", "rss_after_data_mb", "{:.0f}")]
     lines = ["| | CRFsuite | ChainTagger |", "|---|---|---|"]
     for label, key, fmt in rows:
         cells = []
@@ -278,13 +325,17 @@ def markdown(result):
         lines += ["", f"Training time ours / CRFsuite: {cmp_['train_time_ratio']:.2f}x; "
                       f"prediction speed ours / CRFsuite: {cmp_['predict_speed_ratio']:.2f}x; "
                       f"test accuracy ours - CRFsuite: {cmp_['test_accuracy_diff_points']:+.2f} points; "
-                      f"objective ours vs CRFsuite: {cmp_['objective_rel_diff']:+.2e} (relative); "
+                      f"final objective ours vs CRFsuite: {cmp_['objective_rel_diff']:+.2e} (relative; "
+                      f"at most {cmp_['objective_path_max_rel_diff']:.2e} apart at any common iteration); "
                       f"the two agree on {cmp_['test_agreement']:.2%} of test tokens.", "",
-                  "| target | met |", "|---|---|"]
-        lines += [f"| {name} | {'yes' if ok else 'NO'} |" for name, ok in cmp_["targets"].items()]
-    s = result["settings"]
-    lines += ["", f"{s['train_sentences']} training sentences, c2 = {s['c2']}, max {s['max_iter']} L-BFGS "
-                  f"iterations, tol = {s['tol']}, {s['lbfgs_memory']} correction pairs."]
+                  "| target (ours) | measured | met |", "|---|---|---|"]
+        lines += [f"| {t['target']} | {t['value']} | {'yes' if t['met'] else 'NO'} |" for t in cmp_["targets"]]
+    s, m = result["settings"], result["machine"]
+    lines += ["", f"{s['train_sentences']} training sentences, c2 = {s['c2']} (ours: l2 = {s['l2']:.3g}), "
+                  f"at most {s['max_iter']} L-BFGS iterations, tol = {s['tol']}, {s['lbfgs_memory']} correction "
+                  f"pairs. {m['cpu']}, {m['cores']} cores ({m['numba_threads']} numba threads; CRFsuite uses one), "
+                  f"load average {m['load_average_start'][0]:.1f} at the start, {m['load_average_end'][0]:.1f} "
+                  "at the end."]
     return "\n".join(lines) + "\n"
 
 
@@ -316,7 +367,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sentences", type=positive_int, default=None,
                         help="use the first N sentences of each split (default: all)")
-    parser.add_argument("--max-iter", type=positive_int, default=100, help="L-BFGS iterations, both engines")
+    parser.add_argument("--max-iter", type=positive_int, default=150, help="L-BFGS iterations, both engines")
     parser.add_argument("--c2", type=float, default=1.0, help="CRFsuite's L2 coefficient (ours: l2 = 2 c2 / n)")
     parser.add_argument("--tol", type=float, default=0.0,
                         help="stopping tolerance (CRFsuite epsilon and delta, scipy gtol and ftol); "
@@ -335,6 +386,7 @@ def main(argv=None):
         parser.error(f"--data {args.data}: no en_ewt-ud-{missing[0]}.conllu.gz")
 
     info = machine()
+    info["load_average_start"] = os.getloadavg()
     print(f"machine: {info}", flush=True)
     result = {"machine": info, "targets": {"accuracy": 0.944, "accuracy_points_below_crfsuite": 0.2,
                                            "time_ratio": 1.5, "rss_gb": 4}}
@@ -352,6 +404,7 @@ def main(argv=None):
     result["settings"] = {"train_sentences": train_n, "c2": args.c2, "l2": 2 * args.c2 / train_n if train_n else None,
                           "max_iter": args.max_iter, "tol": args.tol, "lbfgs_memory": MEMORY,
                           "crfsuite_params": crfsuite_params(args), "sentences_option": args.sentences}
+    info["load_average_end"] = os.getloadavg()
     result["comparison"] = compare(result, predictions, result["targets"])
     os.makedirs(os.path.dirname(args.out), exist_ok=True)
     with open(args.out + ".json", "w") as fh:
