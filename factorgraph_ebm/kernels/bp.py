@@ -65,7 +65,7 @@ def _var_messages(v, w, unary, msg_f2v, msg_v2f, belief):
 
 @njit(**JIT_INLINE)
 def _normalize(out, m, k):
-    """Shift ``out[m:m+k]`` so its minimum is 0 (left alone when all +inf)."""
+    """Shift ``out[m:m+k]`` so its minimum is 0 (left alone when all +inf); returns the shift (0 then)."""
     lo = INF
     for x in range(k):
         if out[m + x] < lo:
@@ -73,6 +73,8 @@ def _normalize(out, m, k):
     if lo < INF:
         for x in range(k):
             out[m + x] -= lo
+        return lo
+    return 0.0
 
 
 @njit(**JIT_INLINE)
@@ -88,6 +90,9 @@ def _pair_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch):
     two arrays chosen by a branch, which would cost reference counting per call.)
     Sum-product first writes the source weights ``exp(-beta (q - min q))`` to
     ``scratch`` (length >= source states).
+
+    Returns the constant removed by normalisation: the unnormalised message
+    ``softmin_beta(T + msg_v2f)`` is ``out + constant``.
     """
     e0 = w.factor_edge_ptr[f]
     et = e0 + k
@@ -135,15 +140,14 @@ def _pair_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch):
                 a0 = v0 if v0 < a0 else a0
             out[mt + j] = a0
             j += 1
-        _normalize(out, mt, kt)
-        return
+        return _normalize(out, mt, kt)
     qmin = INF
     for i in range(ks):
         qmin = min(qmin, msg_v2f[ms + i])
     if qmin == INF:
         for j in range(kt):
             out[mt + j] = INF
-        return
+        return 0.0
     for i in range(ks):
         scratch[i] = np.exp(-beta * (msg_v2f[ms + i] - qmin))
     shift = block_min[b] + qmin
@@ -169,19 +173,19 @@ def _pair_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch):
             if c < INF:
                 acc += np.exp(-beta * (c - lo))
         out[mt + j] = lo - np.log(acc) / beta - shift
-    _normalize(out, mt, kt)
+    return _normalize(out, mt, kt) + shift
 
 
 @njit(**JIT_INLINE)
 def _unary_message(f, w, out):
-    """Message of a one-variable factor: its table, shifted to a minimum of 0 (any beta)."""
+    """Message of a one-variable factor: its table, shifted to a minimum of 0 (any beta); returns the shift."""
     e = w.factor_edge_ptr[f]
     k = w.var_states[w.edge_var[e]]
     m = w.edge_state_ptr[e]
     t0 = w.block_ptr[w.factor_block[f]]
     for x in range(k):
         out[m + x] = w.tables[t0 + x]
-    _normalize(out, m, k)
+    return _normalize(out, m, k)
 
 
 @njit(**JIT_INLINE)
@@ -189,7 +193,8 @@ def _general_message(f, k, w, beta, msg_v2f, out, scratch):
     """Message of factor ``f`` (any arity) to its scope position ``k``.
 
     Walks the table once per pass; sum-product uses a min pass then a sum of
-    shifted exponentials, so it is exact in the log domain.
+    shifted exponentials, so it is exact in the log domain. Returns the
+    normalisation shift.
     """
     e0 = w.factor_edge_ptr[f]
     e1 = w.factor_edge_ptr[f + 1]
@@ -233,7 +238,7 @@ def _general_message(f, k, w, beta, msg_v2f, out, scratch):
         for x in range(kt):
             if out[mt + x] < INF:
                 out[mt + x] -= np.log(acc[x]) / beta
-    _normalize(out, mt, kt)
+    return _normalize(out, mt, kt)
 
 
 @njit(**JIT_INLINE)
@@ -241,14 +246,15 @@ def _factor_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch):
     """Message of factor ``f`` to scope position ``k``: unary, pairwise or general path.
 
     ``scratch`` is a float64 work array of length >= the largest state count.
+    Returns the constant removed by normalisation (the unnormalised message is
+    ``out + constant``).
     """
     arity = w.factor_edge_ptr[f + 1] - w.factor_edge_ptr[f]
     if arity == 2:
-        _pair_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch)
-    elif arity == 1:
-        _unary_message(f, w, out)
-    else:
-        _general_message(f, k, w, beta, msg_v2f, out, scratch)
+        return _pair_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch)
+    if arity == 1:
+        return _unary_message(f, w, out)
+    return _general_message(f, k, w, beta, msg_v2f, out, scratch)
 
 
 @njit(**JIT_INLINE)
@@ -453,8 +459,14 @@ def _bfs_order(w):
 
 
 @njit(**JIT)
-def _tree_range(w, unary, beta, etables, block_min, order, parent_edge, lo, hi, msg_f2v, msg_v2f, belief):
-    """Inward then outward pass over ``order[lo:hi]``, a run of whole trees."""
+def _tree_range(w, unary, beta, etables, block_min, order, parent_edge, lo, hi, msg_f2v, msg_v2f, belief,
+                inward):
+    """Inward then outward pass over ``order[lo:hi]``, a run of whole trees.
+
+    ``inward[f]`` receives the constant removed from factor f's message to its
+    parent: a tree's free energy is the sum of these plus the softmin of its
+    root's belief.
+    """
     n_vars = len(w.var_states)
     scratch = np.empty(np.max(w.var_states))
     for i in range(hi - 1, lo - 1, -1):
@@ -464,7 +476,7 @@ def _tree_range(w, unary, beta, etables, block_min, order, parent_edge, lo, hi, 
         else:
             f = node - n_vars
             k = parent_edge[node] - w.factor_edge_ptr[f]
-            _factor_message(f, k, w, beta, etables, block_min, msg_v2f, msg_f2v, scratch)
+            inward[f] = _factor_message(f, k, w, beta, etables, block_min, msg_v2f, msg_f2v, scratch)
     for i in range(lo, hi):
         node = order[i]
         if node < n_vars:
@@ -479,7 +491,8 @@ def _tree_range(w, unary, beta, etables, block_min, order, parent_edge, lo, hi, 
 
 
 @njit(**JIT_PARALLEL)
-def _tree_pass(w, unary, beta, etables, block_min, order, parent_edge, n_threads, msg_f2v, msg_v2f, belief):
+def _tree_pass(w, unary, beta, etables, block_min, order, parent_edge, n_threads, msg_f2v, msg_v2f, belief,
+               inward):
     """One inward and one outward pass along ``order``: exact on a forest.
 
     ``order`` lists each tree (connected component) as one contiguous run that
@@ -501,7 +514,7 @@ def _tree_pass(w, unary, beta, etables, block_min, order, parent_edge, n_threads
     bounds[n_chunks] = n
     for c in prange(n_chunks):
         _tree_range(w, unary, beta, etables, block_min, order, parent_edge, bounds[c], bounds[c + 1],
-                    msg_f2v, msg_v2f, belief)
+                    msg_f2v, msg_v2f, belief, inward)
 
 
 @njit(**JIT_PARALLEL)
