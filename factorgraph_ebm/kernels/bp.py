@@ -343,15 +343,17 @@ def _exp_tables(w, beta):
 
     Only pairwise factors read ``etables`` (their sum-product messages and
     marginals work in exp space), so other blocks (per-position emission
-    tables, higher-arity tables) are left at zero. Returns ``(etables,
+    tables, higher-arity tables) are left unset. Returns ``(etables,
     block_min)``; zeros at beta = inf (unused by min-sum).
     """
     n_blocks = len(w.block_ptr) - 1
     half = len(w.tables) // 2
-    etables = np.zeros(len(w.tables))
     block_min = np.zeros(n_blocks)
     if beta == INF:
-        return etables, block_min
+        return np.zeros(len(w.tables)), block_min
+    # Only pairwise blocks are ever read: the rest stays unwritten (np.empty
+    # leaves untouched pages unmapped, so emission tables cost nothing here).
+    etables = np.empty(len(w.tables))
     pairwise = np.zeros(n_blocks, dtype=np.bool_)
     for f in range(len(w.factor_block)):
         if w.factor_edge_ptr[f + 1] - w.factor_edge_ptr[f] == 2:
@@ -760,10 +762,10 @@ def _add_factor_marginals(w, beta, etables, block_min, msg_v2f, factor_weight, n
         width = max(width, w.block_ptr[b + 1] - w.block_ptr[b])
     max_states = np.max(w.var_states) if len(w.var_states) else 0
     n_chunks = max(1, min(n_threads, n_factors))
-    acc = np.zeros((n_chunks, len(out)))
+    acc = np.zeros((n_chunks - 1, len(out)))      # chunk 0 adds into out itself
     for c in prange(n_chunks):
         scratch = np.empty(width + 2 * max_states)
-        mine = acc[c]
+        mine = out if c == 0 else acc[c - 1]
         for f in range(c * n_factors // n_chunks, (c + 1) * n_factors // n_chunks):
             wf = factor_weight[f]
             if wf == 0.0:
@@ -793,6 +795,6 @@ def _add_factor_marginals(w, beta, etables, block_min, msg_v2f, factor_weight, n
             scale = wf / z
             for t in range(size):
                 mine[t0 + t] += scale * scratch[t]
-    for c in range(n_chunks):
+    for c in range(n_chunks - 1):
         for t in range(len(out)):
             out[t] += acc[c, t]

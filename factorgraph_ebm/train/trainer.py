@@ -1,6 +1,7 @@
 """Trainer: fit the parameters W of an energy-based model with a chosen loss and optimizer."""
 
 import copy
+import hashlib
 import logging
 
 import numpy as np
@@ -52,6 +53,16 @@ def _describe(obj):
     for key, value in sorted(vars(obj).items()):
         out[key] = getattr(value, "__qualname__", None) if callable(value) else repr(value)
     return out
+
+
+def _digest(theta):
+    """A short key for a parameter vector (one evaluation of the objective), not the vector's bytes.
+
+    L-BFGS evaluates the objective ~1.05 times per iteration; keying the data
+    loss of each point by ``theta.tobytes()`` kept a copy of every point
+    (10 MB each for a 1.3M-weight tagger, 1.6 GB over one fit).
+    """
+    return hashlib.blake2b(np.ascontiguousarray(theta, dtype=np.float64).data, digest_size=16).digest()
 
 
 def _nonfinite_name(values):
@@ -358,7 +369,7 @@ class _Run:
                 objective += w * o
                 grad += w * g.flatten()
             self.params = params  # the last finite point
-            data_loss[theta.tobytes()] = value
+            data_loss[_digest(theta)] = value
             return objective, grad
 
         def callback(*_):
@@ -373,7 +384,7 @@ class _Run:
         bar.update(max(0, self.optimizer.max_iter - int(res.nit)))
         if res.status == 0 and res.nit < self.optimizer.max_iter:
             self.stop_reason = "converged"
-        key = np.asarray(res.x, dtype=np.float64).tobytes()
+        key = _digest(res.x)
         if key not in data_loss:
             fun(np.asarray(res.x, dtype=np.float64))
         self.params = template.unflatten(res.x)
