@@ -114,13 +114,14 @@ def test_per_letter_nll_model_is_logistic_regression(example):
 
 @needs_data
 def test_select_picks_the_best_validation_l2(example):
-    result, lines = run(example, ["--quick", "--loss", "nll", "--select", "--no-svc", "--data", str(DATA)])
-    sel = result["selection"]["nll"]
+    result, lines = run(example, ["--quick", "--loss", "hinge", "--select", "--no-svc", "--data", str(DATA)])
+    sel = result["selection"]["hinge"]
     best = max(sel["scores"].values())
     assert sel["l2"] == max(l2 for l2, acc in sel["scores"].items() if acc == best)   # ties: the larger l2
     assert (sel["n_fit"], sel["n_val"]) == (75, 25)
-    assert result["models"]["nll"]["chain"]["l2"] == sel["l2"]
-    assert any(line.startswith("l2 selection (nll") for line in lines)
+    assert result["models"]["hinge"]["chain"]["l2"] == sel["l2"]
+    assert any(line.startswith("l2 selection (hinge") for line in lines)
+    assert "svc_accuracy" not in result
 
 
 def test_helpers(example):
