@@ -50,7 +50,11 @@ class ChainTagger:
         A loss name (``"nll"``: conditional random field; ``"hinge"``:
         structured SVM; ``"perceptron"``; ``"log"``, ...; see
         :data:`factorgraph_ebm.losses.LOSSES`).
-    optimizer : {"lbfgs", "sgd", "adam"}
+    optimizer : {"auto", "lbfgs", "sgd", "adam"}
+        ``"auto"``: L-BFGS for the smooth NLL loss, Adam (mini-batches of 32
+        unless ``batch_size`` says otherwise) for the other losses, whose
+        subgradients L-BFGS cannot follow (from ``W = 0`` every label ties and
+        its line search fails at once).
     l2 : float
         ``l2/2 ||W||^2`` added to the mean loss per sequence. CRFsuite's ``c2``
         on ``n`` sequences is ``l2 = 2 c2 / n``.
@@ -106,7 +110,7 @@ class ChainTagger:
            [0.01, 0.97, 0.02]])
     """
 
-    def __init__(self, loss="nll", optimizer="lbfgs", *, l2=1e-3, max_iter=100, tol=1e-6, learning_rate=None,
+    def __init__(self, loss="nll", optimizer="auto", *, l2=1e-3, max_iter=100, tol=1e-6, learning_rate=None,
                  batch_size=None, beta=1.0, order=1, min_count=1, loss_options=None, random_state=None,
                  progress=True):
         self.loss = loss
@@ -151,8 +155,8 @@ class ChainTagger:
     def _check_settings(self):
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {self.loss!r}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.optimizer != "auto" and self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be 'auto' or one of {sorted(OPTIMIZERS)}, got {self.optimizer!r}")
         if self.order not in (1, 2):
             raise ValueError(f"order must be 1 or 2, got {self.order!r}")
         if not isinstance(self.max_iter, numbers.Integral) or self.max_iter < 1:
@@ -256,11 +260,17 @@ class ChainTagger:
         if self.loss == "nll":
             options.setdefault("beta", float(self.beta))
         loss = get_loss(self.loss, **options)
-        if self.optimizer == "lbfgs":
+        name = self.optimizer
+        batch_size = self.batch_size
+        if name == "auto":
+            name = "lbfgs" if self.loss == "nll" else "adam"
+            if name == "adam" and batch_size is None:
+                batch_size = 32
+        if name == "lbfgs":
             optimizer, epochs = LBFGS(max_iter=self.max_iter, tol=self.tol), 1
         else:
-            optimizer, epochs = get_optimizer(self.optimizer, self.learning_rate), self.max_iter
-        return Trainer(loss, optimizer, batch_size=self.batch_size, max_epochs=epochs, l2=self.l2,
+            optimizer, epochs = get_optimizer(name, self.learning_rate), self.max_iter
+        return Trainer(loss, optimizer, batch_size=batch_size, max_epochs=epochs, l2=self.l2,
                        random_state=self.random_state, progress=self.progress)
 
     # ------------------------------------------------------------ fit / predict

@@ -3,11 +3,12 @@
 import copy
 import hashlib
 import logging
+import warnings
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from ..exceptions import DeclarationError, TrainingError
+from ..exceptions import ConvergenceWarning, DeclarationError, TrainingError
 from ..graph.energies import resolve_table
 from ..graph.parameters import Gradient, Parameters
 from ..losses import get_loss
@@ -384,6 +385,11 @@ class _Run:
         bar.update(max(0, self.optimizer.max_iter - int(res.nit)))
         if res.status == 0 and res.nit < self.optimizer.max_iter:
             self.stop_reason = "converged"
+        elif res.status == 2:
+            warnings.warn(
+                f"L-BFGS stopped after {int(res.nit)} iterations without converging ({res.message}); a non-smooth "
+                f"loss ({self.loss.name!r}) often stops it at once: use optimizer='adam' or 'sgd'",
+                ConvergenceWarning, stacklevel=4)
         key = _digest(res.x)
         if key not in data_loss:
             fun(np.asarray(res.x, dtype=np.float64))

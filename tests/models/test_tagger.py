@@ -190,3 +190,16 @@ def test_feature_index_ignores_unseen_and_rare_features():
     assert index.columns_ == {"a": 0}
     rows = index.transform([[["a", "b", "zzz"], {"a": 2.5}]])[0]
     np.testing.assert_array_equal(rows.toarray(), [[1.0], [2.5]])
+
+
+def test_margin_losses_default_to_a_step_optimizer_and_lbfgs_warns_when_it_cannot_start():
+    """From W = 0 every label ties; L-BFGS's line search fails on the hinge subgradient at once."""
+    from factorgraph_ebm import ConvergenceWarning
+    rng = np.random.default_rng(0)
+    y = [rng.integers(0, 26, 6) for _ in range(30)]
+    X = [np.hstack([np.eye(26)[t] + 0.1 * rng.normal(size=(6, 26)), np.ones((6, 1))]) for t in y]
+    options = {"offending": "hamming"}
+    auto = ChainTagger("hinge", l2=0.01, max_iter=30, loss_options=options, progress=False).fit(X, y)
+    assert auto.score(X, y) == 1.0
+    with pytest.warns(ConvergenceWarning, match="L-BFGS stopped after 0 iterations"):
+        ChainTagger("hinge", "lbfgs", l2=0.01, loss_options=options, progress=False).fit(X, y)
