@@ -36,7 +36,7 @@ def parse_args(argv=None):
     parser.add_argument("--loss", default="nll", help=f"training loss, one of {LOSSES}")
     parser.add_argument("--l2", type=float, nargs="+", default=None,
                         help="L2 strengths to try (chosen on dev); default 2 c2 / n for c2 in {0.25, 1}")
-    parser.add_argument("--max-iter", type=int, default=100, help="L-BFGS iterations (epochs for other losses)")
+    parser.add_argument("--max-iter", type=int, default=150, help="L-BFGS iterations (epochs for other losses)")
     parser.add_argument("--sentences", type=int, default=None, help="use only the first N training sentences")
     parser.add_argument("--quick", action="store_true",
                         help="300 training sentences, 200 dev/test, one l2, 25 iterations")
