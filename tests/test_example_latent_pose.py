@@ -1,6 +1,7 @@
 """examples/latent_pose.py: latent-pose digit recognition against brute force and a whole-canvas baseline."""
 
 import contextlib
+import importlib.util
 import io
 import pathlib
 import runpy
@@ -37,13 +38,17 @@ def parse_result(lines):
     return {key: float(value) for key, value in (item.split("=") for item in lines[-1].split()[1:])}
 
 
+HAVE_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
+
+
 @pytest.fixture(scope="module")
 def quick_nll(example, tmp_path_factory):
     """One ``--quick`` NLL run in an empty working directory, plotting into a sub-directory."""
     work = tmp_path_factory.mktemp("latent_pose")
     (work / "out").mkdir()
+    plot = ["--plot", "out/poses.png"] if HAVE_MATPLOTLIB else []   # matplotlib: the examples extra
     with contextlib.chdir(work):
-        result, lines = run_quick(example, ["--loss", "nll", "--plot", "out/poses.png"])
+        result, lines = run_quick(example, ["--loss", "nll", *plot])
     return result, lines, work
 
 
@@ -72,6 +77,7 @@ def test_baseline_is_not_undertrained(quick_nll):
     assert result["no_latent_accuracy"] >= result["sklearn_no_latent_accuracy"] - 0.1
 
 
+@pytest.mark.skipif(not HAVE_MATPLOTLIB, reason="plots need matplotlib (pip install -e '.[examples]')")
 def test_plot_only_where_asked(quick_nll):
     _, lines, work = quick_nll
     written = sorted(str(p.relative_to(work)) for p in work.rglob("*") if p.is_file())

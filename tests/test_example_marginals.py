@@ -142,6 +142,8 @@ def test_plots_are_written(ns, tmp_path):
     import contextlib
     import io
 
+    pytest.importorskip("matplotlib", reason="plots need the examples extra")
+
     with contextlib.redirect_stdout(io.StringIO()):
         ns["main"](["--quick", "--part", "b", "--plot-dir", str(tmp_path)])
     for name in ("marginals_denoise.png", "marginals_pixel_reliability.png"):
