@@ -44,8 +44,8 @@ import json
 import multiprocessing
 import os
 import platform
+import importlib.util
 import resource
-import sys
 import tempfile
 import time
 
@@ -157,7 +157,7 @@ def run_crfsuite(data, args, out):
     trials[:1] = [t + 1 for t in trials[:1]]
     per_eval = [dt / k for dt, k in zip(np.diff(stamps), trials)]
     out.update({"append_s": append_s, "optimise_s": train_s, "train_s": append_s + train_s,
-                "n_iter": len(log.iterations), "n_eval": 1 + sum(it.get("linesearch_trials", 1) for it in log.iterations),
+                "n_iter": len(log.iterations), "n_eval": sum(trials),
                 "objective": losses[-1] if losses else None, "objective_curve": losses,
                 "eval_s": float(np.median(per_eval)) if per_eval else None, "eval_times_s": per_eval,
                 # from the end of feature generation to the end of the last iteration
@@ -360,7 +360,6 @@ def machine():
     except (OSError, StopIteration):
         pass
     import numba
-    import pycrfsuite  # noqa: F401
     import scipy
     from importlib.metadata import version
 
@@ -394,6 +393,8 @@ def main(argv=None):
         parser.error(f"--c2 must be > 0, got {args.c2}")
     if args.tol < 0:
         parser.error(f"--tol must be >= 0, got {args.tol}")
+    if "crfsuite" in args.engines and importlib.util.find_spec("pycrfsuite") is None:
+        parser.error("python-crfsuite is not installed (pip install -e '.[bench]'), or pass --engines ours")
     missing = [s for s in SPLITS if not os.path.exists(os.path.join(args.data, f"en_ewt-ud-{s}.conllu.gz"))]
     if missing:
         parser.error(f"--data {args.data}: no en_ewt-ud-{missing[0]}.conllu.gz")
