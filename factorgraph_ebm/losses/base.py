@@ -16,6 +16,12 @@ over each factor's entries: the indicator of the minimising configuration
 values per example, and its *energy sensitivity* ``dLoss/d(table entry)`` is
 the same combination of the terms' derivatives. Each energy's ``backward``
 then turns the sensitivities into the parameter gradient.
+
+Sensitivities are accumulated straight into the *table layout* (one entry per
+distinct table entry, so the thousands of factors that share a transition
+matrix add into its K^2 entries): a term keeps its derivative implicit
+(:class:`Derivative`: a state or an inference result) and the per-factor
+*factor-entry layout* is only built when ``LossResult.sensitivity`` is read.
 """
 
 from typing import NamedTuple
