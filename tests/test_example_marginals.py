@@ -5,6 +5,7 @@ import runpy
 
 import numpy as np
 import pytest
+from shared_data import shared_data
 
 from factorgraph_ebm import infer
 
@@ -24,7 +25,7 @@ def quick(ns):
 
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
-        out = ns["main"](["--quick"])
+        out = ns["main"](["--quick", "--data-dir", str(shared_data("ud_english_ewt"))])
     return out, buf.getvalue().splitlines()
 
 

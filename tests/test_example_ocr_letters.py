@@ -7,10 +7,11 @@ import runpy
 
 import numpy as np
 import pytest
+from shared_data import SHARED_DATA
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "examples" / "ocr_letters.py"
-#: The shared data file (the script's default, ``<repo>/../shared/data/ocr_letters``).
-DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "ocr_letters" / "ocr_letters.npz"
+#: The shared data file (the script's default, ``<repo>/../shared/data/ocr_letters``; see tests/shared_data.py).
+DATA = SHARED_DATA / "ocr_letters" / "ocr_letters.npz"
 
 #: 26 letters.
 CHANCE = 1 / 26

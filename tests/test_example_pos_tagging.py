@@ -5,6 +5,7 @@ import re
 import runpy
 
 import pytest
+from shared_data import shared_data
 
 SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "examples" / "pos_tagging.py"
 
@@ -15,7 +16,7 @@ def main():
 
 
 def test_quick_run_reports_a_parsable_result_far_above_chance(main, capsys):
-    out = main(["--quick"])
+    out = main(["--quick", "--data", str(shared_data("ud_english_ewt"))])
     last = capsys.readouterr().out.strip().splitlines()[-1]
     match = re.fullmatch(r"RESULT accuracy=([0-9.]+) train_seconds=([0-9.]+)", last)
     assert match, last

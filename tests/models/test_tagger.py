@@ -105,11 +105,9 @@ def test_transitions_carry_information_the_emissions_lack():
 
 
 def test_token_features_and_string_labels_on_real_sentences():
-    from pathlib import Path
-
     from factorgraph_ebm.io import read_conllu
-    path = Path(__file__).resolve().parents[3] / "shared/data/ud_english_ewt/en_ewt-ud-dev.conllu.gz"
-    words, tags = read_conllu(path)
+    from shared_data import shared_data
+    words, tags = read_conllu(shared_data("ud_english_ewt", "en_ewt-ud-dev.conllu.gz"))
     X, tags = [token_features(s) for s in words[:300]], tags[:300]
     tagger = ChainTagger(l2=1e-2, max_iter=40, progress=False).fit(X[:250], tags[:250])
     assert set(tagger.classes_) <= {"ADJ", "ADP", "ADV", "AUX", "CCONJ", "DET", "INTJ", "NOUN", "NUM", "PART",
