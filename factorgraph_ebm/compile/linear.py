@@ -53,12 +53,17 @@ class LinearPlan:
         parts = {}
         self.generic_slots = []
         mirror_src, mirror_dst = [], []
+        seen_blocks = set()
         for slot in compiled.spec_slots:
             _, spec, first, first_block = slot
             energy = spec.energy
             if not energy.parameter_names:
                 continue
             n_blocks = int(w.factor_block[first + spec.n_factors - 1] - first_block + 1)
+            if n_blocks == 1:
+                if first_block in seen_blocks:   # a table shared with an earlier graph of the batch
+                    continue
+                seen_blocks.add(first_block)
             start = int(w.block_ptr[first_block])
             size = int(w.block_ptr[first_block + n_blocks] - start)
             rows = energy.feature_rows() if type(energy) is LinearEnergy and energy.features is not None else None

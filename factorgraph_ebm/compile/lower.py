@@ -163,15 +163,26 @@ def compile_graph(graph, evidence=None, parameters=None):
 
     edge_var, edge_stride, arity, factor_block, tables, tables_t, block_sizes = [], [], [], [], [], [], []
     slots, graph_factor_ptr = [], [0]
+    shared_block = {}   # (energy object, states) -> block of its one shared table, reused by later graphs
     n_factors = n_blocks = 0
     for gi, g in enumerate(graphs):
         for spec in g.factor_specs:
-            tab = _spec_tables(spec, parameters)
             n, a = spec.scopes.shape
             edge_var.append((spec.scopes + graph_var_ptr[gi]).ravel())
             edge_stride.append(np.tile(_strides(spec.states), n))
             arity.append(np.full(n, a, dtype=np.int64))
+            key = (id(spec.energy), spec.states)
+            if key in shared_block:
+                # The same energy object gives the same single table: every graph of the batch
+                # points at one block (one transition matrix for a batch of sentences).
+                factor_block.append(np.full(n, shared_block[key], dtype=np.int64))
+                slots.append((gi, spec, n_factors, shared_block[key]))
+                n_factors += n
+                continue
+            tab = _spec_tables(spec, parameters)
             m = tab.shape[0]
+            if m == 1:
+                shared_block[key] = n_blocks
             factor_block.append(n_blocks + (np.arange(n, dtype=np.int64) if m > 1 else np.zeros(n, dtype=np.int64)))
             tables.append(tab.ravel())
             tables_t.append((tab.transpose(0, 2, 1) if a == 2 else tab).ravel())
