@@ -26,6 +26,7 @@ from ..infer.api import infer
 from ..losses import LOSSES, get_loss
 from ..train.optimizers import LBFGS, OPTIMIZERS, get_optimizer
 from ..train.trainer import Trainer
+from ..utils.validation import check_beta
 from .features import FeatureIndex
 
 __all__ = ["ChainTagger"]
@@ -35,6 +36,18 @@ EMISSION, TRANSITION, TRANSITION2 = "emission", "transition", "transition2"
 
 def _is_numeric(seq):
     return sp.issparse(seq) or (isinstance(seq, np.ndarray) and seq.dtype.kind in "biuf")
+
+
+def _length(seq):
+    """Tokens in a sequence (rows of a sparse matrix, else ``len``); None when it is not a sequence."""
+    if sp.issparse(seq):
+        return seq.shape[0]
+    return len(seq) if hasattr(seq, "__len__") else None
+
+
+def _fitted_names(obj):
+    """Public attributes ending in ``_`` (the fitted state)."""
+    return [k for k in vars(obj) if k.endswith("_") and not k.startswith("_")]
 
 
 class ChainTagger:
@@ -161,8 +174,7 @@ class ChainTagger:
             raise ValueError(f"order must be 1 or 2, got {self.order!r}")
         if not isinstance(self.max_iter, numbers.Integral) or self.max_iter < 1:
             raise ValueError(f"max_iter must be an int >= 1, got {self.max_iter!r}")
-        if not isinstance(self.beta, numbers.Real) or not self.beta > 0:
-            raise ValueError(f"beta must be > 0, got {self.beta!r}")
+        check_beta(self.beta)
 
     def _check_fitted(self):
         if not hasattr(self, "parameters_"):
@@ -176,7 +188,7 @@ class ChainTagger:
         if not X:
             raise ValueError("X is empty: no sequences")
         for i, seq in enumerate(X):
-            n = seq.shape[0] if sp.issparse(seq) else (len(seq) if hasattr(seq, "__len__") else None)
+            n = _length(seq)
             if n is None:
                 raise ValueError(f"sequence {i} of X is not a sequence of tokens: {type(seq).__name__}")
             if n == 0:
@@ -207,17 +219,22 @@ class ChainTagger:
             raise ValueError("the tagger was fitted on numeric feature matrices; pass matrices, not token lists")
         return self.feature_index_.transform(X)
 
-    def _encode(self, y, X):
+    @staticmethod
+    def _check_y(y, X):
+        """``y`` as a list of flat label arrays, one per sequence of ``X``."""
         if isinstance(y, (str, bytes)) or not hasattr(y, "__len__"):
             raise ValueError("y must be a list of label sequences")
-        y = list(y)
+        y = [np.asarray(ys).ravel() for ys in y]
         if len(y) != len(X):
             raise ValueError(f"X has {len(X)} sequences but y has {len(y)}")
+        return y
+
+    def _encode(self, y, X):
         out = []
         index = {c: i for i, c in enumerate(self.classes_.tolist())}
-        for i, (xs, ys) in enumerate(zip(X, y)):
-            n = xs.shape[0] if sp.issparse(xs) else len(xs)
-            labels = np.asarray(ys).ravel().tolist()
+        for i, (xs, ys) in enumerate(zip(X, self._check_y(y, X))):
+            n = _length(xs)
+            labels = ys.tolist()
             if len(labels) != n:
                 raise ValueError(f"sequence {i}: {n} tokens in X but {len(labels)} labels in y")
             try:
@@ -228,32 +245,46 @@ class ChainTagger:
         return out
 
     # ------------------------------------------------------------ the model
+    def _chains(self, rows):
+        """Sequences with feature rows ``rows`` (each (T, n_features)) as disjoint chains of one graph.
+
+        One sequence gives the graph of a training example; prediction
+        declares every sequence at once (three declarations, one compile).
+        Returns the graph and the variable offset of each sequence.
+        """
+        lengths = np.array([r.shape[0] for r in rows], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        if len(rows) == 1:
+            stacked = rows[0]
+        else:
+            stacked = sp.vstack(rows, format="csr") if sp.issparse(rows[0]) else np.concatenate(rows, axis=0)
+        fg = FactorGraph()
+        ids = fg.add_variables("y", shape=int(offsets[-1]), states=len(self.classes_)).ids
+        fg.add_factor_group(ids[:, None], LinearEnergy(EMISSION, features=stacked), name=EMISSION)
+        n = len(ids)
+        starts = np.zeros(n + 1, dtype=bool)
+        starts[offsets] = True                           # where each sequence starts (and the end)
+        for name, arity in ((TRANSITION, 2), (TRANSITION2, 3))[:self.order]:
+            # windows i .. i + arity - 1 that no sequence start cuts
+            inside = np.ones(max(n - arity + 1, 0), dtype=bool)
+            for k in range(1, arity):
+                inside &= ~starts[k:n - arity + 1 + k]
+            first = np.flatnonzero(inside)
+            if len(first):
+                scopes = np.stack([ids[first + k] for k in range(arity)], axis=1)
+                fg.add_factor_group(scopes, self._energy(name), name=name)
+        return fg, offsets
+
     def _graph(self, rows):
         """Factor graph of one sequence with feature rows ``rows`` (T, n_features)."""
-        n_classes = len(self.classes_)
-        length = rows.shape[0]
-        fg = FactorGraph()
-        y = fg.add_variables("y", shape=length, states=n_classes)
-        ids = y.ids
-        fg.add_factor_group(ids[:, None], LinearEnergy(EMISSION, features=rows), name=EMISSION)
-        if length > 1:
-            fg.add_factor_group(np.stack([ids[:-1], ids[1:]], axis=1), self._transition, name=TRANSITION)
-        if self.order == 2 and length > 2:
-            fg.add_factor_group(np.stack([ids[:-2], ids[1:-1], ids[2:]], axis=1), self._transition2,
-                                name=TRANSITION2)
-        return fg
+        return self._chains([rows])[0]
 
-    @property
-    def _transition(self):
-        if not hasattr(self, "_transition_energy"):
-            self._transition_energy = LinearEnergy(TRANSITION)
-        return self._transition_energy
-
-    @property
-    def _transition2(self):
-        if not hasattr(self, "_transition2_energy"):
-            self._transition2_energy = LinearEnergy(TRANSITION2)
-        return self._transition2_energy
+    def _energy(self, name):
+        """The one LinearEnergy of a transition parameter, shared by every graph (one table block per batch)."""
+        energies = vars(self).setdefault("_energies", {})
+        if name not in energies:
+            energies[name] = LinearEnergy(name)
+        return energies[name]
 
     def _trainer(self):
         options = dict(self.loss_options or {})
@@ -289,15 +320,10 @@ class ChainTagger:
         """
         self._check_settings()
         X = self._check_X(X)
-        if not hasattr(y, "__len__") or isinstance(y, (str, bytes)):
-            raise ValueError("y must be a list of label sequences")
-        labels = [np.asarray(ys).ravel() for ys in y]
-        if len(labels) != len(X):
-            raise ValueError(f"X has {len(X)} sequences but y has {len(labels)}")
-        classes = np.unique(np.concatenate(labels)) if labels else np.zeros(0)
+        classes = np.unique(np.concatenate(self._check_y(y, X)))
         if len(classes) < 2:
             raise ValueError(f"y needs at least 2 distinct labels, got {classes.tolist()}")
-        fitted = {k: v for k, v in vars(self).items() if k.endswith("_") and not k.startswith("_")}
+        fitted = {k: getattr(self, k) for k in _fitted_names(self)}
         for k in fitted:
             delattr(self, k)
         try:
@@ -316,7 +342,7 @@ class ChainTagger:
                 init[TRANSITION2] = np.zeros((k, k, k))
             trainer = self._trainer().fit(graphs, targets, parameters=init)
         except BaseException:
-            for k in [k for k in vars(self) if k.endswith("_") and not k.startswith("_")]:
+            for k in _fitted_names(self):
                 delattr(self, k)
             vars(self).update(fitted)
             raise
@@ -325,32 +351,12 @@ class ChainTagger:
         self.n_iter_ = trainer.n_iter_
         return self
 
-    def _union_graph(self, rows):
-        """All sequences as disjoint chains of one graph (three declarations, one compile).
-
-        Prediction needs no per-sequence losses, so a first-order model
-        declares every sequence at once; returns the graph and the token
-        offset of each sequence.
-        """
-        lengths = np.array([r.shape[0] for r in rows], dtype=np.int64)
-        offsets = np.concatenate([[0], np.cumsum(lengths)])
-        stacked = sp.vstack(rows, format="csr") if sp.issparse(rows[0]) else np.concatenate(rows, axis=0)
-        fg = FactorGraph()
-        ids = fg.add_variables("y", shape=int(offsets[-1]), states=len(self.classes_)).ids
-        fg.add_factor_group(ids[:, None], LinearEnergy(EMISSION, features=stacked), name=EMISSION)
-        starts = np.zeros(len(ids), dtype=bool)
-        starts[offsets[:-1]] = True
-        left = np.flatnonzero(~starts[1:])               # i such that i and i + 1 share a sequence
-        if len(left):
-            fg.add_factor_group(np.stack([ids[left], ids[left + 1]], axis=1), self._transition, name=TRANSITION)
-        return fg, offsets
-
     def _infer(self, X, beta):
         """Inference on every sequence of ``X``; returns the result and each sequence's variable offsets."""
         self._check_fitted()
         rows = self._features(self._check_X(X))
         if self.order == 1:
-            graph, offsets = self._union_graph(rows)
+            graph, offsets = self._chains(rows)
             compiled = compile_graph(graph, parameters=self.parameters_)
         else:
             compiled = compile_graph([self._graph(r) for r in rows], parameters=self.parameters_)
@@ -387,10 +393,8 @@ class ChainTagger:
         list of ndarray (T, n_classes)
             Columns follow ``classes_``; rows sum to 1.
         """
-        beta = self.beta if beta is None else beta
-        if not isinstance(beta, numbers.Real) or not beta > 0:
-            raise ValueError(f"beta must be > 0, got {beta!r}")
-        result, ptr = self._infer(X, float(beta))
+        beta = check_beta(self.beta if beta is None else beta)
+        result, ptr = self._infer(X, beta)
         marg = result.marginal_array.reshape(-1, len(self.classes_))
         return [marg[ptr[g]:ptr[g + 1]] for g in range(len(ptr) - 1)]
 
