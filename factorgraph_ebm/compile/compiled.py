@@ -169,10 +169,14 @@ class CompiledGraph:
             return np.zeros(self.n_factors, dtype=np.int64)
         return np.add.reduceat(contrib, w.factor_edge_ptr[:-1]).astype(np.int64)
 
+    def table_positions(self, states):
+        """(F,) int64 position in ``wiring.tables`` of the entry every factor takes under ``states``."""
+        w = self.wiring
+        return w.block_ptr[w.factor_block] + self.entry_offsets(states)
+
     def factor_energies(self, states):
         """Energy of every factor under a full flat assignment (vectorized gather)."""
-        w = self.wiring
-        return w.tables[w.block_ptr[w.factor_block] + self.entry_offsets(states)]
+        return self.wiring.tables[self.table_positions(states)]
 
     def graph_energies(self, states):
         """(n_graphs,) energy of each graph of the batch under a full flat assignment."""

@@ -3,6 +3,7 @@
 import numpy as np
 
 from ..compile.compiled import sum_ranges
+from ..compile.linear import table_index_of_entries
 from ..exceptions import ZeroPartitionError
 from ..kernels._jit import threads_for
 from ..kernels.bp import _probabilities
@@ -201,7 +202,6 @@ class InferenceResult:
         if self._table_adder is not None:
             self._table_adder(out, weight)
             return
-        from ..compile.linear import table_index_of_entries
         sizes = np.diff(self.compiled.factor_entry_ptr)
         out += np.bincount(table_index_of_entries(self.compiled), minlength=len(out),
                            weights=np.repeat(weight, sizes) * self.factor_marginal_array())

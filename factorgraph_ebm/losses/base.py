@@ -94,9 +94,7 @@ class Derivative:
         if self.result is not None:
             self.result.add_factor_marginals(out, weight)
             return
-        w = self.compiled.wiring
-        index = w.block_ptr[w.factor_block] + self.compiled.entry_offsets(self.state)
-        out += np.bincount(index, weights=weight, minlength=len(out))
+        out += np.bincount(self.compiled.table_positions(self.state), weights=weight, minlength=len(out))
 
     def entries(self, example_coef=None):
         """The derivative in the factor-entry layout (n_entries,), times ``example_coef`` per example."""
