@@ -2,15 +2,11 @@
 
 import contextlib
 import importlib.util
-import io
-import pathlib
-import runpy
 
 import numpy as np
 import pytest
+from example_runner import load, parse_result, run
 from scipy.special import logsumexp, softmax
-
-SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "examples" / "latent_pose.py"
 
 #: The latent model must beat the whole-canvas linear model by at least this much (quick run).
 MARGIN = 0.25
@@ -20,22 +16,13 @@ CHANCE = 0.1
 
 @pytest.fixture(scope="module")
 def example():
-    """The script's namespace (nothing runs on import: run_name is not "__main__")."""
-    return runpy.run_path(str(SCRIPT))
+    """The script's namespace."""
+    return load("latent_pose")
 
 
 def run_quick(example, argv):
     """``main(["--quick", *argv])`` with its stdout captured: ``(returned dict, printed lines)``."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        result = example["main"](["--quick", *argv])
-    return result, out.getvalue().splitlines()
-
-
-def parse_result(lines):
-    """The ``RESULT key=value ...`` line (the last one printed) as a dict of floats."""
-    assert lines[-1].startswith("RESULT "), lines[-1]
-    return {key: float(value) for key, value in (item.split("=") for item in lines[-1].split()[1:])}
+    return run(example, ["--quick", *argv])
 
 
 HAVE_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None

@@ -4,28 +4,20 @@ The script runs in-process with ``--quick``; the regression energy is also
 checked on its own (finite differences, and least squares by numpy).
 """
 
-import contextlib
-import io
-import pathlib
-import runpy
-
 import numpy as np
 import pytest
-
-SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "examples" / "linear_machines.py"
+from example_runner import load, run
 
 
 @pytest.fixture(scope="module")
 def ns():
-    return runpy.run_path(str(SCRIPT))   # not "__main__": nothing runs on import
+    return load("linear_machines")
 
 
 @pytest.fixture(scope="module")
 def quick_run(ns):
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        out = ns["main"](["--quick"])
-    return out, buf.getvalue()
+    out, lines = run(ns, ["--quick"])
+    return out, "\n".join(lines)
 
 
 def test_result_line_reports_the_returned_numbers(quick_run):

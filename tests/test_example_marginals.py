@@ -1,37 +1,22 @@
 """Tests for examples/marginals.py: calibration helpers, loopy-grid marginals, tag marginals, bad arguments."""
 
-import pathlib
-import runpy
-
 import numpy as np
 import pytest
+from example_runner import EXAMPLES, load, parse_result, run
 from shared_data import shared_data
 
 from factorgraph_ebm import infer
 
-SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "examples" / "marginals.py"
-
 
 @pytest.fixture(scope="module")
 def ns():
-    return runpy.run_path(str(SCRIPT))   # not "__main__": nothing runs on import
+    return load("marginals")
 
 
 @pytest.fixture(scope="module")
 def quick(ns):
     """One ``--quick`` run shared by the tests (its printed output included)."""
-    import contextlib
-    import io
-
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        out = ns["main"](["--quick", "--data-dir", str(shared_data("ud_english_ewt"))])
-    return out, buf.getvalue().splitlines()
-
-
-def parse_result(lines):
-    assert lines[-1].startswith("RESULT "), lines[-1]
-    return {k: float(v) for k, v in (item.split("=", 1) for item in lines[-1].split()[1:])}
+    return run(ns, ["--quick", "--data-dir", str(shared_data("ud_english_ewt"))])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -179,7 +164,7 @@ def test_docstring_examples_run():
     import doctest
     import importlib.util
 
-    spec = importlib.util.spec_from_file_location("marginals_example", SCRIPT)
+    spec = importlib.util.spec_from_file_location("marginals_example", EXAMPLES / "marginals.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     failed, attempted = doctest.testmod(module, verbose=False)

@@ -1,15 +1,10 @@
 """examples/ocr_letters.py: chain models vs per-letter models on Taskar's OCR letters (fold 1 -> other folds)."""
 
-import contextlib
-import io
-import pathlib
-import runpy
-
 import numpy as np
 import pytest
+from example_runner import load, parse_result, run
 from shared_data import SHARED_DATA
 
-SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "examples" / "ocr_letters.py"
 #: The shared data file (the script's default, ``<repo>/../shared/data/ocr_letters``; see tests/shared_data.py).
 DATA = SHARED_DATA / "ocr_letters" / "ocr_letters.npz"
 
@@ -25,22 +20,8 @@ needs_data = pytest.mark.skipif(not DATA.is_file(), reason=f"{DATA} is not avail
 
 @pytest.fixture(scope="module")
 def example():
-    """The script's namespace (nothing runs on import: run_name is not "__main__")."""
-    return runpy.run_path(str(SCRIPT))
-
-
-def run(example, argv):
-    """``main(argv)`` with its stdout captured: ``(returned dict, printed lines)``."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        result = example["main"](argv)
-    return result, out.getvalue().splitlines()
-
-
-def parse_result(lines):
-    """The ``RESULT key=value ...`` line (the last one printed) as a dict of floats."""
-    assert lines[-1].startswith("RESULT "), lines[-1]
-    return {key: float(value) for key, value in (item.split("=") for item in lines[-1].split()[1:])}
+    """The script's namespace."""
+    return load("ocr_letters")
 
 
 @pytest.fixture(scope="module")

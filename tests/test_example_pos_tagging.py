@@ -1,18 +1,15 @@
 """examples/pos_tagging.py: the quick run tags real EWT sentences far above the majority baseline."""
 
-import pathlib
 import re
-import runpy
 
 import pytest
+from example_runner import load
 from shared_data import shared_data
-
-SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "examples" / "pos_tagging.py"
 
 
 @pytest.fixture(scope="module")
 def main():
-    return runpy.run_path(str(SCRIPT))["main"]     # not "__main__": nothing runs on import
+    return load("pos_tagging")["main"]
 
 
 def test_quick_run_reports_a_parsable_result_far_above_chance(main, capsys):

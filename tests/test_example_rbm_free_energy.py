@@ -6,29 +6,21 @@ oracles (brute-force sums over h, finite differences, the Gaussian integral).
 """
 
 import itertools
-import pathlib
-import runpy
 
 import numpy as np
 import pytest
-
-SCRIPT = pathlib.Path(__file__).resolve().parents[1] / "examples" / "rbm_free_energy.py"
+from example_runner import load, run
 
 
 @pytest.fixture(scope="module")
 def ns():
-    return runpy.run_path(str(SCRIPT))   # not "__main__": nothing runs on import
+    return load("rbm_free_energy")
 
 
 @pytest.fixture(scope="module")
 def quick_run(ns):
-    import contextlib
-    import io
-
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        out = ns["main"](["--quick", "--seed", "1"])
-    return out, buf.getvalue()
+    out, lines = run(ns, ["--quick", "--seed", "1"])
+    return out, "\n".join(lines)
 
 
 def small_model(ns, rng, k=4, d=5):
