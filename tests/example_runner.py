@@ -5,6 +5,8 @@ import io
 import pathlib
 import runpy
 
+import pytest
+
 EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -25,3 +27,10 @@ def parse_result(lines):
     """The ``RESULT key=value ...`` line (the last one printed) as a dict of floats."""
     assert lines[-1].startswith("RESULT "), lines[-1]
     return {key: float(value) for key, value in (item.split("=", 1) for item in lines[-1].split()[1:])}
+
+
+def exit_error(namespace, argv, capsys):
+    """Run ``main(argv)``, which must exit (argparse error); returns ``(exit code, stderr text)``."""
+    with pytest.raises(SystemExit) as exc:
+        namespace["main"](argv)
+    return exc.value.code, capsys.readouterr().err

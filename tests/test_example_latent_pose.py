@@ -5,7 +5,7 @@ import importlib.util
 
 import numpy as np
 import pytest
-from example_runner import load, parse_result, run
+from example_runner import exit_error, load, parse_result, run
 from scipy.special import logsumexp, softmax
 
 #: The latent model must beat the whole-canvas linear model by at least this much (quick run).
@@ -91,10 +91,9 @@ def test_latent_margin_losses_beat_the_baseline(example, loss):
     (["--plot", "no/such/directory/poses.png"], "does not exist"),
 ])
 def test_bad_arguments_exit_2_with_one_line(example, argv, message, capsys):
-    with pytest.raises(SystemExit) as exc:
-        example["main"](["--quick", *argv])
-    assert exc.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    code, err = exit_error(example, ["--quick", *argv], capsys)
+    assert code == 2
+    err = err.strip().splitlines()
     assert "error:" in err[-1] and message in err[-1]
 
 

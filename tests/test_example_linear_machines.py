@@ -6,7 +6,7 @@ checked on its own (finite differences, and least squares by numpy).
 
 import numpy as np
 import pytest
-from example_runner import load, run
+from example_runner import exit_error, load, run
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,6 @@ def test_svm_objective_is_linear_svc_objective_over_c_n(ns):
     (["--regression-samples", "1"], "--regression-samples must be 0 (all) or >= 2"),
 ])
 def test_bad_arguments_exit_2(ns, capsys, argv, message):
-    with pytest.raises(SystemExit) as exc:
-        ns["main"](argv)
-    assert exc.value.code == 2
-    assert message in capsys.readouterr().err
+    code, err = exit_error(ns, argv, capsys)
+    assert code == 2
+    assert message in err

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from example_runner import EXAMPLES, load, parse_result, run
+from example_runner import EXAMPLES, exit_error, load, parse_result, run
 from shared_data import shared_data
 
 from factorgraph_ebm import infer
@@ -154,10 +154,9 @@ def test_plots_are_written(ns, tmp_path):
     (["--dev-sentences", "-1"], "--dev-sentences"),
 ])
 def test_bad_arguments_exit_2(ns, capsys, argv, message):
-    with pytest.raises(SystemExit) as exc:
-        ns["main"](["--quick", *argv])
-    assert exc.value.code == 2
-    assert message in capsys.readouterr().err
+    code, err = exit_error(ns, ["--quick", *argv], capsys)
+    assert code == 2
+    assert message in err
 
 
 def test_docstring_examples_run():

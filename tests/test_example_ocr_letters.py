@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from example_runner import load, parse_result, run
+from example_runner import exit_error, load, parse_result, run
 from shared_data import SHARED_DATA
 
 #: The shared data file (the script's default, ``<repo>/../shared/data/ocr_letters``; see tests/shared_data.py).
@@ -128,17 +128,15 @@ def test_helpers(example):
     (["--data", "no/such/file.npz"], "data file not found"),
 ])
 def test_bad_arguments_exit_2_with_one_line(example, argv, message, capsys):
-    with pytest.raises(SystemExit) as exc:
-        example["main"](["--quick", *argv])
-    assert exc.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()
+    code, err = exit_error(example, ["--quick", *argv], capsys)
+    assert code == 2
+    err = err.strip().splitlines()
     assert "error:" in err[-1] and message in err[-1]
 
 
 def test_a_file_that_is_not_the_data_set_exits_2(example, tmp_path, capsys):
     path = tmp_path / "other.npz"
     np.savez(path, pixels=np.zeros((2, 16, 8)))
-    with pytest.raises(SystemExit) as exc:
-        example["main"](["--quick", "--data", str(path)])
-    assert exc.value.code == 2
-    assert "no array 'letter_labels'" in capsys.readouterr().err.strip().splitlines()[-1]
+    code, err = exit_error(example, ["--quick", "--data", str(path)], capsys)
+    assert code == 2
+    assert "no array 'letter_labels'" in err.strip().splitlines()[-1]

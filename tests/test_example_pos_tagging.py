@@ -3,17 +3,17 @@
 import re
 
 import pytest
-from example_runner import load
+from example_runner import exit_error, load
 from shared_data import shared_data
 
 
 @pytest.fixture(scope="module")
-def main():
-    return load("pos_tagging")["main"]
+def example():
+    return load("pos_tagging")
 
 
-def test_quick_run_reports_a_parsable_result_far_above_chance(main, capsys):
-    out = main(["--quick", "--data", str(shared_data("ud_english_ewt"))])
+def test_quick_run_reports_a_parsable_result_far_above_chance(example, capsys):
+    out = example["main"](["--quick", "--data", str(shared_data("ud_english_ewt"))])
     last = capsys.readouterr().out.strip().splitlines()[-1]
     match = re.fullmatch(r"RESULT accuracy=([0-9.]+) train_seconds=([0-9.]+)", last)
     assert match, last
@@ -30,9 +30,7 @@ def test_quick_run_reports_a_parsable_result_far_above_chance(main, capsys):
     (["--l2", "-1"], "--l2 values must be > 0"),
     (["--data", "/nonexistent"], "missing data file"),
 ])
-def test_bad_arguments_exit_2_with_one_line(main, capsys, argv, message):
-    with pytest.raises(SystemExit) as exc:
-        main(argv)
-    assert exc.value.code == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert message in err[-1]
+def test_bad_arguments_exit_2_with_one_line(example, capsys, argv, message):
+    code, err = exit_error(example, argv, capsys)
+    assert code == 2
+    assert message in err.strip().splitlines()[-1]

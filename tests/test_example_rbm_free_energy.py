@@ -9,7 +9,7 @@ import itertools
 
 import numpy as np
 import pytest
-from example_runner import load, run
+from example_runner import exit_error, load, run
 
 
 @pytest.fixture(scope="module")
@@ -143,10 +143,9 @@ def test_gibbs_visible_conditional_is_the_stated_gaussian(ns):
     (["--images", "5000"], "--images must be in"),
 ])
 def test_bad_arguments_exit_2(ns, capsys, argv, message):
-    with pytest.raises(SystemExit) as exc:
-        ns["main"](argv)
-    assert exc.value.code == 2
-    assert message in capsys.readouterr().err
+    code, err = exit_error(ns, argv, capsys)
+    assert code == 2
+    assert message in err
 
 
 def test_plot_is_written(ns, tmp_path):
