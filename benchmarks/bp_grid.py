@@ -37,7 +37,6 @@ import argparse
 import json
 import multiprocessing
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -50,6 +49,7 @@ from factorgraph_ebm import belief_propagation, compile_graph
 from factorgraph_ebm.models import chain_graph, potts_grid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _machine import machine  # noqa: E402
 from _numpy_bp import numpy_bp_run, grid_beliefs  # noqa: E402
 from _numpy_chain import numpy_chain_marginals, numpy_chain_viterbi  # noqa: E402
 
@@ -272,19 +272,6 @@ def markdown(result):
             lines.append(f"| {c['T']} | {c['K']} | {c['mode']} | {c['ours_s']:.3f} | {c['numpy_s']:.3f} "
                          f"| {c['speedup']:.0f}x |")
     return "\n".join(lines) + "\n"
-
-
-def machine():
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    import numba
-
-    return {"cpu": cpu, "cores": os.cpu_count(), "numba_threads": numba.get_num_threads(),
-            "python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__}
 
 
 def main(argv=None):

@@ -43,9 +43,9 @@ import argparse
 import json
 import multiprocessing
 import os
-import platform
 import importlib.util
 import resource
+import sys
 import tempfile
 import time
 
@@ -54,6 +54,9 @@ import numpy as np
 from factorgraph_ebm.io import read_conllu
 from factorgraph_ebm.models import ChainTagger, token_features
 from factorgraph_ebm.train.optimizers import LBFGS
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _machine import machine  # noqa: E402
 
 DATA = "/work/shared/data/ud_english_ewt"
 SPLITS = ("train", "dev", "test")
@@ -352,22 +355,6 @@ def markdown(result):
     return "\n".join(lines) + "\n"
 
 
-def machine():
-    cpu = platform.processor()
-    try:
-        with open("/proc/cpuinfo") as fh:
-            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    import numba
-    import scipy
-    from importlib.metadata import version
-
-    return {"cpu": cpu, "cores": os.cpu_count(), "numba_threads": numba.get_num_threads(),
-            "python": platform.python_version(), "numpy": np.__version__, "scipy": scipy.__version__,
-            "numba": numba.__version__, "python-crfsuite": version("python-crfsuite")}
-
-
 def positive_int(text):
     value = int(text)
     if value < 1:
@@ -401,7 +388,7 @@ def main(argv=None):
     if missing:
         parser.error(f"--data {args.data}: no en_ewt-ud-{missing[0]}.conllu.gz")
 
-    info = machine()
+    info = machine("scipy", "python-crfsuite")
     info["load_average_start"] = os.getloadavg()
     print(f"machine: {info}", flush=True)
     result = {"machine": info, "targets": {"accuracy": 0.944, "accuracy_points_below_crfsuite": 0.2,

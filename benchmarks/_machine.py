@@ -1,0 +1,22 @@
+"""The machine a benchmark ran on, recorded next to its results."""
+
+import os
+import platform
+from importlib.metadata import version
+
+import numba
+import numpy as np
+
+
+def machine(*packages):
+    """CPU model, cores, numba threads and versions (Python, numpy, numba, then ``packages`` by name)."""
+    cpu = platform.processor()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            cpu = next(line.split(":", 1)[1].strip() for line in fh if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    info = {"cpu": cpu, "cores": os.cpu_count(), "numba_threads": numba.get_num_threads(),
+            "python": platform.python_version(), "numpy": np.__version__, "numba": numba.__version__}
+    info.update({name: version(name) for name in packages})
+    return info
