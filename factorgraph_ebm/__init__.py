@@ -20,7 +20,7 @@ from .exceptions import (
     ZeroPartitionError,
 )
 from .graph import Energy, FactorGraph, LinearEnergy, Parameters, TableEnergy, VariableArray
-from .infer import InferenceResult, belief_propagation, energy, free_energy, infer
+from .inference import InferenceResult, belief_propagation, energy, free_energy, infer
 from .train import Trainer, predict
 
 __version__ = "0.1.0"

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from ..infer.api import infer
+from ..inference.api import infer
 from ..models.potts import potts_grid
 
 __all__ = ["run_demo"]

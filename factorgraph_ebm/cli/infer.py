@@ -7,7 +7,7 @@ import warnings
 import numpy as np
 
 from ..exceptions import ConvergenceWarning, ZeroPartitionError
-from ..infer.api import infer
+from ..inference.api import infer
 from ..io.evidence import read_evidence
 from ..io.results import format_result, write_result
 from ._common import LOGGER, Timer, load_model

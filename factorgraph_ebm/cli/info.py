@@ -6,7 +6,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from ..infer.exact import elimination_cliques
+from ..inference.exact import elimination_cliques
 from ..io.formats import model_format
 from ..io.uai import NETWORK_KEY
 from ._common import LOGGER, Timer, load_model

@@ -20,7 +20,7 @@ from .margin import (
     SquareSquareLoss,
 )
 from .offending import OFFENDING
-from .regularization import regularization
+from .penalties import regularization
 from ..exceptions import DeclarationError
 
 __all__ = [

@@ -32,7 +32,7 @@ from ..compile.linear import linear_plan, table_index_of_entries
 from ..compile.lower import with_clamped
 from ..exceptions import DeclarationError, TargetError
 from ..graph.parameters import Gradient
-from ..infer.api import METHODS, infer
+from ..inference.api import METHODS, infer
 from ..utils.validation import check_beta
 from .batch import Batch, Examples
 

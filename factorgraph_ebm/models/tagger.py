@@ -22,7 +22,7 @@ from ..compile.lower import compile_graph
 from ..exceptions import FactorGraphError, NotFittedError
 from ..graph.energies import LinearEnergy
 from ..graph.factor_graph import FactorGraph
-from ..infer.api import infer
+from ..inference.api import infer
 from ..losses import LOSSES, get_loss
 from ..train.optimizers import LBFGS, OPTIMIZERS, get_optimizer
 from ..train.trainer import Trainer

@@ -2,7 +2,7 @@
 
 from .checkpoint import load_checkpoint, save_checkpoint
 from .optimizers import LBFGS, SGD, Adam, Optimizer, get_optimizer
-from .predict import accuracy, predict
+from .prediction import accuracy, predict
 from .trainer import Trainer, check_parameters
 
 __all__ = [

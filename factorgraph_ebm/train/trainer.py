@@ -13,12 +13,12 @@ from ..graph.energies import resolve_table
 from ..graph.parameters import Gradient, Parameters
 from ..losses import get_loss
 from ..losses.batch import Batch, Examples
-from ..losses.regularization import penalty_weights, regularization
+from ..losses.penalties import penalty_weights, regularization
 from ..utils.random import check_random_state
 from ..utils.validation import check_scalar
 from .checkpoint import load_checkpoint, rng_from_state, save_checkpoint
 from .optimizers import get_optimizer
-from .predict import batch_accuracy, predict
+from .prediction import batch_accuracy, predict
 
 __all__ = ["Trainer", "check_parameters"]
 

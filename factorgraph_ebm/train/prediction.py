@@ -4,7 +4,7 @@ import numpy as np
 
 from ..compile.lower import compile_graph
 from ..graph.factor_graph import FactorGraph
-from ..infer.api import infer
+from ..inference.api import infer
 from ..losses.batch import Batch, Examples, output_ids
 
 __all__ = ["predict", "accuracy", "batch_accuracy"]

@@ -147,7 +147,7 @@ def test_energy_of_assignments():
 
 
 def test_auto_picks_exact_only_when_the_junction_tree_is_cheap():
-    from factorgraph_ebm.infer.exact import MAX_JUNCTION_ENTRIES, _clique_plan, junction_tree_cost
+    from factorgraph_ebm.inference.exact import MAX_JUNCTION_ENTRIES, _clique_plan, junction_tree_cost
 
     rng = np.random.default_rng(3)
     small = potts_grid(4, 2, 0.3, rng)
