@@ -25,12 +25,16 @@ An energy-based model answers two kinds of questions about its outputs Y:
     show the error of the loopy BP marginals.
 
 Run ``python examples/marginals.py`` (two to three minutes on two cores) or ``--quick`` (seconds);
-``--plot-dir DIR`` writes ``marginals_reliability.png`` (tag marginals per beta),
-``marginals_denoise.png`` and ``marginals_pixel_reliability.png``.
+``--data DIR`` is the UD English-EWT folder (default ``../shared/data/ud_english_ewt``
+next to the repository); ``--plot DIR`` writes ``marginals_reliability.png`` (tag
+marginals per beta), ``marginals_denoise.png`` and ``marginals_pixel_reliability.png``
+into DIR (matplotlib). Part (b) reads ``china.jpg`` through scikit-learn, which needs
+Pillow (both come with ``pip install -e ".[examples]"``); ``--part a`` runs without it.
 The last line printed is ``RESULT key=value ...``.
 """
 
 import argparse
+import importlib.util
 import math
 import pathlib
 
@@ -41,8 +45,8 @@ from factorgraph_ebm import infer
 from factorgraph_ebm.io import read_conllu
 from factorgraph_ebm.models import ChainTagger, potts_grid, token_features
 
-#: Default location of the UD English-EWT files (``<repo>/../shared/data/ud_english_ewt``).
-DEFAULT_DATA_DIR = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "ud_english_ewt"
+#: Default ``--data``: the UD English-EWT folder (``<repo>/../shared/data/ud_english_ewt``).
+DEFAULT_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "ud_english_ewt"
 TRAIN_FILE = "en_ewt-ud-train.conllu.gz"
 DEV_FILE = "en_ewt-ud-dev.conllu.gz"
 TEST_FILE = "en_ewt-ud-test.conllu.gz"
@@ -52,6 +56,8 @@ BP_OPTIONS = {"method": "bp", "damping": 0.5, "max_iter": 2000}
 #: Largest crop side solved exactly: the junction tree's greedy elimination order on a 9 x 9
 #: grid already needs ~1e8 table entries (over the engine's 2**24 limit).
 MAX_CROP = 8
+#: The PNG files ``--plot DIR`` writes (the first with part (a), the other two with part (b)).
+FIGURES = ("marginals_reliability.png", "marginals_denoise.png", "marginals_pixel_reliability.png")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -253,11 +259,11 @@ def load_tagging_data(args, rng):
 
     Returns a dict ``split -> (words, tags)`` for ``"train"``, ``"dev"`` and ``"test"``.
     """
-    words, tags = read_conllu(args.data_dir / TRAIN_FILE)
+    words, tags = read_conllu(args.data / TRAIN_FILE)
     pick = np.sort(rng.permutation(len(words))[:args.train_sentences])
     splits = {"train": ([words[i] for i in pick], [tags[i] for i in pick])}
     for split, name, n in (("dev", DEV_FILE, args.dev_sentences), ("test", TEST_FILE, args.test_sentences)):
-        words, tags = read_conllu(args.data_dir / name)
+        words, tags = read_conllu(args.data / name)
         splits[split] = (words[:n or len(words)], tags[:n or len(tags)])
     return splits
 
@@ -413,10 +419,13 @@ def parse_betas(text):
 def build_parser():
     """The command-line options (sizes default to None and are filled by :func:`check_args`)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes; runs in seconds")
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes, seconds (what the tests run): 100 train / 100 dev / 150 test sentences, "
+                             "10 L-BFGS iterations, a 42 x 64 image")
     parser.add_argument("--part", choices=("a", "b", "both"), default="both", help="which part to run")
-    parser.add_argument("--data-dir", type=pathlib.Path, default=DEFAULT_DATA_DIR,
-                        help="folder with the UD English-EWT .conllu.gz files")
+    parser.add_argument("--data", metavar="DIR", type=pathlib.Path, default=DEFAULT_DATA,
+                        help=f"folder of the UD English-EWT data set, with en_ewt-ud-{{train,dev,test}}.conllu.gz "
+                             f"(part a; default {DEFAULT_DATA})")
     parser.add_argument("--train-sentences", type=int, default=None,
                         help="training sentences taken from EWT train (default 3000, --quick 100)")
     parser.add_argument("--test-sentences", type=int, default=None,
@@ -435,7 +444,9 @@ def build_parser():
     parser.add_argument("--coupling", type=float, default=1.0, help="Potts smoothness (default 1.0)")
     parser.add_argument("--crop", type=int, default=None, help="side of the crop solved exactly (default 8, at most 8)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--plot-dir", type=pathlib.Path, default=None, help="write the PNG figures here")
+    parser.add_argument("--plot", metavar="DIR", type=pathlib.Path, default=None,
+                        help=f"write the PNG figures ({', '.join(FIGURES)}) into DIR, created if missing "
+                             f"(needs matplotlib)")
     return parser
 
 
@@ -469,8 +480,22 @@ def check_args(parser, args):
         parser.error("--train-sentences must be >= 1, --dev-sentences and --test-sentences >= 0 (0 = all)")
     if args.part in ("a", "both"):
         for name in (TRAIN_FILE, DEV_FILE, TEST_FILE):
-            if not (args.data_dir / name).is_file():
-                parser.error(f"data file not found: {args.data_dir / name}")
+            if not (args.data / name).is_file():
+                parser.error(f"data file not found: {args.data / name}")
+    if args.part in ("b", "both") and importlib.util.find_spec("PIL") is None:
+        parser.error("part (b) reads china.jpg with scikit-learn, which needs Pillow "
+                     "(pip install -e \".[examples]\"); --part a runs without it")
+    check_plot(parser, args.plot)
+
+
+def check_plot(parser, plot):
+    """``--plot DIR``: DIR must not be a file, and matplotlib must be importable (exit 2 otherwise)."""
+    if plot is None:
+        return
+    if plot.exists() and not plot.is_dir():
+        parser.error(f"--plot must be a directory, got the file {plot}")
+    if importlib.util.find_spec("matplotlib") is None:
+        parser.error("--plot needs matplotlib (pip install -e \".[examples]\")")
 
 
 def result_line(out):
@@ -494,19 +519,17 @@ def main(argv=None):
         den = denoise(args, np.random.default_rng(args.seed))
         report_denoise(den, args)
         out.update(den)
-    if args.plot_dir is not None:
-        args.plot_dir.mkdir(parents=True, exist_ok=True)
-        if "clean" in out:
-            plot_denoise(out, args.plot_dir / "marginals_denoise.png")
-            plot_reliability({"pixels, beta=1": (out["pixel_bins"], out["pixel_ece"])},
-                             args.plot_dir / "marginals_pixel_reliability.png",
-                             "Reliability of the loopy-BP pixel marginals")
+    if args.plot is not None:
+        args.plot.mkdir(parents=True, exist_ok=True)
         if "tag_rows" in out:
             plot_reliability({f"beta={r['beta']:.3g}" + (" (fitted)" if r["beta"] == out["beta_fitted"] else ""):
                               (r["bins"], r["ece"]) for r in out["tag_rows"]},
-                             args.plot_dir / "marginals_reliability.png",
-                             "Reliability of the tagger's token marginals")
-        print(f"figures written to {args.plot_dir}")
+                             args.plot / FIGURES[0], "Reliability of the tagger's token marginals")
+        if "clean" in out:
+            plot_denoise(out, args.plot / FIGURES[1])
+            plot_reliability({"pixels, beta=1": (out["pixel_bins"], out["pixel_ece"])},
+                             args.plot / FIGURES[2], "Reliability of the loopy-BP pixel marginals")
+        print(f"figures written to {args.plot}")
     print(result_line(out))
     return out
 

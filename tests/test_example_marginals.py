@@ -1,4 +1,11 @@
-"""Tests for examples/marginals.py: calibration helpers, loopy-grid marginals, tag marginals, bad arguments."""
+"""Tests for examples/marginals.py: calibration helpers, loopy-grid marginals, tag marginals, bad arguments.
+
+Part (a) (tag marginals) needs only the test extra and the EWT data; part (b)
+reads ``china.jpg`` through scikit-learn, which needs Pillow (the examples
+extra): its tests skip without it, naming the package.
+"""
+
+import sys
 
 import numpy as np
 import pytest
@@ -6,6 +13,8 @@ from example_runner import EXAMPLES, exit_error, load, parse_result, run
 from shared_data import shared_data
 
 from factorgraph_ebm import infer
+
+PILLOW_REASON = "part (b) loads china.jpg with scikit-learn, which needs Pillow (pip install -e '.[examples]')"
 
 
 @pytest.fixture(scope="module")
@@ -15,8 +24,15 @@ def ns():
 
 @pytest.fixture(scope="module")
 def quick(ns):
-    """One ``--quick`` run shared by the tests (its printed output included)."""
-    return run(ns, ["--quick", "--data-dir", str(shared_data("ud_english_ewt"))])
+    """One ``--quick --part a`` run (tag marginals) shared by the tests (its printed output included)."""
+    return run(ns, ["--quick", "--part", "a", "--data", str(shared_data("ud_english_ewt"))])
+
+
+@pytest.fixture(scope="module")
+def quick_grid(ns):
+    """One ``--quick --part b`` run (loopy-grid denoising of china.jpg); skips without Pillow."""
+    pytest.importorskip("PIL", reason=PILLOW_REASON)
+    return run(ns, ["--quick", "--part", "b"])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -79,36 +95,36 @@ def test_entropy_matches_closed_forms(ns):
 # (b) loopy grid
 # ----------------------------------------------------------------------------------------------
 
-def test_quick_run_prints_result_line(quick):
-    out, lines = quick
+def test_quick_run_prints_result_line(quick_grid):
+    out, lines = quick_grid
     result = parse_result(lines)
     for key in ("noisy_accuracy", "map_accuracy", "marginal_accuracy", "crop_marginal_max_gap"):
         assert result[key] == pytest.approx(out[key], rel=1e-5)
 
 
-def test_grid_marginals_sum_to_one(quick):
-    out, _ = quick
+def test_grid_marginals_sum_to_one(quick_grid):
+    out, _ = quick_grid
     assert out["marginals_sum_to_one"]
     assert np.all((out["p_on"] >= 0) & (out["p_on"] <= 1))
 
 
-def test_map_and_marginals_beat_the_noisy_image(quick):
-    out, _ = quick
+def test_map_and_marginals_beat_the_noisy_image(quick_grid):
+    out, _ = quick_grid
     assert out["map_accuracy"] > out["noisy_accuracy"] + 0.05
     assert out["marginal_accuracy"] > out["noisy_accuracy"] + 0.05
     assert out["map_converged"] and out["marginal_converged"]
 
 
-def test_pixel_ece_matches_brute_force(quick, ns):
-    out, _ = quick
+def test_pixel_ece_matches_brute_force(quick_grid, ns):
+    out, _ = quick_grid
     p_on = out["p_on"].ravel()
     conf = np.maximum(p_on, 1 - p_on)
     correct = (p_on > 0.5).astype(int) == out["clean"].ravel()
     assert out["pixel_ece"] == pytest.approx(brute_force_ece(conf, correct, 10), abs=1e-9)
 
 
-def test_crop_bp_marginals_close_to_exact(quick, ns):
-    out, _ = quick
+def test_crop_bp_marginals_close_to_exact(quick_grid, ns):
+    out, _ = quick_grid
     assert out["crop_marginal_max_gap"] < 0.05
     # recompute the exact side independently: enumeration over all 2**(size*size) states is too many,
     # so check the junction-tree marginals the script used against enumeration on a 4 x 4 corner
@@ -124,16 +140,6 @@ def test_crop_bp_marginals_close_to_exact(quick, ns):
     assert np.abs(out["crop_bp"] - out["crop_exact"]).max() == pytest.approx(out["crop_marginal_max_gap"])
 
 
-def test_plots_are_written(ns, tmp_path):
-    import contextlib
-    import io
-
-    pytest.importorskip("matplotlib", reason="plots need the examples extra")
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        ns["main"](["--quick", "--part", "b", "--plot-dir", str(tmp_path)])
-    for name in ("marginals_denoise.png", "marginals_pixel_reliability.png"):
-        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 # ----------------------------------------------------------------------------------------------
@@ -148,15 +154,22 @@ def test_plots_are_written(ns, tmp_path):
     (["--coupling", "-1"], "--coupling"),
     (["--bins", "0"], "--bins"),
     (["--crop", "30"], "--crop"),
-    (["--data-dir", "/nonexistent/ud"], "data file not found"),
+    (["--data", "/nonexistent/ud"], "data file not found"),
     (["--part", "c"], "--part"),
     (["--max-iter", "0"], "--max-iter"),
     (["--dev-sentences", "-1"], "--dev-sentences"),
 ])
 def test_bad_arguments_exit_2(ns, capsys, argv, message):
-    code, err = exit_error(ns, ["--quick", *argv], capsys)
+    code, err = exit_error(ns, ["--quick", "--part", "a", *argv], capsys)
     assert code == 2
     assert message in err
+
+
+def test_part_b_without_pillow_exits_2_naming_it(ns, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "PIL", None)      # as if Pillow were not installed
+    code, err = exit_error(ns, ["--quick", "--part", "b"], capsys)
+    assert code == 2
+    assert "needs Pillow" in err.strip().splitlines()[-1] and "--part a" in err
 
 
 def test_docstring_examples_run():
