@@ -11,18 +11,70 @@ from tqdm.auto import tqdm
 from ..exceptions import ConvergenceWarning, DeclarationError, TrainingError
 from ..graph.energies import resolve_table
 from ..graph.parameters import Gradient, Parameters
-from ..losses import get_loss
+from ..losses import LOSSES, Loss, get_loss
 from ..losses.batch import Batch, Examples
 from ..losses.penalties import penalty_weights, regularization
+from ..utils.estimator import ParamsMixin, check_choice
 from ..utils.random import check_random_state
 from ..utils.validation import check_scalar
 from .checkpoint import load_checkpoint, rng_from_state, save_checkpoint
-from .optimizers import get_optimizer
+from .optimizers import OPTIMIZERS, Optimizer, get_optimizer
 from .prediction import batch_accuracy, predict
 
-__all__ = ["Trainer", "check_parameters"]
+__all__ = ["Trainer", "check_loss", "check_optimizer", "check_parameters"]
 
 logger = logging.getLogger(__name__)
+
+
+#: Other names of the losses, for the "did you mean" of an unknown name (difflib cannot guess these).
+LOSS_ALIASES = {"crossentropy": "nll", "logloss": "nll", "loglikelihood": "nll", "likelihood": "nll",
+                "negativeloglikelihood": "nll", "crf": "nll", "svm": "hinge", "ssvm": "hinge",
+                "structuredsvm": "hinge", "structuredperceptron": "perceptron"}
+#: Other names of the optimizers.
+OPTIMIZER_ALIASES = {"bfgs": "lbfgs", "lbfgsb": "lbfgs", "gd": "sgd", "gradientdescent": "sgd"}
+
+
+def check_loss(loss):
+    """Return ``loss`` if it is a :class:`~factorgraph_ebm.losses.Loss` or a name in ``LOSSES``.
+
+    Otherwise raise :class:`~factorgraph_ebm.DeclarationError` listing the
+    names, with the closest one.
+
+    Examples
+    --------
+    >>> check_loss("hinge")
+    'hinge'
+    >>> check_loss("crossentropy")
+    Traceback (most recent call last):
+        ...
+    factorgraph_ebm.exceptions.DeclarationError: loss must be a Loss or one of ['energy', 'hinge', 'log', 'mce', \
+'nll', 'perceptron', 'simple', 'square-exponential', 'square-square'], got 'crossentropy'; did you mean 'nll'?
+    """
+    if isinstance(loss, Loss):
+        return loss
+    return check_choice(loss, "loss", LOSSES, allowed="a Loss or one of", aliases=LOSS_ALIASES)
+
+
+def check_optimizer(optimizer):
+    """Return ``optimizer`` if it is an :class:`~factorgraph_ebm.train.Optimizer` or a name in ``OPTIMIZERS``.
+
+    Otherwise raise :class:`~factorgraph_ebm.DeclarationError` listing the
+    names, with the closest one.
+
+    Examples
+    --------
+    >>> check_optimizer("lbfgs")
+    'lbfgs'
+    >>> check_optimizer("l-bfgs")
+    Traceback (most recent call last):
+        ...
+    factorgraph_ebm.exceptions.DeclarationError: optimizer must be an Optimizer or one of ['adam', 'lbfgs', 'sgd'], \
+got 'l-bfgs'; did you mean 'lbfgs'?
+    """
+    if isinstance(optimizer, Optimizer):
+        return optimizer
+    return check_choice(optimizer, "optimizer", OPTIMIZERS, allowed="an Optimizer or one of",
+                        aliases=OPTIMIZER_ALIASES)
 
 
 def check_parameters(graphs, parameters):
@@ -71,12 +123,16 @@ def _nonfinite_name(values):
     return next((k for k, v in values.items() if not np.isfinite(v).all()), None)
 
 
-class Trainer:
+class Trainer(ParamsMixin):
     """Fit the parameters of energy-based models with a loss and an optimizer.
 
-    Follows the scikit-learn estimator contract: ``__init__`` only stores its
-    arguments, :meth:`fit` validates them and returns ``self``, learned state
-    ends with an underscore.
+    Follows the scikit-learn estimator contract: ``__init__`` stores its
+    arguments, :meth:`get_params` / :meth:`set_params` read and change them
+    (so ``sklearn.base.clone`` works), :meth:`fit` returns ``self``, learned
+    state ends with an underscore. The loss and optimizer names are checked
+    at construction and by :meth:`set_params` (a misspelt name fails at once,
+    with the closest valid one); every other argument is checked by
+    :meth:`fit`.
 
     Parameters
     ----------
@@ -148,6 +204,15 @@ class Trainer:
     >>> trainer = trainer.fit([example(x) for x in xs], [0, 0, 1, 1], parameters={"w": np.zeros(2)})
     >>> trainer.predict([example(-3.0), example(3.0)])
     [array([0]), array([1])]
+
+    Parameters can be read, changed and cloned like a scikit-learn estimator's:
+
+    >>> trainer.set_params(l2=0.5)
+    Trainer(optimizer='lbfgs', l2=0.5, progress=False)
+    >>> Trainer("crossentropy")                     # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+        ...
+    factorgraph_ebm.exceptions.DeclarationError: loss must be a Loss or one of [...], got 'crossentropy'; did you mean 'nll'?
     """
 
     def __init__(self, loss="nll", optimizer="sgd", *, learning_rate=None, batch_size=32, max_epochs=10,
@@ -167,12 +232,12 @@ class Trainer:
         self.patience = patience
         self.min_delta = min_delta
         self.checkpoint = checkpoint
+        self._check_params(self.get_params(deep=False))
 
-    def get_params(self):
-        """The constructor arguments, as a dict (``Trainer(**t.get_params())`` makes a fresh copy)."""
-        return {name: getattr(self, name) for name in (
-            "loss", "optimizer", "learning_rate", "batch_size", "max_epochs", "l2", "l1", "shuffle",
-            "random_state", "progress", "callbacks", "patience", "min_delta", "checkpoint")}
+    def _check_params(self, params):
+        """The names of the loss and the optimizer (called by ``__init__`` and :meth:`set_params`)."""
+        check_loss(params["loss"])
+        check_optimizer(params["optimizer"])
 
     # ------------------------------------------------------------------ fit
     def fit(self, graphs, targets, evidence=None, *, parameters=None, validation=None, resume=None):
