@@ -14,33 +14,52 @@ shared by every neighbouring pair. Training minimises the mean negative
 log-likelihood + ``l2/2 ||W||^2`` with L-BFGS; every loss evaluation is one
 forward-backward pass over all training sentences compiled as one block.
 
-Data: ``../shared/data/ud_english_ewt`` (CC BY-SA 4.0, see its README). The
-final line is ``RESULT accuracy=<test accuracy> train_seconds=<s>``.
+Data: ``--data DIR``, the UD English-EWT folder (default
+``../shared/data/ud_english_ewt`` next to the repository; CC BY-SA 4.0, see its
+README). ``--plot DIR`` writes ``pos_tagging_confusion.png`` (the test-set tag
+confusion matrix and per-tag accuracy; needs matplotlib). The final line is
+``RESULT accuracy=<test accuracy> train_seconds=<s>``.
 """
 
 import argparse
+import importlib.util
 import pathlib
 import time
 
 import numpy as np
 
+#: Default ``--data``: the UD English-EWT folder (``<repo>/../shared/data/ud_english_ewt``).
 DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "ud_english_ewt"
 SPLITS = ("train", "dev", "test")
 LOSSES = ("nll", "perceptron", "hinge")
+#: The PNG file ``--plot DIR`` writes.
+FIGURES = ("pos_tagging_confusion.png",)
 
 
-def parse_args(argv=None):
-    """Command-line options (errors exit with status 2 and a one-line message)."""
+def build_parser():
+    """The command-line options (see the module docstring and ``--help``)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=pathlib.Path, default=DATA, help="folder with en_ewt-ud-*.conllu.gz")
+    parser.add_argument("--data", metavar="DIR", type=pathlib.Path, default=DATA,
+                        help=f"folder of the UD English-EWT data set, with en_ewt-ud-{{train,dev,test}}.conllu.gz "
+                             f"(default {DATA})")
     parser.add_argument("--loss", default="nll", help=f"training loss, one of {LOSSES}")
     parser.add_argument("--l2", type=float, nargs="+", default=None,
                         help="L2 strengths to try (chosen on dev); default 2 c2 / n for c2 in {0.25, 1}")
     parser.add_argument("--max-iter", type=int, default=150, help="L-BFGS iterations (epochs for other losses)")
     parser.add_argument("--sentences", type=int, default=None, help="use only the first N training sentences")
     parser.add_argument("--quick", action="store_true",
-                        help="300 training sentences, 200 dev/test, one l2, 25 iterations")
+                        help="small sizes, seconds (what the tests run): 300 training sentences, 200 dev/test, "
+                             "one l2, 25 iterations")
+    parser.add_argument("--plot", metavar="DIR", type=pathlib.Path, default=None,
+                        help=f"write the PNG figure ({', '.join(FIGURES)}) into DIR, created if missing "
+                             f"(needs matplotlib)")
     parser.add_argument("--progress", action="store_true", help="show a progress bar while training")
+    return parser
+
+
+def parse_args(argv=None):
+    """Parse and check the command line (errors exit with status 2 and a one-line message)."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.loss not in LOSSES:
         parser.error(f"--loss must be one of {', '.join(LOSSES)}, got {args.loss!r}")
@@ -54,6 +73,11 @@ def parse_args(argv=None):
         path = args.data / f"en_ewt-ud-{split}.conllu.gz"
         if not path.is_file():
             parser.error(f"missing data file {path}")
+    if args.plot is not None:
+        if args.plot.exists() and not args.plot.is_dir():
+            parser.error(f"--plot must be a directory, got the file {args.plot}")
+        if importlib.util.find_spec("matplotlib") is None:
+            parser.error("--plot needs matplotlib (pip install -e \".[examples]\")")
     if args.quick:
         args.sentences = args.sentences or 300
         args.max_iter = min(args.max_iter, 25)
@@ -111,9 +135,71 @@ def main(argv=None):
     speed = test_tokens / predict_seconds
     print(f"chosen l2={l2:.3g} (dev {dev:.4f}); test accuracy {accuracy:.4f} on {test_tokens} tokens; "
           f"prediction {speed:,.0f} tokens/s (graphs built and decoded)")
+    if args.plot is not None:
+        args.plot.mkdir(parents=True, exist_ok=True)
+        plot_confusion(args.plot / FIGURES[0], truth, np.concatenate(predicted), tagger.classes_,
+                       f"{n} training sentences, l2={l2:.3g}")
+        print(f"figure written to {args.plot / FIGURES[0]}")
     print(f"RESULT accuracy={accuracy:.4f} train_seconds={seconds:.1f}")
     return {"accuracy": accuracy, "dev_accuracy": dev, "train_seconds": seconds, "l2": l2,
             "tokens_per_second": speed, "n_iter": tagger.n_iter_, "n_train_tokens": n_tokens}
+
+
+def confusion_matrix(truth, predicted, classes):
+    """Counts ``C[i, j]`` of tokens with gold tag ``classes[i]`` tagged ``classes[j]``.
+
+    Examples
+    --------
+    >>> confusion_matrix(np.array(["A", "B", "B"]), np.array(["A", "A", "B"]), np.array(["A", "B"])).tolist()
+    [[1, 0], [1, 1]]
+    """
+    index = {c: i for i, c in enumerate(np.asarray(classes).tolist())}
+    rows = np.array([index[t] for t in np.asarray(truth).tolist()], dtype=np.int64)
+    cols = np.array([index[t] for t in np.asarray(predicted).tolist()], dtype=np.int64)
+    counts = np.zeros((len(index), len(index)), dtype=np.int64)
+    np.add.at(counts, (rows, cols), 1)
+    return counts
+
+
+def plot_confusion(path, truth, predicted, classes, title):
+    """Save a PNG: the row-normalised test confusion matrix (errors only) and the per-tag accuracy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.colors import LogNorm
+
+    classes = np.union1d(classes, truth)          # a test tag unseen in training (small runs) gets a row
+    counts = confusion_matrix(truth, predicted, classes)
+    support = counts.sum(axis=1)
+    rates = counts / np.maximum(support, 1)[:, None]
+    errors = np.where(np.eye(len(classes), dtype=bool) | (counts == 0), np.nan, rates)
+    fig, (ax, bar) = plt.subplots(1, 2, figsize=(13, 5.6), gridspec_kw={"width_ratios": [1.25, 1.0]})
+    shown = ax.imshow(errors, cmap="magma_r", norm=LogNorm(vmin=1e-3, vmax=1.0))
+    ax.set_xticks(range(len(classes)), classes, rotation=90, fontsize=8)
+    ax.set_yticks(range(len(classes)), classes, fontsize=8)
+    ax.set_xlabel("predicted tag")
+    ax.set_ylabel("gold tag")
+    for i, j in zip(*np.nonzero(np.nan_to_num(errors) >= 0.02)):
+        ax.text(j, i, f"{100 * rates[i, j]:.0f}", ha="center", va="center", fontsize=6,
+                color="white" if rates[i, j] > 0.1 else "black")
+    fig.colorbar(shown, ax=ax, fraction=0.046, label="fraction of the gold tag's tokens (off-diagonal)")
+    ax.set_title("Test confusions (numbers: % of the row, shown from 2%)", fontsize=10)
+    order = np.argsort(support)[::-1]
+    accuracy = np.diag(rates)[order]
+    bar.barh(range(len(classes)), accuracy, color="tab:blue")
+    bar.set_yticks(range(len(classes)), [f"{classes[i]} ({support[i]})" for i in order], fontsize=8)
+    bar.invert_yaxis()
+    bar.set_xlim(0.0, 1.0)
+    bar.set_xlabel("per-tag accuracy (recall) on test")
+    bar.set_title("Tags by test frequency (token count)", fontsize=10)
+    for y, (a, n) in enumerate(zip(accuracy, support[order])):
+        bar.text(a, y, f" {a:.3f}" if n else " no test token", va="center", fontsize=7)
+    fig.suptitle(f"ChainTagger (CRF) on UD English-EWT: {title}, test accuracy "
+                 f"{np.trace(counts) / counts.sum():.4f}", fontsize=11)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
