@@ -28,11 +28,13 @@ latent pose is a linear classifier on the whole canvas (one factor over ``y``,
 features = the canvas pixels and a 1), trained with the same loss,
 regularization and optimizer.
 
-Run ``python examples/latent_pose.py --loss nll --plot latent_pose.png``; the
+Run ``python examples/latent_pose.py --loss nll --plot DIR`` (``--plot`` writes
+``latent_pose.png`` into DIR; needs matplotlib) or ``--quick`` (seconds); the
 last line is ``RESULT latent_accuracy=... no_latent_accuracy=...``.
 """
 
 import argparse
+import importlib.util
 import math
 import pathlib
 
@@ -56,6 +58,8 @@ LEARNING_RATE = 0.05
 L2 = 1e-3
 #: Test images whose pose marginal is printed (and plotted).
 N_SHOWN = 5
+#: The PNG file ``--plot DIR`` writes.
+FIGURES = ("latent_pose.png",)
 
 
 # ---------------------------------------------------------------- data
@@ -272,17 +276,27 @@ def plot_poses(path, images, labels, poses, found_classes, found_poses, p_pose, 
 
 
 # ------------------------------------------------------------------ main
-def parse_args(argv):
-    """Parse and validate the command line (bad values exit 2 through ``parser.error``)."""
+def build_parser():
+    """The command-line options (see the module docstring and ``--help``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loss", default="nll", help="hinge, perceptron or nll (default nll)")
     parser.add_argument("--beta", type=float, default=1.0,
                         help="inverse temperature of the NLL loss and of the pose marginals (default 1)")
     parser.add_argument("--canvas", type=int, default=12, help="side of the canvas in pixels, >= 9 (default 12)")
     parser.add_argument("--noise", type=float, default=0.1, help="background noise amplitude in [0, 1) (default 0.1)")
-    parser.add_argument("--quick", action="store_true", help=f"{SIZES['quick']['n_images']} images, a few seconds")
-    parser.add_argument("--plot", metavar="PATH", help="write a PNG of recovered poses to PATH")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"small sizes, seconds (what the tests run): {SIZES['quick']['n_images']} images, "
+                             f"{SIZES['quick']['epochs']} epochs")
+    parser.add_argument("--plot", metavar="DIR", type=pathlib.Path, default=None,
+                        help=f"write the PNG figure ({', '.join(FIGURES)}: recovered poses, pose marginals, "
+                             f"templates) into DIR, created if missing (needs matplotlib)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the placement, split and shuffles")
+    return parser
+
+
+def parse_args(argv):
+    """Parse and validate the command line (bad values exit 2 through ``parser.error``)."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.loss not in ("hinge", "perceptron", "nll"):
         parser.error(f"--loss must be one of hinge, perceptron, nll; got {args.loss!r}")
@@ -292,8 +306,11 @@ def parse_args(argv):
         parser.error(f"--canvas must be in [{WINDOW + 1}, 32] (the digits are {WINDOW}x{WINDOW}), got {args.canvas}")
     if not 0.0 <= args.noise < 1.0:
         parser.error(f"--noise must be in [0, 1), got {args.noise}")
-    if args.plot is not None and not pathlib.Path(args.plot).resolve().parent.is_dir():
-        parser.error(f"--plot: directory {str(pathlib.Path(args.plot).parent)!r} does not exist")
+    if args.plot is not None:
+        if args.plot.exists() and not args.plot.is_dir():
+            parser.error(f"--plot must be a directory, got the file {args.plot}")
+        if importlib.util.find_spec("matplotlib") is None:
+            parser.error("--plot needs matplotlib (pip install -e \".[examples]\")")
     return args
 
 
@@ -351,11 +368,12 @@ def main(argv=None):
         print(f"  test image {i}: class {labels[test][i]} at {divmod(int(poses[test][i]), side)}; found "
               f"{found_classes[i]} at {divmod(int(found_poses[i]), side)}; P(z | x) top poses {ranked}")
 
-    if args.plot:
+    if args.plot is not None:
+        args.plot.mkdir(parents=True, exist_ok=True)
         shown = slice(0, min(N_SHOWN, n_test))
-        plot_poses(args.plot, images[test][shown], labels[test][shown], poses[test][shown],
+        plot_poses(args.plot / FIGURES[0], images[test][shown], labels[test][shown], poses[test][shown],
                    found_classes[shown], found_poses[shown], p_pose[shown], W["W"])
-        print(f"plot written to {args.plot}")
+        print(f"plot written to {args.plot / FIGURES[0]}")
     print(f"RESULT latent_accuracy={out['latent_accuracy']:.4f} no_latent_accuracy={out['no_latent_accuracy']:.4f}")
     return out
 
