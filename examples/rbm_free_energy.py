@@ -58,11 +58,15 @@ free-energy gap between pixel-shuffled images (each pixel shuffled across the
 images: the same pixel histograms, no correlations) and the real ones. That
 gap is exactly 0 when ``W = 0``, so it measures what the hidden units learned.
 
-Run ``python examples/rbm_free_energy.py`` (about a minute) or ``--quick``.
+Run ``python examples/rbm_free_energy.py`` (about a minute) or ``--quick`` (seconds);
+``--plot DIR`` writes ``rbm_digits.png`` (filters, free-energy histograms, the
+log-likelihood per epoch) into DIR (needs matplotlib).
 """
 
 import argparse
+import importlib.util
 import itertools
+import pathlib
 
 import numpy as np
 from scipy.special import expit, logsumexp
@@ -73,6 +77,8 @@ from factorgraph_ebm.train import SGD
 
 #: Largest number of hidden units for which log Z is computed exactly (2**K hidden states).
 MAX_EXACT_HIDDEN = 18
+#: The PNG file ``--plot DIR`` writes.
+FIGURES = ("rbm_digits.png",)
 
 
 class VisibleEnergy(Energy):
@@ -343,7 +349,8 @@ def load_images(n_train, n_test, scale, rng):
 
 
 # ---------------------------------------------------------------- main
-def parse_args(argv):
+def build_parser():
+    """The command-line options (see the module docstring and ``--help``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hidden", type=int, default=16, help="hidden units K (default 16)")
     parser.add_argument("--epochs", type=int, default=20, help="passes over the images (default 20)")
@@ -359,8 +366,17 @@ def parse_args(argv):
     parser.add_argument("--check-units", type=int, default=8,
                         help="hidden units of the enumerated factorization check (default 8)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    parser.add_argument("--quick", action="store_true", help="a few seconds: K=8, 300 images, 3 epochs")
-    parser.add_argument("--plot", metavar="PATH", help="save filters, free-energy histograms and curves to PATH")
+    parser.add_argument("--quick", action="store_true",
+                        help="small sizes, seconds (what the tests run): K=8, 300 images, 3 epochs")
+    parser.add_argument("--plot", metavar="DIR", type=pathlib.Path, default=None,
+                        help=f"write the PNG figure ({', '.join(FIGURES)}: filters, free-energy histograms, "
+                             f"training curves) into DIR, created if missing (needs matplotlib)")
+    return parser
+
+
+def parse_args(argv):
+    """Parse and validate the command line (bad values exit 2 through ``parser.error``)."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.quick:
         args.hidden, args.images, args.test_images, args.epochs = 8, 300, 100, 3
@@ -378,6 +394,11 @@ def parse_args(argv):
         parser.error(f"--momentum must be in [0, 1), got {args.momentum}")
     if args.check_units > min(args.hidden, 12):
         parser.error(f"--check-units must be <= min(--hidden, 12), got {args.check_units}")
+    if args.plot is not None:
+        if args.plot.exists() and not args.plot.is_dir():
+            parser.error(f"--plot must be a directory, got the file {args.plot}")
+        if importlib.util.find_spec("matplotlib") is None:
+            parser.error("--plot needs matplotlib (pip install -e \".[examples]\")")
     return args
 
 
@@ -419,9 +440,10 @@ def main(argv=None):
             print(f"  {label:70s} {out[key]:.3e}")
     out.update(recon_initial=history[0]["recon"], recon_final=history[-1]["recon"],
                free_energy_gap_initial=history[0]["gap"], free_energy_gap_final=history[-1]["gap"])
-    if args.plot:
-        plot(args.plot, x, params, history, rng)
-        print(f"plot saved to {args.plot}")
+    if args.plot is not None:
+        args.plot.mkdir(parents=True, exist_ok=True)
+        plot(args.plot / FIGURES[0], x, params, history, rng)
+        print(f"plot saved to {args.plot / FIGURES[0]}")
     print("RESULT " + " ".join(f"{k}={v:.6g}" for k, v in out.items()))
     return out
 

@@ -146,14 +146,3 @@ def test_bad_arguments_exit_2(ns, capsys, argv, message):
     code, err = exit_error(ns, argv, capsys)
     assert code == 2
     assert message in err
-
-
-def test_plot_is_written(ns, tmp_path):
-    pytest.importorskip("matplotlib")
-    path = tmp_path / "rbm.png"
-    import contextlib
-    import io
-
-    with contextlib.redirect_stdout(io.StringIO()):
-        ns["main"](["--quick", "--epochs", "1", "--plot", str(path)])
-    assert path.stat().st_size > 10_000
