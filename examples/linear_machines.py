@@ -33,10 +33,14 @@ Data: ``load_diabetes`` (442 patients, 10 features, disease progression) for
 regression, ``load_breast_cancer`` (569 tumours, 30 features, benign or
 malignant; 70/30 stratified split, standardized on the training part) for
 classification. Run ``python examples/linear_machines.py`` (``--quick`` for a
-shorter perceptron run).
+shorter perceptron run, seconds); ``--plot DIR`` writes ``linear_machines.png``
+(each L-BFGS fit's objective per iteration against scikit-learn's optimum, and
+the perceptron's accuracy per epoch) into DIR (needs matplotlib).
 """
 
 import argparse
+import importlib.util
+import pathlib
 
 import numpy as np
 
@@ -46,6 +50,32 @@ from factorgraph_ebm.train import LBFGS, SGD
 
 #: The intercept's features: ``E(y) = -b [y = 1]``. One energy object shared by every example.
 BIAS = LinearEnergy("b", features=[[0.0], [1.0]])
+#: The PNG file ``--plot DIR`` writes.
+FIGURES = ("linear_machines.png",)
+
+
+class TracedLBFGS(LBFGS):
+    """L-BFGS that also records the objective after every iteration in ``trace`` (the steps are unchanged).
+
+    Examples
+    --------
+    >>> opt = TracedLBFGS(max_iter=50)
+    >>> res = opt.minimize(lambda t: (float((t - 3.0) @ (t - 3.0)), 2.0 * (t - 3.0)), np.zeros(2))
+    >>> len(opt.trace) == res.nit, opt.trace[-1] < 1e-12
+    (True, True)
+    """
+
+    def __init__(self, max_iter=200, tol=1e-10, memory=10):
+        super().__init__(max_iter=max_iter, tol=tol, memory=memory)
+        self.trace = []
+
+    def minimize(self, fun, theta, callback=None):
+        def record(intermediate_result):        # scipy passes the iterate and its objective under this name
+            self.trace.append(float(intermediate_result.fun))
+            if callback is not None:
+                callback(intermediate_result.x)
+
+        return super().minimize(fun, theta, callback=record)
 
 
 class SquaredError(Energy):
@@ -128,19 +158,27 @@ def svm_objective(params, x, y, l2):
     return float(np.mean(np.maximum(0.0, 1.0 - margin)) + l2 / 2 * (params["w"] @ params["w"] + params["b"][0] ** 2))
 
 
+def logistic_objective(params, x, y, l2):
+    """Mean logistic loss ``log(1 + exp(-y' s(x)))`` plus ``l2/2 ||w||^2`` (``b`` not penalised), the NLL fit's."""
+    margin = (2 * y - 1) * scores(params, x)
+    return float(np.mean(np.logaddexp(0.0, -margin)) + l2 / 2 * (params["w"] @ params["w"]))
+
+
 # ---------------------------------------------------------------- the four machines
 def fit_regression(x, y, tol):
     """Energy loss on :class:`SquaredError`, L-BFGS; vs ``LinearRegression``."""
     from sklearn.linear_model import LinearRegression
 
-    trainer = Trainer(EnergyLoss(), LBFGS(max_iter=500, tol=tol), batch_size=None, max_epochs=3, progress=False)
+    optimizer = TracedLBFGS(max_iter=500, tol=tol)
+    trainer = Trainer(EnergyLoss(), optimizer, batch_size=None, max_epochs=3, progress=False)
     trainer.fit([regression_graph(row, t) for row, t in zip(x, y)], [0] * len(y), parameters=zeros(x.shape[1]))
     sk = LinearRegression().fit(x, y)
     ours, theirs = trainer.parameters_, {"w": sk.coef_, "b": np.array([sk.intercept_])}
     coef = np.append(ours["w"], ours["b"]), np.append(sk.coef_, sk.intercept_)
     mse = [float(np.mean((y - scores(p, x)) ** 2)) for p in (ours, theirs)]
     return {"metric": "train MSE", "ours": mse[0], "sklearn": mse[1],
-            "coef_rel_diff": relative_difference(*coef), "stop": trainer.stop_reason_}
+            "coef_rel_diff": relative_difference(*coef), "stop": trainer.stop_reason_,
+            "trace": trainer.optimizer_.trace, "objective_sklearn": mse[1] / 2}       # the mean energy 1/2 r^2
 
 
 def fit_perceptron(data, epochs, seed):
@@ -153,14 +191,19 @@ def fit_perceptron(data, epochs, seed):
     from sklearn.linear_model import Perceptron
 
     xtr, xte, ytr, yte = data
+    curve = []
+
+    def record(trainer, info):   # after every epoch: the accuracies of the current weights (never stops training)
+        curve.append((info["epoch"], accuracy(trainer.parameters_, xtr, ytr), accuracy(trainer.parameters_, xte, yte)))
+
     trainer = Trainer("perceptron", SGD(learning_rate=1.0), batch_size=1, max_epochs=epochs, random_state=seed,
-                      progress=False)
+                      progress=False, callbacks=[record])
     trainer.fit([classifier_graph(row) for row in xtr], ytr, parameters=zeros(xtr.shape[1]))
     sk = Perceptron(max_iter=epochs, tol=None, random_state=seed).fit(xtr, ytr)
     theirs = {"w": sk.coef_[0], "b": sk.intercept_}
     return {"metric": "test accuracy", "ours": accuracy(trainer.parameters_, xte, yte),
             "sklearn": accuracy(theirs, xte, yte), "train_ours": accuracy(trainer.parameters_, xtr, ytr),
-            "train_sklearn": accuracy(theirs, xtr, ytr)}
+            "train_sklearn": accuracy(theirs, xtr, ytr), "curve": curve}
 
 
 def fit_logistic(data, c, tol):
@@ -169,14 +212,15 @@ def fit_logistic(data, c, tol):
 
     xtr, xte, ytr, yte = data
     l2 = 1.0 / (c * len(ytr))
-    trainer = Trainer("nll", LBFGS(max_iter=500, tol=tol), l2={"w": l2, "b": 0.0}, batch_size=None,
-                      max_epochs=3, progress=False)
+    optimizer = TracedLBFGS(max_iter=500, tol=tol)
+    trainer = Trainer("nll", optimizer, l2={"w": l2, "b": 0.0}, batch_size=None, max_epochs=3, progress=False)
     trainer.fit([classifier_graph(row) for row in xtr], ytr, parameters=zeros(xtr.shape[1]))
     sk = LogisticRegression(C=c, tol=1e-12, max_iter=10_000).fit(xtr, ytr)
     ours, theirs = trainer.parameters_, {"w": sk.coef_[0], "b": sk.intercept_}
     return {"metric": "test accuracy", "ours": accuracy(ours, xte, yte), "sklearn": accuracy(theirs, xte, yte),
             "coef_rel_diff": relative_difference(np.append(ours["w"], ours["b"]), np.append(sk.coef_, sk.intercept_)),
-            "stop": trainer.stop_reason_}
+            "stop": trainer.stop_reason_, "trace": trainer.optimizer_.trace,
+            "objective_sklearn": logistic_objective(theirs, xtr, ytr, l2)}
 
 
 def fit_svm(data, c, max_iter):
@@ -185,8 +229,8 @@ def fit_svm(data, c, max_iter):
 
     xtr, xte, ytr, yte = data
     l2 = 1.0 / (c * len(ytr))
-    trainer = Trainer(HingeLoss(margin=1.0), LBFGS(max_iter=max_iter), l2=l2, batch_size=None, max_epochs=1,
-                      progress=False)
+    optimizer = TracedLBFGS(max_iter=max_iter)
+    trainer = Trainer(HingeLoss(margin=1.0), optimizer, l2=l2, batch_size=None, max_epochs=1, progress=False)
     trainer.fit([classifier_graph(row) for row in xtr], ytr, parameters=zeros(xtr.shape[1]))
     sk = LinearSVC(C=c, loss="hinge", tol=1e-10, max_iter=200_000).fit(xtr, ytr)
     ours, theirs = trainer.parameters_, {"w": sk.coef_[0], "b": sk.intercept_}
@@ -195,7 +239,8 @@ def fit_svm(data, c, max_iter):
             "train_ours": accuracy(ours, xtr, ytr), "train_sklearn": accuracy(theirs, xtr, ytr),
             "objective_ours": objective[0], "objective_sklearn": objective[1],
             "objective_rel_diff": (objective[0] - objective[1]) / objective[1],
-            "coef_rel_diff": relative_difference(np.append(ours["w"], ours["b"]), np.append(sk.coef_, sk.intercept_))}
+            "coef_rel_diff": relative_difference(np.append(ours["w"], ours["b"]), np.append(sk.coef_, sk.intercept_)),
+            "trace": trainer.optimizer_.trace}
 
 
 # ---------------------------------------------------------------- data
@@ -221,7 +266,8 @@ def load_classification(seed):
 
 
 # ---------------------------------------------------------------- main
-def parse_args(argv):
+def build_parser():
+    """The command-line options (see the module docstring and ``--help``)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--C", type=float, default=1.0, dest="c",
                         help="inverse regularization of the logistic regression and the SVM (default 1)")
@@ -232,7 +278,17 @@ def parse_args(argv):
                         help="fit the regression on the first N patients (default 0: all 442)")
     parser.add_argument("--seed", type=int, default=0, help="split and shuffle seed (default 0)")
     parser.add_argument("--quick", action="store_true",
-                        help="a few seconds: regression on 150 patients, 1 perceptron epoch, 60 SVM iterations")
+                        help="small sizes, seconds (what the tests run): regression on 150 patients, "
+                             "1 perceptron epoch, 60 SVM iterations")
+    parser.add_argument("--plot", metavar="DIR", type=pathlib.Path, default=None,
+                        help=f"write the PNG figure ({', '.join(FIGURES)}: objective per L-BFGS iteration, "
+                             f"perceptron accuracy per epoch) into DIR, created if missing (needs matplotlib)")
+    return parser
+
+
+def parse_args(argv):
+    """Parse and validate the command line (bad values exit 2 through ``parser.error``)."""
+    parser = build_parser()
     args = parser.parse_args(argv)
     if args.quick:
         args.regression_samples, args.perceptron_epochs, args.svm_iter = 150, 1, 60
@@ -245,6 +301,11 @@ def parse_args(argv):
     for name in ("perceptron_epochs", "svm_iter"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if args.plot is not None:
+        if args.plot.exists() and not args.plot.is_dir():
+            parser.error(f"--plot must be a directory, got the file {args.plot}")
+        if importlib.util.find_spec("matplotlib") is None:
+            parser.error("--plot needs matplotlib (pip install -e \".[examples]\")")
     return args
 
 
@@ -280,8 +341,47 @@ def main(argv=None):
         "perceptron_accuracy": per["ours"], "perceptron_accuracy_sklearn": per["sklearn"],
         "perceptron_accuracy_diff": per["ours"] - per["sklearn"],
     }
+    if args.plot is not None:
+        args.plot.mkdir(parents=True, exist_ok=True)
+        plot(args.plot / FIGURES[0], reg, log, svm, per, args)
+        print(f"figure written to {args.plot / FIGURES[0]}")
     print("RESULT " + " ".join(f"{k}={v:.6g}" for k, v in out.items()))
     return out
+
+
+def plot(path, reg, log, svm, per, args):
+    """Save a PNG: each L-BFGS fit's objective gap to scikit-learn's optimum per iteration; perceptron accuracies."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    fig, (ax, acc) = plt.subplots(1, 2, figsize=(12, 4.4), gridspec_kw={"width_ratios": [1.3, 1.0]})
+    fits = (("linear regression (energy loss)", reg, "o-"), ("logistic regression (NLL + L2)", log, "s-"),
+            ("linear SVM (hinge + L2)", svm, "^-"))
+    floor = 1e-16
+    for label, fit, style in fits:
+        gap = np.abs(np.asarray(fit["trace"]) - fit["objective_sklearn"]) / abs(fit["objective_sklearn"])
+        ax.plot(np.arange(1, gap.size + 1), np.maximum(gap, floor), style, ms=3, label=label)
+    ax.set_yscale("log")
+    ax.set_xscale("log")
+    ax.set_xlabel("L-BFGS iteration (all epochs)")
+    ax.set_ylabel("|objective - scikit-learn's| / scikit-learn's")
+    ax.set_title(f"Objective per iteration against scikit-learn's optimum (C = {args.c:g})", fontsize=10)
+    ax.legend(fontsize=8)
+    epochs, train, test = np.array(per["curve"]).T
+    acc.plot(epochs, train, "o-", label="ours, training part")
+    acc.plot(epochs, test, "s-", label="ours, test part")
+    acc.axhline(per["sklearn"], color="grey", ls="--", label=f"scikit-learn Perceptron, test ({per['sklearn']:.3f})")
+    acc.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+    acc.set_xlabel("epoch (SGD, one example per step)")
+    acc.set_ylabel("accuracy")
+    acc.set_title("Perceptron loss: accuracy after each epoch", fontsize=10)
+    acc.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 if __name__ == "__main__":
