@@ -482,10 +482,10 @@ def check_args(parser, args):
         for name in (TRAIN_FILE, DEV_FILE, TEST_FILE):
             if not (args.data / name).is_file():
                 parser.error(f"data file not found: {args.data / name}")
+    check_plot(parser, args.plot)
     if args.part in ("b", "both") and importlib.util.find_spec("PIL") is None:
         parser.error("part (b) reads china.jpg with scikit-learn, which needs Pillow "
                      "(pip install -e \".[examples]\"); --part a runs without it")
-    check_plot(parser, args.plot)
 
 
 def check_plot(parser, plot):
