@@ -7,6 +7,7 @@ Every error is a :class:`FactorGraphError`, itself a :class:`ValueError`, so
 __all__ = [
     "FactorGraphError",
     "DeclarationError",
+    "DeclarationTypeError",
     "EvidenceError",
     "ZeroPartitionError",
     "InferenceError",
@@ -32,6 +33,17 @@ class NotFittedError(FactorGraphError, AttributeError):
 
 class DeclarationError(FactorGraphError):
     """A variable, factor or energy was declared wrongly (name, states, table...)."""
+
+
+class DeclarationTypeError(DeclarationError, TypeError):
+    """An argument has the wrong type: a table, features or parameter value that is
+    not an array of numbers, a graph argument that is not a FactorGraph (or
+    CompiledGraph), an option a loss does not take, a file argument that is
+    neither a path nor a stream.
+
+    It is both a :class:`DeclarationError` (so a ``ValueError``) and a
+    ``TypeError``, so either ``except`` clause catches it.
+    """
 
 
 class EvidenceError(FactorGraphError):

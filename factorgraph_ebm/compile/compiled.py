@@ -119,17 +119,15 @@ class CompiledGraph:
         ``assignment`` is a flat array of length ``n_vars``, or (single graph) a
         dict as accepted by evidence that names every variable.
         """
-        from .lower import resolve_evidence  # local: lower imports this module
+        from .lower import _int_states, resolve_evidence  # local: lower imports this module
 
         if isinstance(assignment, dict):
             if self.n_graphs != 1:
                 raise FactorGraphError("a dict assignment needs a single graph; pass a flat array")
             states = resolve_evidence(self.graphs[0], assignment)
         else:
-            states = np.asarray(assignment)
-            if states.shape != (self.n_vars,) or not np.issubdtype(states.dtype, np.integer):
-                raise EvidenceError(f"assignment must be an int array of shape ({self.n_vars},), got {states.shape}")
-            states = states.astype(np.int64)
+            states = _int_states(assignment, "assignment", (self.n_vars,), "one state per variable",
+                                 alternative="a dict or ").astype(np.int64)
         bad = (states < 0) | (states >= self.wiring.var_states)
         if bad.any():
             v = int(np.argmax(bad))

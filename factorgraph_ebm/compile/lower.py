@@ -7,11 +7,12 @@ parameterized tables without touching the structure.
 """
 
 import numbers
+from collections.abc import Mapping
 from dataclasses import replace as _replace
 
 import numpy as np
 
-from ..exceptions import DeclarationError, EvidenceError, FactorGraphError
+from ..exceptions import DeclarationError, DeclarationTypeError, EvidenceError, FactorGraphError
 from ..graph.energies import resolve_table
 from ..graph.factor_graph import FactorGraph
 from .compiled import CompiledGraph, Wiring
@@ -30,12 +31,41 @@ def _bad_state(graph, name, state, states):
     return EvidenceError(f"evidence for variable {name!r}: state {state!r} out of range [0, {states})")
 
 
+def _not_a_state(name, value, states):
+    shown = value.item() if isinstance(value, np.generic) else value
+    return EvidenceError(
+        f"evidence for variable {name!r} must be an integer state in [0, {states}), "
+        f"got {shown!r} ({type(value).__name__})"
+    )
+
+
+def _int_states(value, what, shape, rule="-1 = free", alternative=""):
+    """``value`` as an int array of ``shape``, or an EvidenceError naming ``what``."""
+    try:
+        arr = None if isinstance(value, (str, bytes)) else np.asarray(value)
+    except (TypeError, ValueError):
+        arr = None
+    if isinstance(value, (str, bytes)):
+        got = f"the {type(value).__name__} {value!r}"
+    elif arr is None or arr.dtype == object:
+        got = f"a ragged or non-numeric {type(value).__name__}"
+    elif arr.shape != shape or not np.issubdtype(arr.dtype, np.integer):
+        got = f"{arr.dtype} array of shape {arr.shape}"
+    else:
+        return arr
+    raise EvidenceError(f"{what} must be {alternative}an int array of shape {shape} ({rule}), got {got}")
+
+
 def resolve_evidence(graph, evidence):
     """Evidence as a flat int64 array of clamped states (-1 = free).
 
     ``evidence`` maps a variable name to a state, an array name to an int array
     of the array's shape (-1 = free), or is a flat int array of length
     ``graph.n_vars`` (-1 = free). ``None`` clamps nothing.
+
+    States are integers: Python ints and NumPy integer scalars (or integer
+    arrays). Floats are refused even when integral (``1.0``), as are bools,
+    strings and NaN; the error names the variable and the accepted range.
 
     Examples
     --------
@@ -44,17 +74,17 @@ def resolve_evidence(graph, evidence):
     >>> x = fg.add_variables("x", shape=3, states=4)
     >>> resolve_evidence(fg, {"a": 1, "x": [-1, 3, 0]})
     array([ 1, -1,  3,  0])
+    >>> resolve_evidence(fg, {"a": 1.5})
+    Traceback (most recent call last):
+        ...
+    factorgraph_ebm.exceptions.EvidenceError: evidence for variable 'a' must be an integer state in [0, 2), got 1.5 (float)
     """
     clamped = np.full(graph.n_vars, -1, dtype=np.int64)
     if evidence is None:
         return clamped
     states = graph.var_states
     if not isinstance(evidence, dict):
-        arr = np.asarray(evidence)
-        if arr.shape != (graph.n_vars,) or not np.issubdtype(arr.dtype, np.integer):
-            raise EvidenceError(
-                f"evidence must be a dict or an int array of shape ({graph.n_vars},), got shape {arr.shape}"
-            )
+        arr = _int_states(evidence, "evidence", (graph.n_vars,), alternative="a dict or ")
         bad = (arr < -1) | (arr >= states)
         if bad.any():
             v = int(np.argmax(bad))
@@ -68,13 +98,8 @@ def resolve_evidence(graph, evidence):
             except FactorGraphError:
                 raise EvidenceError(f"evidence names unknown variable {name!r}") from None
         if block is not None and not block.is_scalar:
-            arr = np.asarray(value)
-            if arr.shape != block.shape or not np.issubdtype(arr.dtype, np.integer):
-                raise EvidenceError(
-                    f"evidence for variable array {name!r} must be an int array of shape {block.shape}, "
-                    f"got {arr.shape} {arr.dtype}"
-                )
-            flat = arr.ravel()
+            flat = _int_states(value, f"evidence for variable array {name!r}", block.shape,
+                                f"states in [0, {block.states}), -1 = free").ravel()
             bad = (flat < -1) | (flat >= block.states)
             if bad.any():
                 i = int(np.argmax(bad))
@@ -85,10 +110,54 @@ def resolve_evidence(graph, evidence):
             v = graph.variable_id(name)
         except FactorGraphError:
             raise EvidenceError(f"evidence names unknown variable {name!r}") from None
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 0 <= value < states[v]:
-            raise _bad_state(graph, name, value, int(states[v]))
+        if isinstance(value, np.ndarray) and value.ndim == 0 and np.issubdtype(value.dtype, np.integer):
+            value = value[()]
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+            raise _not_a_state(name, value, int(states[v]))
+        if not 0 <= value < states[v]:
+            raise _bad_state(graph, name, int(value), int(states[v]))
         clamped[v] = int(value)
     return clamped
+
+
+def _per_graph(graphs, evidence):
+    """One evidence per graph: a batch takes a sequence of them; a single graph takes one.
+
+    A list or tuple of ints for a single graph is its flat state array, not a batch.
+    """
+    n = len(graphs)
+    if isinstance(evidence, (list, tuple)) or (n > 1 and isinstance(evidence, np.ndarray) and evidence.ndim):
+        if n == 1 and evidence and all(
+            isinstance(e, numbers.Integral) and not isinstance(e, bool) for e in evidence
+        ):
+            return [evidence]
+        if len(evidence) != n:
+            raise EvidenceError(
+                f"{len(evidence)} evidence entries for {n} graphs (a sequence of evidence holds one "
+                "entry per graph; for a single graph pass a dict or a flat int array)"
+            )
+        return list(evidence)
+    if n == 1 or evidence is None:
+        return [evidence] * n
+    raise EvidenceError(
+        f"evidence for a batch of {n} graphs must be a list or tuple with one evidence (dict, array or None) "
+        f"per graph, got {type(evidence).__name__}"
+    )
+
+
+def _check_parameters(parameters):
+    if parameters is not None and not isinstance(parameters, Mapping):
+        raise DeclarationTypeError(
+            f"parameters must be a mapping name -> array (a dict or Parameters), got {type(parameters).__name__}"
+        )
+
+
+def _check_compiled(compiled, func):
+    if not isinstance(compiled, CompiledGraph):
+        hint = "; use compile_graph(graph, ...) first" if isinstance(compiled, FactorGraph) else ""
+        raise DeclarationTypeError(
+            f"{func} expects a CompiledGraph (from compile_graph), got {type(compiled).__name__}{hint}"
+        )
 
 
 def _unary_from(clamped, var_states, var_state_ptr):
@@ -142,17 +211,20 @@ def compile_graph(graph, evidence=None, parameters=None):
     >>> cg.n_vars, cg.n_factors, cg.n_edges, len(cg.wiring.tables)
     (4, 3, 6, 18)
     """
-    graphs = [graph] if isinstance(graph, FactorGraph) else list(graph)
-    if not graphs or not all(isinstance(g, FactorGraph) for g in graphs):
-        raise FactorGraphError("compile_graph expects a FactorGraph or a non-empty sequence of them")
-    if len(graphs) == 1 and not isinstance(evidence, (list, tuple)):
-        evidences = [evidence]
-    elif evidence is None:
-        evidences = [None] * len(graphs)
+    expects = "compile_graph expects a FactorGraph or a non-empty sequence of them"
+    if isinstance(graph, FactorGraph):
+        graphs = [graph]
+    elif hasattr(graph, "__iter__") and not isinstance(graph, (str, bytes, dict)):
+        graphs = list(graph)
     else:
-        evidences = list(evidence)
-        if len(evidences) != len(graphs):
-            raise EvidenceError(f"{len(evidences)} evidence entries for {len(graphs)} graphs")
+        raise DeclarationTypeError(f"{expects}, got {type(graph).__name__}")
+    if not graphs:
+        raise DeclarationTypeError(f"{expects}, got an empty {type(graph).__name__}")
+    wrong = [i for i, g in enumerate(graphs) if not isinstance(g, FactorGraph)]
+    if wrong:
+        raise DeclarationTypeError(f"{expects}; item {wrong[0]} is a {type(graphs[wrong[0]]).__name__}")
+    _check_parameters(parameters)
+    evidences = _per_graph(graphs, evidence)
     for gi, g in enumerate(graphs):
         if g.n_vars == 0:
             raise DeclarationError(f"graph {gi} is empty: declare at least one variable")
@@ -242,13 +314,9 @@ def with_evidence(compiled, evidence):
     >>> cg.clamped
     array([1])
     """
+    _check_compiled(compiled, "with_evidence")
     graphs = compiled.graphs
-    if len(graphs) == 1 and not isinstance(evidence, (list, tuple)):
-        evidence = [evidence]
-    elif evidence is None:
-        evidence = [None] * len(graphs)
-    if len(evidence) != len(graphs):
-        raise EvidenceError(f"{len(evidence)} evidence entries for {len(graphs)} graphs")
+    evidence = _per_graph(graphs, evidence)
     clamped = np.concatenate([resolve_evidence(g, ev) for g, ev in zip(graphs, evidence)])
     w = compiled.wiring
     return _replace(
@@ -281,10 +349,9 @@ def with_clamped(compiled, clamped, unary_offset=None):
     >>> cg.unary
     array([inf,  0., -1.])
     """
+    _check_compiled(compiled, "with_clamped")
     w = compiled.wiring
-    clamped = np.asarray(clamped)
-    if clamped.shape != (compiled.n_vars,) or not np.issubdtype(clamped.dtype, np.integer):
-        raise EvidenceError(f"clamped states must be an int array of shape ({compiled.n_vars},), got {clamped.shape}")
+    clamped = _int_states(clamped, "clamped states", (compiled.n_vars,))
     bad = (clamped < -1) | (clamped >= w.var_states)
     if bad.any():
         v = int(np.argmax(bad))
@@ -308,6 +375,8 @@ def with_parameters(compiled, parameters):
     naming the same parameter is evaluated at once, as one product of its
     stacked features with W (see :mod:`.linear`).
     """
+    _check_compiled(compiled, "with_parameters")
+    _check_parameters(parameters)
     w = compiled.wiring
     plan = linear_plan(compiled)
     if not plan.groups and not plan.generic_slots:

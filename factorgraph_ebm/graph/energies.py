@@ -14,8 +14,8 @@ Custom energies subclass :class:`Energy` and implement both methods.
 import numpy as np
 import scipy.sparse as sp
 
-from ..exceptions import DeclarationError
-from ..utils.validation import check_energy_table
+from ..exceptions import DeclarationError, DeclarationTypeError
+from ..utils.validation import as_float_array, check_energy_table, check_shape
 
 __all__ = ["Energy", "TableEnergy", "LinearEnergy", "as_energy"]
 
@@ -84,7 +84,7 @@ class TableEnergy(Energy):
     """
 
     def __init__(self, table):
-        arr = np.array(table, dtype=np.float64)
+        arr = as_float_array(table, "TableEnergy: table")
         if np.isnan(arr).any():
             raise DeclarationError("energy table contains NaN")
         if np.isneginf(arr).any():
@@ -146,17 +146,21 @@ class LinearEnergy(Energy):
 
     def __init__(self, parameter, features=None, table_shape=None):
         if not isinstance(parameter, str) or not parameter:
-            raise DeclarationError(f"LinearEnergy parameter must be a non-empty str, got {parameter!r}")
+            error = DeclarationError if isinstance(parameter, str) else DeclarationTypeError
+            raise error(f"LinearEnergy parameter must be a non-empty str, got {parameter!r}")
         self.parameter_names = (parameter,)
         owner = f"LinearEnergy({parameter!r})"
         if features is not None:
             if sp.issparse(features):
-                features = features.tocsr().astype(np.float64, copy=False)
+                try:
+                    features = features.tocsr().astype(np.float64, copy=False)
+                except (TypeError, ValueError) as exc:
+                    raise DeclarationTypeError(f"{owner}: sparse features must be numeric ({exc})") from None
                 if not np.isfinite(features.data).all():
                     raise DeclarationError(f"{owner}: features must be finite")
                 lead = (features.shape[0],)
             else:
-                features = np.array(features, dtype=np.float64)
+                features = as_float_array(features, f"{owner}: features", "an array of numbers or a scipy.sparse matrix")
                 if features.ndim < 1:
                     raise DeclarationError(f"{owner}: features must have a last axis of features")
                 if not np.isfinite(features).all():
@@ -164,7 +168,7 @@ class LinearEnergy(Energy):
                 features.setflags(write=False)
                 lead = features.shape[:-1]
             if table_shape is not None:
-                table_shape = tuple(int(s) for s in table_shape)
+                table_shape = check_shape(table_shape, f"{owner}: table_shape")
                 if int(np.prod(table_shape)) != int(np.prod(lead)):
                     raise DeclarationError(f"{owner}: table_shape {table_shape} does not hold {lead} feature rows")
                 lead = table_shape
@@ -187,7 +191,7 @@ class LinearEnergy(Energy):
         missing = self._missing(parameters)
         if missing:
             raise DeclarationError(f"LinearEnergy: parameter {missing[0]!r} has no value")
-        w = np.asarray(parameters[self.parameter], dtype=np.float64)
+        w = as_float_array(parameters[self.parameter], f"parameter {self.parameter!r}", copy=False)
         n_features = None if self._features is None else self._features.shape[-1]
         if n_features is not None and (w.ndim == 0 or w.shape[0] != n_features):
             raise DeclarationError(
@@ -235,12 +239,14 @@ def as_energy(energy, owner):
     """Wrap an array in :class:`TableEnergy`; pass :class:`Energy` objects through."""
     if isinstance(energy, Energy):
         return energy
+    if isinstance(energy, type) and issubclass(energy, Energy):
+        raise DeclarationTypeError(f"{owner}: energy is the class {energy.__name__}; pass an instance, "
+                                   f"e.g. {energy.__name__}(...)")
+    table = as_float_array(energy, f"{owner}: energy", "an array of numbers or an Energy")
     try:
-        return TableEnergy(energy)
+        return TableEnergy(table)
     except DeclarationError as exc:
-        raise DeclarationError(f"{owner}: {exc}") from None
-    except (TypeError, ValueError) as exc:
-        raise DeclarationError(f"{owner}: energy must be an array or an Energy ({exc})") from None
+        raise type(exc)(f"{owner}: {exc}") from None
 
 
 def resolve_table(energy, parameters, n_factors, states, owner):
@@ -251,8 +257,8 @@ def resolve_table(energy, parameters, n_factors, states, owner):
     try:
         table = energy.table(parameters)
     except DeclarationError as exc:
-        raise DeclarationError(f"{owner}: {exc}") from None
-    table = np.asarray(table, dtype=np.float64)
+        raise type(exc)(f"{owner}: {exc}") from None
+    table = as_float_array(table, f"{owner}: {type(energy).__name__}.table()", copy=False)
     states = tuple(int(s) for s in states)
     if table.shape == states:
         table = table[None]

@@ -16,7 +16,8 @@ import numbers
 import networkx as nx
 import numpy as np
 
-from ..exceptions import DeclarationError, FactorGraphError
+from ..exceptions import DeclarationError, DeclarationTypeError, FactorGraphError
+from ..utils.validation import check_shape
 from .energies import Energy, TableEnergy, as_energy
 from .factors import FactorSpec
 from .variables import ROLES, VariableArray, VariableBlock
@@ -26,7 +27,7 @@ __all__ = ["FactorGraph"]
 
 def _check_states(states, owner):
     if isinstance(states, bool) or not isinstance(states, numbers.Integral):
-        raise DeclarationError(f"{owner}: states must be an integer >= 1, got {states!r}")
+        raise DeclarationTypeError(f"{owner}: states must be an integer >= 1, got {states!r}")
     if states < 1:
         raise DeclarationError(f"{owner}: states must be >= 1, got {states}")
     return int(states)
@@ -119,7 +120,7 @@ class FactorGraph:
         try:
             hash(name)
         except TypeError:
-            raise DeclarationError(f"{what} name {name!r} is not hashable") from None
+            raise DeclarationTypeError(f"{what} name {name!r} is not hashable") from None
         if isinstance(name, tuple):
             raise DeclarationError(
                 f"{what} name {name!r}: tuples are reserved for array elements ('x', i, j)"
@@ -172,21 +173,14 @@ class FactorGraph:
         10000
         """
         self._check_new_node(name, "variable array")
-        if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
-            shape = (shape,)
-        try:
-            shape = tuple(int(s) for s in shape)
-        except (TypeError, ValueError):
-            raise DeclarationError(f"variable array {name!r}: shape must be a tuple of ints, got {shape!r}") from None
-        if len(shape) == 0 or any(s < 1 for s in shape):
-            raise DeclarationError(f"variable array {name!r}: shape must have positive sizes, got {shape}")
+        shape = check_shape(shape, f"variable array {name!r}: shape")
         states = _check_states(states, f"variable array {name!r}")
         role = _check_role(role, f"variable array {name!r}")
         return VariableArray(self._add_block(name, shape, states, role, "variable_array"))
 
     def variable_array(self, name):
         """The :class:`VariableArray` handle of a declared array."""
-        block = self._block_index.get(name)
+        block = self._lookup_block(name)
         if block is None or block.is_scalar:
             raise FactorGraphError(f"unknown variable array {name!r}")
         return VariableArray(block)
@@ -196,6 +190,13 @@ class FactorGraph:
         if self._starts is None:
             self._starts = np.fromiter((b.start for b in self._blocks), dtype=np.int64, count=len(self._blocks))
         return np.searchsorted(self._starts, ids, side="right") - 1
+
+    def _lookup_block(self, name):
+        """The block declared under ``name``, or None (also for unhashable names)."""
+        try:
+            return self._block_index.get(name)
+        except TypeError:
+            return None
 
     def variable_id(self, name):
         """Flat id of a variable name (``"a"`` or ``("x", i, j)``).
@@ -208,10 +209,7 @@ class FactorGraph:
         2
         """
         if not isinstance(name, tuple):
-            try:
-                block = self._block_index.get(name)
-            except TypeError:
-                block = None
+            block = self._lookup_block(name)
             if block is None:
                 raise FactorGraphError(f"unknown variable {name!r}")
             if not block.is_scalar:
@@ -219,7 +217,7 @@ class FactorGraph:
                     f"{name!r} is a variable array of shape {block.shape}; name an element as ({name!r}, i, ...)"
                 )
             return block.start
-        block = self._block_index.get(name[0]) if name else None
+        block = self._lookup_block(name[0]) if name else None
         if block is None or block.is_scalar:
             raise FactorGraphError(f"unknown variable {name!r}")
         index = name[1:]
@@ -232,14 +230,14 @@ class FactorGraph:
 
     def variable_name(self, var_id):
         """Name of the variable with flat id ``var_id``."""
-        if not 0 <= var_id < self._n_vars:
-            raise FactorGraphError(f"variable id {var_id} out of range [0, {self._n_vars})")
+        if isinstance(var_id, bool) or not isinstance(var_id, numbers.Integral) or not 0 <= var_id < self._n_vars:
+            raise FactorGraphError(f"variable id must be an int in [0, {self._n_vars}), got {var_id!r}")
         block = self._blocks[int(self._block_of_id(np.int64(var_id)))]
         return block.element_name(int(var_id) - block.start)
 
     def variable_block(self, name):
         """The :class:`VariableBlock` declared under ``name``."""
-        block = self._block_index.get(name) if not isinstance(name, tuple) else None
+        block = self._lookup_block(name) if not isinstance(name, tuple) else None
         if block is None:
             raise FactorGraphError(f"unknown variable {name!r}")
         return block
@@ -284,7 +282,7 @@ class FactorGraph:
         name = self._new_factor_name(name, "factor")
         owner = f"factor {name!r}"
         if isinstance(scope, (str, bytes)) or not hasattr(scope, "__iter__"):
-            raise DeclarationError(f"{owner}: scope must be a sequence of variable names, got {scope!r}")
+            raise DeclarationTypeError(f"{owner}: scope must be a sequence of variable names, got {scope!r}")
         scope = tuple(scope)
         if not scope:
             raise DeclarationError(f"{owner}: empty scope")
@@ -329,16 +327,21 @@ class FactorGraph:
         """
         name = self._new_factor_name(name, "factor group")
         owner = f"factor group {name!r}"
+        expected = "an integer matrix of variable ids (e.g. from VariableArray.ids), shape (n_factors, arity)"
         try:
-            scopes = np.array(scopes)
-        except (TypeError, ValueError) as exc:
-            raise DeclarationError(f"{owner}: scopes must be an integer matrix ({exc})") from None
+            raw, scopes = scopes, np.array(scopes)
+        except (TypeError, ValueError):
+            raise DeclarationTypeError(f"{owner}: scopes must be {expected}, got a ragged "
+                                       f"{type(scopes).__name__} (rows of different lengths)") from None
+        if scopes.dtype.kind in "OUSV":
+            got = "None" if raw is None else f"{type(raw).__name__} of dtype {scopes.dtype}"
+            raise DeclarationTypeError(f"{owner}: scopes must be {expected}, got {got}")
         if scopes.ndim != 2 or scopes.shape[0] < 1:
             raise DeclarationError(f"{owner}: scopes must have shape (n_factors >= 1, arity), got {scopes.shape}")
         if scopes.shape[1] == 0:
             raise DeclarationError(f"{owner}: empty scope")
         if not np.issubdtype(scopes.dtype, np.integer):
-            raise DeclarationError(f"{owner}: scopes must hold integer variable ids, got dtype {scopes.dtype}")
+            raise DeclarationTypeError(f"{owner}: scopes must hold integer variable ids, got dtype {scopes.dtype}")
         scopes = scopes.astype(np.int64)
         bad = (scopes < 0) | (scopes >= self._n_vars)
         if bad.any():

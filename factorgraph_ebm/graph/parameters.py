@@ -4,6 +4,7 @@ import numpy as np
 
 from ..exceptions import DeclarationError, ParseError
 from ..utils.npz import read_npz_json, write_npz_json
+from ..utils.validation import as_float_array
 
 __all__ = ["Parameters", "Gradient"]
 
@@ -38,16 +39,21 @@ class Parameters(dict):
         for key, value in dict(*args, **kwargs).items():
             self[key] = value
 
-    def __setitem__(self, key, value):
-        arr = np.array(value, dtype=np.float64)
+    @staticmethod
+    def _checked(key, value):
+        arr = as_float_array(value, f"parameter {key!r}")
         if np.isnan(arr).any():
             raise DeclarationError(f"parameter {key!r} contains NaN")
-        super().__setitem__(key, arr)
+        return arr
+
+    def __setitem__(self, key, value):
+        super().__setitem__(key, self._checked(key, value))
 
     def update(self, *args, **kwargs):
-        """Set several parameters, each validated as by item assignment."""
-        for key, value in dict(*args, **kwargs).items():
-            self[key] = value
+        """Set several parameters, each validated as by item assignment; all or none are set."""
+        checked = {key: self._checked(key, value) for key, value in dict(*args, **kwargs).items()}
+        for key, arr in checked.items():
+            super().__setitem__(key, arr)
 
     def copy(self):
         """Deep copy (arrays are copied)."""
@@ -61,7 +67,7 @@ class Parameters(dict):
 
     def unflatten(self, vector):
         """Return new Parameters with this one's shapes, filled from ``vector``."""
-        vector = np.asarray(vector, dtype=np.float64)
+        vector = as_float_array(vector, "flat parameter vector", copy=False)
         total = sum(v.size for v in self.values())
         if vector.shape != (total,):
             raise DeclarationError(f"flat parameter vector has shape {vector.shape}, expected ({total},)")
@@ -122,5 +128,6 @@ class Gradient(Parameters):
     array([nan,  1.])
     """
 
-    def __setitem__(self, key, value):
-        dict.__setitem__(self, key, np.array(value, dtype=np.float64))
+    @staticmethod
+    def _checked(key, value):
+        return np.array(value, dtype=np.float64)

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 
-from ..exceptions import FactorGraphError
+from ..exceptions import DeclarationTypeError, FactorGraphError
 from ..graph.energies import resolve_table
 from ..graph.factor_graph import FactorGraph
 
@@ -29,6 +29,7 @@ __all__ = [
     "fold_constant_factors",
     "check_constant_host",
     "spec_owner",
+    "check_graph",
 ]
 
 
@@ -42,6 +43,12 @@ def energies_from_potentials(potentials):
     """
     with np.errstate(divide="ignore"):
         return -np.log(np.asarray(potentials, dtype=np.float64))
+
+
+def check_graph(fg, func):
+    """Raise :class:`DeclarationTypeError` unless ``fg`` is a FactorGraph (``func`` names the caller)."""
+    if not isinstance(fg, FactorGraph):
+        raise DeclarationTypeError(f"{func} expects a FactorGraph, got {type(fg).__name__}")
 
 
 def spec_owner(spec):

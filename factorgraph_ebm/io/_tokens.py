@@ -14,7 +14,7 @@ import zlib
 
 import numpy as np
 
-from ..exceptions import ParseError
+from ..exceptions import DeclarationTypeError, ParseError
 
 __all__ = ["Tokens", "source_name", "write_lines", "format_numbers"]
 
@@ -47,8 +47,11 @@ def _read_text(source):
                 data = fh.read()
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
             raise ParseError(name, None, f"not a readable gzip file ({exc})") from None
-    else:
+    elif callable(getattr(source, "read", None)):
         data = source.read()
+    else:
+        raise DeclarationTypeError(f"source must be a path (str or os.PathLike) or an open text stream, "
+                                   f"got {type(source).__name__}")
     if isinstance(data, str):
         return name, data
     try:
@@ -72,6 +75,9 @@ def format_numbers(values):
 def write_lines(target, lines):
     """Write ``lines`` (each without its newline) to a path (``.gz`` compressed) or an open text stream."""
     if not isinstance(target, (str, os.PathLike)):
+        if not callable(getattr(target, "writelines", None)):
+            raise DeclarationTypeError(f"target must be a path (str or os.PathLike) or an open text stream, "
+                                       f"got {type(target).__name__}")
         target.writelines(line + "\n" for line in lines)
         return
     opener = gzip.open if _is_gzip(target) else open

@@ -6,7 +6,7 @@ Only what a tagger needs is read: the word form (column 2) and one tag column
 sentences end at a blank line. ``.gz`` files are decompressed.
 """
 
-from ..exceptions import ParseError
+from ..exceptions import FactorGraphError, ParseError
 from ._tokens import _read_text
 
 __all__ = ["read_conllu", "CONLLU_COLUMNS"]
@@ -47,7 +47,7 @@ def read_conllu(source, column="upos"):
     ([['I', 'ca', "n't"]], [['PRON', 'AUX', 'PART']])
     """
     if column not in CONLLU_COLUMNS:
-        raise ValueError(f"column must be one of {sorted(CONLLU_COLUMNS)}, got {column!r}")
+        raise FactorGraphError(f"column must be one of {sorted(CONLLU_COLUMNS)}, got {column!r}")
     col = CONLLU_COLUMNS[column]
     name, text = _read_text(source)
     words, tags, sent_words, sent_tags = [], [], [], []

@@ -20,6 +20,8 @@ the label ranks of a ``.fg`` file); states are 0-based.
 import numpy as np
 
 from ..exceptions import EvidenceError, ParseError
+from ..utils.validation import check_scalar
+from ._model import check_graph
 from ._tokens import Tokens, write_lines
 
 __all__ = ["read_evidence", "write_evidence", "LAYOUTS"]
@@ -97,6 +99,8 @@ def read_evidence(source, graph, *, layout="auto", sample=0):
     """
     if layout not in LAYOUTS:
         raise EvidenceError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    check_graph(graph, "read_evidence")
+    sample = check_scalar(sample, "sample", int, low=0)
     toks = Tokens(source, comments="c#")
     if not toks.words:
         return np.full(graph.n_vars, -1, dtype=np.int64)
@@ -144,11 +148,15 @@ def write_evidence(target, evidence, *, layout="single"):
     """
     if layout not in LAYOUTS[1:]:
         raise EvidenceError(f"layout must be 'single' or 'samples', got {layout!r}")
-    rows = np.asarray(evidence)
+    expected = "evidence must be an int array of shape (n_vars,) or (n_samples, n_vars) (-1 = not observed)"
+    try:
+        rows = np.asarray(evidence)
+    except (TypeError, ValueError):
+        raise EvidenceError(f"{expected}, got a ragged {type(evidence).__name__} (rows of different lengths)") from None
     if rows.ndim == 1:
         rows = rows[None]
     if rows.ndim != 2 or (rows.size and not np.issubdtype(rows.dtype, np.integer)):
-        raise EvidenceError(f"evidence must be an int array of shape (n_vars,) or (n_samples, n_vars), got {rows.shape}")
+        raise EvidenceError(f"{expected}, got {rows.dtype} array of shape {np.shape(evidence)}")
     if (rows < -1).any():
         raise EvidenceError(f"evidence states must be >= -1 (-1 = not observed), got {rows.min()}")
     if layout == "single" and len(rows) != 1:

@@ -2,7 +2,7 @@
 
 import os
 
-from ..exceptions import FactorGraphError
+from ..exceptions import DeclarationTypeError, FactorGraphError
 from .libdai import read_libdai, write_libdai
 from .uai import read_uai, write_uai
 
@@ -20,6 +20,9 @@ def model_format(path):
     >>> model_format("grid.uai.gz"), model_format("alarm.FG")
     ('.uai', '.fg')
     """
+    if not isinstance(path, (str, os.PathLike)):
+        raise DeclarationTypeError(f"path must be a str or os.PathLike (its extension picks the format), "
+                                   f"got {type(path).__name__}")
     stem = os.fspath(path).lower()
     if stem.endswith(".gz"):
         stem = stem[:-3]

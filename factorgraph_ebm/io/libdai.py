@@ -20,7 +20,14 @@ import math
 
 import numpy as np
 
-from ._model import MAX_TABLE_ENTRIES, graph_factors, graph_from_tables, potentials_from_energies, spec_owner
+from ._model import (
+    MAX_TABLE_ENTRIES,
+    check_graph,
+    graph_factors,
+    graph_from_tables,
+    potentials_from_energies,
+    spec_owner,
+)
 from ._tokens import Tokens, format_numbers, write_lines
 
 __all__ = ["read_libdai", "write_libdai"]
@@ -217,6 +224,7 @@ def write_libdai(fg, target, parameters=None):
     5 1
     <BLANKLINE>
     """
+    check_graph(fg, "write_libdai")
     factors = [(spec, potentials_from_energies(e, spec_owner(spec))) for spec, e in graph_factors(fg, parameters)]
     labels = _labels(fg)
     write_lines(target, _fg_lines(fg, factors, labels))

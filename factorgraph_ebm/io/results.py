@@ -14,7 +14,8 @@ A file may hold several answers, each after a ``-BEGIN-`` line; the last one cou
 
 import numpy as np
 
-from ..exceptions import FactorGraphError
+from ..exceptions import DeclarationTypeError, FactorGraphError
+from ..utils.validation import as_float_array, check_scalar
 from ._tokens import Tokens, format_numbers, write_lines
 
 __all__ = ["TASKS", "format_result", "write_result", "read_result"]
@@ -44,16 +45,26 @@ def format_result(task, value):
     -0.5
     """
     if task == "MAR":
+        if isinstance(value, (str, dict)) or not hasattr(value, "__iter__"):
+            raise DeclarationTypeError(f"MAR value must be a sequence of probability arrays (one per variable), "
+                                       f"got {type(value).__name__}")
+        value = list(value)
         parts = [str(len(value))]
-        for probs in value:
-            probs = np.asarray(probs, dtype=np.float64).ravel()
+        for v, probs in enumerate(value):
+            probs = as_float_array(probs, f"MAR probabilities of variable {v}", copy=False).ravel()
             parts.append(f"{len(probs)} {format_numbers(probs)}")
         line = " ".join(parts)
     elif task == "MPE":
-        states = np.asarray(value).ravel()
+        try:
+            states = None if isinstance(value, str) else np.asarray(value)
+        except (TypeError, ValueError):
+            states = None
+        if states is None or states.ndim != 1 or (states.size and not np.issubdtype(states.dtype, np.integer)):
+            got = type(value).__name__ if states is None else f"{states.dtype} array of shape {states.shape}"
+            raise DeclarationTypeError(f"MPE value must be a 1-D int array (the state of every variable), got {got}")
         line = " ".join(map(str, [len(states), *states.astype(np.int64).tolist()]))
     elif task == "PR":
-        line = format_numbers([value])
+        line = format_numbers([check_scalar(value, "PR value (log10 Z)", float)])
     else:
         raise FactorGraphError(f"task must be one of {TASKS}, got {task!r}")
     return f"{task}\n{line}\n"

@@ -25,7 +25,7 @@ import math
 import numpy as np
 
 from ..exceptions import FactorGraphError
-from ._model import graph_factors, graph_from_tables, potentials_from_energies, spec_owner
+from ._model import check_graph, graph_factors, graph_from_tables, potentials_from_energies, spec_owner
 from ._tokens import Tokens, format_numbers, write_lines
 
 __all__ = ["read_uai", "write_uai", "NETWORKS", "NETWORK_KEY"]
@@ -193,6 +193,7 @@ def write_uai(fg, target, network=None, parameters=None):
     1 0.5 0 1
     <BLANKLINE>
     """
+    check_graph(fg, "write_uai")
     network = fg.graph.graph.get(NETWORK_KEY, "MARKOV") if network is None else str(network).upper()
     if network not in NETWORKS:
         raise FactorGraphError(f"network must be one of {NETWORKS}, got {network!r}")

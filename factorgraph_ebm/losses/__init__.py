@@ -6,6 +6,8 @@ by inference (the model's best answer, the free energy, or the most offending
 incorrect answer y-bar). See ``docs/learning.md`` for one example per loss.
 """
 
+import inspect
+
 from .base import Loss, LossResult, Term, parameter_gradient
 from .batch import Batch, Examples, make_batch, output_ids
 from .contrastive import EnergyLoss, PerceptronLoss
@@ -21,7 +23,7 @@ from .margin import (
 )
 from .offending import OFFENDING
 from .penalties import regularization
-from ..exceptions import DeclarationError
+from ..exceptions import DeclarationError, DeclarationTypeError
 
 __all__ = [
     "LOSSES",
@@ -74,6 +76,13 @@ def get_loss(loss, **options):
         if options:
             raise DeclarationError("options apply to a loss name, not to a Loss instance")
         return loss
-    if loss not in LOSSES:
-        raise DeclarationError(f"loss must be a Loss or one of {sorted(LOSSES)}, got {loss!r}")
-    return LOSSES[loss](**options)
+    if not isinstance(loss, str) or loss not in LOSSES:
+        error = DeclarationError if isinstance(loss, str) or loss is None else DeclarationTypeError
+        raise error(f"loss must be a Loss or one of {sorted(LOSSES)}, got {loss!r}")
+    cls = LOSSES[loss]
+    accepted = [p.name for p in inspect.signature(cls).parameters.values()
+                if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    unknown = [k for k in options if k not in accepted]
+    if unknown:
+        raise DeclarationTypeError(f"loss {loss!r} takes no option {unknown[0]!r}; its options are {accepted}")
+    return cls(**options)

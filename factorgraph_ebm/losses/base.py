@@ -24,19 +24,25 @@ matrix add into its K^2 entries): a term keeps its derivative implicit
 *factor-entry layout* is only built when ``LossResult.sensitivity`` is read.
 """
 
+import inspect
+from collections.abc import Mapping
 from typing import NamedTuple
 
 import numpy as np
 
 from ..compile.linear import linear_plan, table_index_of_entries
 from ..compile.lower import with_clamped
-from ..exceptions import DeclarationError, TargetError
+from ..exceptions import DeclarationError, DeclarationTypeError, InferenceError, TargetError
 from ..graph.parameters import Gradient
 from ..inference.api import METHODS, infer
 from ..utils.validation import check_beta
 from .batch import Batch, Examples
 
 __all__ = ["Loss", "LossResult", "Term", "Derivative", "Evaluation", "parameter_gradient", "table_gradient"]
+
+#: Keyword options of :func:`~factorgraph_ebm.infer` a loss may pass on (it sets method and beta itself).
+INFER_OPTIONS = tuple(p.name for p in inspect.signature(infer).parameters.values()
+                      if p.kind == p.KEYWORD_ONLY and p.name not in ("method", "beta", "parameters"))
 
 
 def factor_graph_index(compiled):
@@ -350,6 +356,13 @@ class Loss:
     def __init__(self, *, method="auto", infer_options=None):
         if method not in METHODS:
             raise DeclarationError(f"method must be one of {METHODS}, got {method!r}")
+        if infer_options is not None and not isinstance(infer_options, Mapping):
+            raise DeclarationTypeError(f"infer_options must be a dict of options of infer() {INFER_OPTIONS}, "
+                                       f"got {type(infer_options).__name__}")
+        unknown = [k for k in (infer_options or {}) if k not in INFER_OPTIONS]
+        if unknown:
+            raise DeclarationTypeError(f"infer_options: {unknown[0]!r} is not an option of infer(); "
+                                       f"use one of {INFER_OPTIONS}")
         self.method = method
         self.infer_options = dict(infer_options or {})
 
@@ -398,4 +411,7 @@ class Loss:
 
 def check_latent_beta(latent_beta):
     """``latent_beta`` as a float (inf = min over latent variables)."""
-    return check_beta(latent_beta)
+    try:
+        return check_beta(latent_beta)
+    except InferenceError as exc:
+        raise InferenceError(str(exc).replace("beta", "latent_beta", 1)) from None

@@ -61,6 +61,12 @@ def _resolve_target(graph, target, outs, i):
         if len(outs) != 1:
             raise TargetError(f"{owner}: a single state {target!r} for {len(outs)} output variables; "
                               f"pass an int array of shape ({len(outs)},) or a dict")
+    elif isinstance(target, (bool, np.bool_, numbers.Real, str)):
+        got = f"got {target!r} ({type(target).__name__})"
+        if len(outs) == 1:
+            raise TargetError(f"{owner}: a target state must be an integer in [0, {int(states[outs[0]])}), {got}")
+        raise TargetError(f"{owner}: expected an int array of shape ({len(outs)},) (one state per output "
+                          f"variable, in id order) or a dict, {got}")
     else:
         try:
             arr = np.asarray(target)
@@ -123,9 +129,13 @@ class Examples:
         if isinstance(graphs, FactorGraph):
             graphs = [graphs] * n
         else:
-            graphs = list(graphs)
-        if not all(isinstance(g, FactorGraph) for g in graphs):
-            raise TargetError("graphs must be a FactorGraph or a sequence of FactorGraph")
+            iterable = hasattr(graphs, "__iter__") and not isinstance(graphs, (str, bytes, dict))
+            graphs = list(graphs) if iterable else [graphs]
+        wrong = [i for i, g in enumerate(graphs) if not isinstance(g, FactorGraph)]
+        if wrong:
+            raise TargetError(f"graphs must be a FactorGraph or a sequence of FactorGraph, "
+                              f"got {type(graphs[wrong[0]]).__name__}"
+                              + (f" at position {wrong[0]}" if len(graphs) > 1 else ""))
         if len(graphs) != n:
             raise TargetError(f"{len(graphs)} graphs for {n} targets")
         if evidence is None:

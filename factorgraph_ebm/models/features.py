@@ -13,12 +13,15 @@ helpers turn raw inputs into those feature rows:
   columns and builds one sparse matrix per sequence.
 """
 
+import math
+import numbers
 from collections import Counter
 
 import numpy as np
 import scipy.sparse as sp
 
-from ..exceptions import FactorGraphError
+from ..exceptions import DeclarationTypeError, FactorGraphError
+from ..utils.validation import as_float_array, check_scalar
 
 __all__ = ["token_features", "word_shape", "image_features", "FeatureIndex"]
 
@@ -90,13 +93,18 @@ def token_features(words, *, window=1, affixes=3):
     """
     if isinstance(words, str):
         raise FactorGraphError("token_features takes a sentence as a sequence of words, not a string")
+    if not hasattr(words, "__iter__"):
+        raise DeclarationTypeError(f"token_features takes a sentence as a sequence of words, got {type(words).__name__}")
+    window = check_scalar(window, "window", int, low=0)
+    affixes = check_scalar(affixes, "affixes", int, low=0)
     words = list(words)
+    for i, word in enumerate(words):
+        if not isinstance(word, str) or not word:
+            raise FactorGraphError(f"word {i} of the sentence must be a non-empty str, got {word!r}")
     lower = [w.lower() for w in words]
     n = len(words)
     out = []
     for i, word in enumerate(words):
-        if not isinstance(word, str) or not word:
-            raise FactorGraphError(f"word {i} of the sentence must be a non-empty str, got {word!r}")
         feats = ["bias"] + _word_features(word, affixes)
         for d in range(1, window + 1):
             feats.append(f"lw-{d}=" + (lower[i - d] if i - d >= 0 else "BOS"))
@@ -129,9 +137,11 @@ def image_features(pixels, *, pairwise=False):
     >>> image_features(img, pairwise=True)            # right pairs (0, 1), down pairs (1, 0)
     array([[1., 0., 1., 1., 0., 1., 1., 0., 1.]])
     """
-    p = np.asarray(pixels, dtype=np.float64)
+    p = as_float_array(pixels, "pixels", copy=False)
     if p.ndim != 3:
         raise FactorGraphError(f"pixels must have shape (n, height, width), got {p.shape}")
+    if not np.isfinite(p).all():
+        raise FactorGraphError("pixels must be finite (found NaN or inf)")
     parts = [p.reshape(len(p), -1)]
     if pairwise:
         parts.append((p[:, :, :-1] * p[:, :, 1:]).reshape(len(p), -1))
@@ -151,6 +161,18 @@ def _items(token, where):
     except TypeError:
         raise FactorGraphError(f"{where}: a token's features must be a list of str or a dict, "
                                f"got {type(token).__name__}") from None
+
+
+def _as_sequences(sequences):
+    """``sequences`` as a list, each item a list of tokens; wrong types name the culprit."""
+    if isinstance(sequences, (str, dict)) or not hasattr(sequences, "__iter__"):
+        raise DeclarationTypeError(f"sequences must be a list of sequences of tokens, got {type(sequences).__name__}")
+    sequences = list(sequences)
+    for s, seq in enumerate(sequences):
+        if isinstance(seq, (str, dict)) or not hasattr(seq, "__iter__"):
+            raise DeclarationTypeError(f"sequence {s} must be a sequence of tokens (lists of feature names or dicts), "
+                                       f"got {type(seq).__name__}")
+    return [seq if isinstance(seq, list) else list(seq) for seq in sequences]
 
 
 def _flatten(sequences):
@@ -176,7 +198,12 @@ def _flatten(sequences):
     names, values, token_nnz = [], [], []
     for s, seq in enumerate(sequences):
         for t, token in enumerate(seq):
-            pairs = list(_items(token, f"sequence {s}, token {t}"))
+            where = f"sequence {s}, token {t}"
+            pairs = list(_items(token, where))
+            for name, value in pairs:
+                if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+                    raise FactorGraphError(f"{where}: feature {name!r} has value {value!r}; "
+                                           "feature values must be finite numbers")
             names.extend(name for name, _ in pairs)
             values.extend(value for _, value in pairs)
             token_nnz.append(len(pairs))
@@ -215,16 +242,15 @@ class FeatureIndex:
 
     def fit(self, sequences):
         """Number the features of ``sequences`` (sequence of sequences of tokens); returns self."""
-        if not isinstance(self.min_count, (int, np.integer)) or self.min_count < 1:
-            raise FactorGraphError(f"min_count must be an int >= 1, got {self.min_count!r}")
-        names, _, _ = _flatten(sequences)
+        min_count = check_scalar(self.min_count, "min_count", int, low=1)
+        names, _, _ = _flatten(_as_sequences(sequences))
         counts = Counter(names)
         self.columns_ = {}
         for name, c in counts.items():
-            if c >= self.min_count:
+            if c >= min_count:
                 self.columns_[name] = len(self.columns_)
         if not self.columns_:
-            raise FactorGraphError(f"no feature is seen {self.min_count} times or more")
+            raise FactorGraphError(f"no feature is seen {min_count} times or more")
         self.n_features_ = len(self.columns_)
         return self
 
@@ -232,10 +258,11 @@ class FeatureIndex:
         """One CSR matrix ``(len(sequence), n_features_)`` per sequence."""
         if not hasattr(self, "columns_"):
             raise FactorGraphError("this FeatureIndex is not fitted yet; call fit() first")
+        sequences = _as_sequences(sequences)
         names, values, token_nnz = _flatten(sequences)
         get = self.columns_.get
         cols = np.fromiter((get(name, -1) for name in names), dtype=np.int64, count=len(names))
-        data = np.ones(len(names)) if values is None else np.asarray(values, dtype=np.float64)
+        data = np.ones(len(names)) if values is None else as_float_array(values, "feature values")
         if not np.isfinite(data).all():
             raise FactorGraphError("feature values must be finite")
         keep = cols >= 0

@@ -2,7 +2,10 @@
 
 import numpy as np
 
+from ..exceptions import DeclarationError
+from ..graph.energies import Energy
 from ..graph.factor_graph import FactorGraph
+from ..utils.validation import as_float_array, check_energy_table
 
 __all__ = ["grid_edges", "potts_grid", "chain_graph"]
 
@@ -22,15 +25,37 @@ def grid_edges(ids):
     return h, v
 
 
+def _unary(unary, axes, func):
+    """``unary`` as a float64 array shaped ``axes`` (names of the axes), every size >= 1, no NaN / -inf."""
+    arr = as_float_array(unary, f"{func}: unary", copy=False)
+    want = f"({', '.join(axes)})"
+    if arr.ndim != len(axes):
+        raise DeclarationError(f"{func}: unary must have shape {want}, got shape {arr.shape}")
+    if 0 in arr.shape:
+        raise DeclarationError(f"{func}: unary must have shape {want} with every size >= 1, got shape {arr.shape}")
+    return check_energy_table(arr, arr.shape, f"{func}: unary")
+
+
+def _pair_table(table, k, what, stack=None, expected="an array of numbers"):
+    """A (k, k) pairwise table (or a ``(stack, k, k)`` one per edge), checked and named ``what``."""
+    arr = as_float_array(table, what, expected, copy=False)
+    shapes = [(k, k)] + ([] if stack is None else [(stack, k, k)])
+    if arr.shape not in shapes:
+        want = " or ".join(map(str, shapes))
+        raise DeclarationError(f"{what} must have shape {want} for {k} states, got shape {arr.shape}")
+    return check_energy_table(arr, arr.shape, what)
+
+
 def potts_grid(unary, coupling, name="x", role="output"):
     """An H x W Potts model: ``E(x) = sum_i unary[i, x_i] + coupling * sum_<ij> [x_i != x_j]``.
 
     Parameters
     ----------
     unary : array (H, W, K)
-        Unary energies.
+        Unary energies (rows, cols, states).
     coupling : float or array (K, K)
-        Potts strength, or a full pairwise energy table shared by every edge.
+        Potts strength (``+inf`` forces neighbours to agree), or a full
+        pairwise energy table shared by every edge.
 
     Returns
     -------
@@ -43,11 +68,12 @@ def potts_grid(unary, coupling, name="x", role="output"):
     >>> fg.n_vars, fg.n_factors
     (10000, 29800)
     """
-    unary = np.asarray(unary, dtype=np.float64)
+    unary = _unary(unary, ("rows", "cols", "states"), "potts_grid")
     h_, w_, k = unary.shape
-    pair = np.asarray(coupling, dtype=np.float64)
+    pair = as_float_array(coupling, "potts_grid: coupling", "a number or a (states, states) array", copy=False)
     if pair.ndim == 0:
-        pair = float(pair) * (1.0 - np.eye(k))
+        pair = np.where(np.eye(k, dtype=bool), 0.0, float(pair))   # +inf stays +inf off the diagonal only
+    pair = _pair_table(pair, k, "potts_grid: coupling")
     fg = FactorGraph()
     x = fg.add_variables(name, shape=(h_, w_), states=k, role=role)
     fg.add_factor_group(x.ids.reshape(-1, 1), unary.reshape(-1, k), name="unary")
@@ -62,14 +88,25 @@ def potts_grid(unary, coupling, name="x", role="output"):
 def chain_graph(unary, transition, name="y", role="output"):
     """A chain ``E(y) = sum_t unary[t, y_t] + sum_t transition[y_t, y_t+1]`` (an HMM / linear-chain CRF).
 
+    Parameters
+    ----------
+    unary : array (T, K)
+        Unary energies (positions, states).
+    transition : array (K, K), array (T - 1, K, K) or Energy
+        One transition table shared by every position, one per position, or
+        an energy (e.g. ``LinearEnergy("T")``) evaluated at compile time.
+
     Examples
     --------
     >>> fg = chain_graph(np.zeros((4, 2)), np.eye(2))
     >>> fg.n_factors
     7
     """
-    unary = np.asarray(unary, dtype=np.float64)
+    unary = _unary(unary, ("positions", "states"), "chain_graph")
     t, k = unary.shape
+    if not isinstance(transition, Energy):
+        transition = _pair_table(transition, k, "chain_graph: transition", stack=t - 1,
+                                 expected="an array of numbers or an Energy")
     fg = FactorGraph()
     y = fg.add_variables(name, shape=t, states=k, role=role)
     fg.add_factor_group(y.ids[:, None], unary, name="unary")

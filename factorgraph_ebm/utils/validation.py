@@ -5,9 +5,9 @@ import numbers
 
 import numpy as np
 
-from ..exceptions import DeclarationError, FactorGraphError, InferenceError
+from ..exceptions import DeclarationError, DeclarationTypeError, FactorGraphError, InferenceError
 
-__all__ = ["check_beta", "check_scalar", "check_energy_table"]
+__all__ = ["check_beta", "check_scalar", "check_energy_table", "as_float_array", "check_shape"]
 
 
 def check_beta(beta):
@@ -39,7 +39,7 @@ def check_scalar(value, name, kind, *, low=None, high=None, include_low=True, in
     0.5
     """
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise FactorGraphError(f"{name} must be a {kind.__name__}, got {value!r}")
+        raise FactorGraphError(f"{name} must be {'an int' if kind is int else 'a float'}, got {value!r}")
     if kind is int:
         if int(value) != value:
             raise FactorGraphError(f"{name} must be an integer, got {value!r}")
@@ -57,6 +57,63 @@ def check_scalar(value, name, kind, *, low=None, high=None, include_low=True, in
     return value
 
 
+def _describe(value):
+    """Short description of a value for "got ..." in messages."""
+    text = repr(value)
+    text = text if len(text) <= 40 else text[:37] + "..."
+    return f"the {type(value).__name__} {text}"
+
+
+def as_float_array(value, what, expected="an array of numbers", copy=True):
+    """``value`` as a float64 array, or a :class:`DeclarationTypeError` naming ``what``.
+
+    Strings, ``None``, dicts, ragged lists and other non-numeric values are
+    refused (NumPy would turn ``None`` into NaN and ``"1.5"`` into 1.5).
+
+    Examples
+    --------
+    >>> as_float_array([[0, 1], [1, 0]], "factor 'f': table").dtype
+    dtype('float64')
+    >>> as_float_array([[0, 1], [1]], "factor 'f': table")
+    Traceback (most recent call last):
+        ...
+    factorgraph_ebm.exceptions.DeclarationTypeError: factor 'f': table must be an array of numbers, got a ragged list (rows of different lengths)
+    """
+    if value is None or isinstance(value, (str, bytes, dict)):
+        got = "None" if value is None else _describe(value)
+    else:
+        try:
+            return np.array(value, dtype=np.float64) if copy else np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            if "inhomogeneous" in str(exc):
+                got = f"a ragged {type(value).__name__} (rows of different lengths)"
+            else:
+                got = f"{_describe(value)} ({exc})"
+    raise DeclarationTypeError(f"{what} must be {expected}, got {got}")
+
+
+def check_shape(shape, what):
+    """A shape (int or sequence of ints, each >= 1) as a tuple, naming ``what`` in errors.
+
+    Examples
+    --------
+    >>> check_shape(3, "shape"), check_shape([2, np.int64(4)], "shape")
+    ((3,), (2, 4))
+    """
+    def is_int(s):
+        return isinstance(s, numbers.Integral) and not isinstance(s, bool)
+
+    dims = (shape,) if is_int(shape) else shape
+    if not isinstance(dims, (str, bytes)) and hasattr(dims, "__iter__"):
+        dims = tuple(dims)
+    if not isinstance(dims, tuple) or not all(is_int(s) for s in dims):
+        raise DeclarationTypeError(f"{what} must be an int or a tuple of ints, got {shape!r}")
+    dims = tuple(int(s) for s in dims)
+    if not dims or min(dims) < 1:
+        raise DeclarationError(f"{what} must have positive sizes, got {dims}")
+    return dims
+
+
 def check_energy_table(table, shape, owner):
     """Return ``table`` as a float64 array of ``shape`` with no NaN or -inf entries.
 
@@ -68,10 +125,7 @@ def check_energy_table(table, shape, owner):
     >>> check_energy_table([[0, 1], [1, 0]], (2, 2), "factor 'f'").dtype
     dtype('float64')
     """
-    try:
-        arr = np.asarray(table, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise DeclarationError(f"{owner}: energy table is not numeric ({exc})") from None
+    arr = as_float_array(table, f"{owner}: energy table", copy=False)
     if arr.shape != tuple(shape):
         raise DeclarationError(
             f"{owner}: table shape {arr.shape} != cardinalities {tuple(shape)}"

@@ -1,5 +1,7 @@
 """Bad training input gives clear errors and changes nothing."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -14,6 +16,7 @@ from factorgraph_ebm import (
     TargetError,
     TrainingError,
 )
+from factorgraph_ebm.exceptions import DeclarationTypeError
 from factorgraph_ebm.losses import HingeLoss, MarginLoss, NLLLoss, PerceptronLoss, get_loss, make_batch
 
 
@@ -129,3 +132,49 @@ def test_parameters_save_load_round_trip_and_bad_files(tmp_path):
         Parameters.load(tmp_path / "pickled.npz")
     with pytest.raises(DeclarationError, match="parameter names must be str"):
         Parameters({1: [0.0]}).save(tmp_path / "int.npz")
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: get_loss("hinge", marg=1.0),
+         r"loss 'hinge' takes no option 'marg'; its options are \['q', 'margin', 'offending', 'latent_beta'"),
+        (lambda: get_loss("nll", margin=1.0), r"loss 'nll' takes no option 'margin'; its options are \['beta'"),
+        (lambda: get_loss(["nll"]), r"loss must be a Loss or one of \[.*\], got \['nll'\]"),
+        (lambda: NLLLoss(infer_options="damping"), "infer_options must be a dict of options of infer.* got str"),
+        (lambda: NLLLoss(infer_options={"dampin": 0.5}),
+         r"infer_options: 'dampin' is not an option of infer\(\); use one of \('schedule', 'damping', 'tol', 'max_iter'\)"),
+        (lambda: NLLLoss(infer_options={"beta": 2.0}), "infer_options: 'beta' is not an option"),
+    ],
+)
+def test_unknown_loss_options_are_type_errors_naming_the_option(make, match):
+    with pytest.raises(DeclarationTypeError, match=match) as info:
+        make()
+    assert isinstance(info.value, TypeError) and isinstance(info.value, DeclarationError)
+
+
+def test_latent_beta_is_named():
+    with pytest.raises(ValueError, match=r"^latent_beta must be > 0 \(np.inf for min-sum\), got -1.0$"):
+        HingeLoss(latent_beta=-1)
+
+
+@pytest.mark.parametrize("target, shown", [(1.5, "1.5 (float)"), (1.0, "1.0 (float)"), (True, "True (bool)"),
+                                           ("1", "'1' (str)")])
+def test_scalar_targets_must_be_integer_states(target, shown):
+    fg = FactorGraph()
+    fg.add_variable("y", 3)
+    fg.add_factor(["y"], LinearEnergy("b"))
+    with pytest.raises(TargetError, match=r"target of example 0: a target state must be an integer in \[0, 3\), "
+                                          f"got {re.escape(shown)}"):
+        NLLLoss()(fg, [target], parameters={"b": np.zeros(3)})
+    with pytest.raises(TargetError, match=r"target of example 0: evidence for variable 'y' must be an integer state"):
+        NLLLoss()(fg, [{"y": target}], parameters={"b": np.zeros(3)})
+
+
+def test_examples_need_factor_graphs():
+    with pytest.raises(TargetError, match="graphs must be a FactorGraph or a sequence of FactorGraph, got int"):
+        NLLLoss()(3, [0], parameters={})
+    fg = FactorGraph()
+    fg.add_variable("y", 2)
+    with pytest.raises(TargetError, match="got str at position 1"):
+        NLLLoss()([fg, "g"], [0, 1], parameters={})
