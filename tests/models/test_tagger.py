@@ -1,6 +1,8 @@
-"""ChainTagger against brute force, scikit-learn, and on bad input."""
+"""ChainTagger against brute force and scikit-learn's logistic regression, marginal layouts, bad input."""
 
 import itertools
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -59,6 +61,7 @@ def test_predictions_and_marginals_equal_brute_force(order):
 
 def test_single_positions_are_multinomial_logistic_regression():
     """Length-1 sequences have no transition: NLL + L2 is sklearn's multinomial logistic regression."""
+    pytest.importorskip("sklearn", reason="scikit-learn is not installed (it is optional)")
     from sklearn.datasets import load_iris
     from sklearn.linear_model import LogisticRegression
     from sklearn.preprocessing import StandardScaler
@@ -169,10 +172,9 @@ def test_bad_input():
         tagger.fit(X, [np.zeros(len(x), dtype=int) for x in X])
     tagger.fit(X, y)
     before = tagger.parameters_.copy()
-    with pytest.raises(ValueError, match="sequence 0 of X has 4 features per token, the tagger was fitted with 5"):
+    with pytest.raises(ValueError, match="sequence 0 of X has 4 features, but ChainTagger is expecting 5 features"):
         tagger.predict([np.zeros((3, 4))])
-    with pytest.raises(ValueError, match="label 7 was not seen in training"):
-        tagger.score(X[:1], [np.full(len(X[0]), 7)])
+    assert tagger.score(X[:1], [np.full(len(X[0]), 7)]) == 0.0     # a label training never saw is wrong
     with pytest.raises(ValueError, match="pass matrices, not token lists"):
         tagger.predict([[["w=a"]]])
     with pytest.raises(ValueError, match="beta must be > 0"):
@@ -201,3 +203,32 @@ def test_margin_losses_default_to_a_step_optimizer_and_lbfgs_warns_when_it_canno
     assert auto.score(X, y) == 1.0
     with pytest.warns(ConvergenceWarning, match="L-BFGS stopped after 0 iterations"):
         ChainTagger("hinge", "lbfgs", l2=0.01, loss_options=options, progress=False).fit(X, y)
+
+
+def test_marginal_dicts_hold_the_array_layout_keyed_by_label():
+    """``layout="dicts"`` is sklearn-crfsuite's: per sequence, per token, ``{label: probability}``."""
+    rng = np.random.default_rng(4)
+    X, y = _toy(rng, n_seq=12)
+    labels = [np.array(["ADJ", "DET", "NOUN"])[labs] for labs in y]
+    tagger = ChainTagger(l2=0.1, max_iter=20, progress=False).fit(X, labels)
+    tests = [rng.normal(size=(t, 5)) for t in (1, 3, 7)]
+    for beta in (None, 0.5, np.inf):
+        arrays = tagger.predict_marginals(tests, beta=beta)
+        dicts = tagger.predict_marginals(tests, beta=beta, layout="dicts")
+        assert isinstance(dicts, list) and [len(d) for d in dicts] == [1, 3, 7]
+        for array, seq in zip(arrays, dicts):
+            assert all(isinstance(token, dict) and list(token) == ["ADJ", "DET", "NOUN"] for token in seq)
+            assert all(type(k) is str and type(p) is float for token in seq for k, p in token.items())
+            np.testing.assert_array_equal([[token[c] for c in tagger.classes_] for token in seq], array)
+    assert tagger.predict_marginals(tests, layout="arrays")[2].shape == (7, 3)
+
+
+def test_importing_the_models_does_not_import_sklearn():
+    """scikit-learn is optional: only scikit-learn itself asks for the tags that import it."""
+    code = ("import sys, factorgraph_ebm, factorgraph_ebm.models, factorgraph_ebm.train; "
+            "tagger = factorgraph_ebm.models.ChainTagger(progress=False); tagger.get_params(); "
+            "tagger.fit([[['a'], ['b']]], [['A', 'B']]); "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sklearn'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]"
