@@ -378,7 +378,7 @@ def plot(path, reg, log, svm, per, args):
     acc.set_xlabel("epoch (SGD, one example per step)")
     acc.set_ylabel("accuracy")
     acc.set_title("Perceptron loss: accuracy after each epoch", fontsize=10)
-    acc.legend(fontsize=8)
+    acc.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
