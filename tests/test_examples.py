@@ -1,63 +1,143 @@
-"""Smoke tests for examples/quickstart.py (each other example has its own tests/test_example_<name>.py)."""
+"""What every script of examples/ shares: the same flags with the same meaning, a RESULT line, figures, a page.
 
+Each script has its own smoke test (``tests/test_example_<name>.py`` runs it
+with ``--quick`` in-process and parses its ``RESULT`` line). The tests here read
+every script's ``build_parser()`` so the common flags cannot drift apart:
+
+* ``--quick``: small sizes, seconds (what the smoke tests run);
+* ``--plot DIR``: write the script's PNG figures (its ``FIGURES``) into DIR,
+  created if missing; exit 2 naming matplotlib when it is not installed;
+* ``--data DIR``: the folder of the script's data set (a folder of
+  ``../shared/data``), for the scripts that read one.
+"""
+
+import argparse
 import pathlib
 import re
-import runpy
+import sys
 
 import pytest
+from example_runner import EXAMPLES, exit_error, load, parse_result, run
+from shared_data import shared_data
 
-EXAMPLES = pathlib.Path(__file__).resolve().parents[1] / "examples"
-SCRIPTS = [EXAMPLES / "quickstart.py"]
-SMALL = ["--size", "4"]
-
-#: Largest acceptable |P_bp - P_exact| on the small examples (loopy BP is approximate).
-MARGINAL_TOL = 0.05
-#: BP can never find a lower energy than the exact minimum (up to rounding).
-ENERGY_SLACK = 1e-9
-
-
-def _value(line):
-    return float(line.rsplit(":", 1)[1])
-
-
-def test_every_example_has_a_smoke_test():
-    tests = pathlib.Path(__file__).resolve().parent
-    for script in EXAMPLES.glob("*.py"):
-        if script.name != "quickstart.py":
-            assert (tests / f"test_example_{script.stem}.py").exists(), f"{script.name} has no smoke test"
+ROOT = EXAMPLES.parent
+PAGES = ROOT / "docs" / "examples"
+FIGURE_DIR = ROOT / "docs" / "figures"
+SCRIPTS = ["latent_pose", "linear_machines", "marginals", "ocr_letters", "pos_tagging", "quickstart",
+           "rbm_free_energy"]
+#: The data-set folder (under ../shared/data) of each script that reads one; the others use bundled data.
+DATA = {"marginals": "ud_english_ewt", "ocr_letters": "ocr_letters", "pos_tagging": "ud_english_ewt"}
+#: Extra arguments of the --plot run, to keep it short (every figure is still written).
+PLOT_RUN = {"ocr_letters": ["--loss", "hinge", "--no-svc"]}
+PNG = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
-def test_example_runs_at_small_size(script, monkeypatch, capsys):
-    # In-process (the Numba kernels are loaded once per session), as `python script --size 4`.
-    monkeypatch.setattr("sys.argv", [str(script), *SMALL])
-    try:
-        runpy.run_path(str(script), run_name="__main__")
-    except SystemExit as exc:  # a script may end with sys.exit(main())
-        assert exc.code in (None, 0), f"{script.name} exited with {exc.code}"
-    lines = capsys.readouterr().out.splitlines()
-    assert lines, "the script printed nothing"
-    if script.name == "quickstart.py":
-        assert any("marginal gap" in line for line in lines), "quickstart printed no BP-vs-exact gap"
-    for line in lines:
-        if re.search(r"marginal gap.*:\s*-?\d", line):
-            assert 0.0 <= _value(line) < MARGINAL_TOL, line
-        if re.search(r"MAP energy gap \(BP - exact\):", line):
-            assert _value(line) >= -ENERGY_SLACK, line
+@pytest.fixture(scope="module")
+def namespaces():
+    """Each script's namespace, loaded once (nothing runs on import)."""
+    return {}
 
 
-def test_quickstart_compares_bp_with_exact():
-    ns = runpy.run_path(str(EXAMPLES / "quickstart.py"))  # not "__main__": nothing runs on import
-    out = ns["main"]([*SMALL, "--seed", "1"])
-    assert out["marginal_gap"] < MARGINAL_TOL
-    assert out["map_energy_gap"] >= -ENERGY_SLACK
-    assert abs(out["free_energy_gap"]) < 0.1      # Bethe free energy close to the exact one
-    assert out["accuracy"] >= out["noisy_accuracy"]   # denoising does not make the image worse
+def script(namespaces, name):
+    if name not in namespaces:
+        namespaces[name] = load(name)
+    return namespaces[name]
 
 
-def test_quickstart_rejects_a_bad_size(capsys):
-    ns = runpy.run_path(str(EXAMPLES / "quickstart.py"))
-    with pytest.raises(SystemExit) as exc:
-        ns["main"](["--size", "1"])
-    assert exc.value.code == 2
-    assert "--size must be >= 2" in capsys.readouterr().err
+def options(parser):
+    """``{option string: argparse action}`` of a parser."""
+    return {flag: action for action in parser._actions for flag in action.option_strings}
+
+
+def data_args(name):
+    """``["--data", DIR]`` for a script that reads a data set (skips the test when it is missing), else ``[]``."""
+    return ["--data", str(shared_data(DATA[name]))] if name in DATA else []
+
+
+def test_the_list_of_scripts_is_complete():
+    assert sorted(p.stem for p in EXAMPLES.glob("*.py")) == SCRIPTS
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_every_script_has_a_smoke_test_and_a_page(name):
+    test = ROOT / "tests" / f"test_example_{name}.py"
+    assert test.exists(), f"{name}.py has no smoke test"
+    assert '"--quick"' in test.read_text(), f"{test.name} does not run --quick"
+    assert (PAGES / f"{name}.md").exists(), f"{name}.py has no page in docs/examples/"
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_common_flags_have_one_meaning(namespaces, name):
+    ns = script(namespaces, name)
+    assert callable(ns.get("build_parser")), f"{name}.py has no build_parser()"
+    parser = ns["build_parser"]()
+    flags = options(parser)
+    quick = flags["--quick"]
+    assert isinstance(quick, argparse._StoreTrueAction) and quick.default is False
+    assert quick.help.startswith("small sizes, seconds (what the tests run)"), quick.help
+    plot = flags["--plot"]
+    assert (plot.metavar, plot.type, plot.default) == ("DIR", pathlib.Path, None)
+    assert "into DIR, created if missing (needs matplotlib)" in plot.help, plot.help
+    figures = ns["FIGURES"]
+    assert figures and all(f.endswith(".png") for f in figures)
+    assert all(f in plot.help for f in figures), plot.help
+    if name in DATA:
+        data = flags["--data"]
+        assert (data.metavar, data.type) == ("DIR", pathlib.Path)
+        assert data.default == ROOT.parent / "shared" / "data" / DATA[name]
+        assert data.help.startswith("folder of the "), data.help
+    else:
+        assert "--data" not in flags
+    assert not {"--plot-dir", "--data-dir"} & set(flags)
+    assert re.search(r"--plot DIR\b", parser.format_help())
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_page_shows_the_scripts_figures(namespaces, name):
+    page = (PAGES / f"{name}.md").read_text()
+    shown = re.findall(r"!\[[^\]]*\]\(\.\./figures/([^)]+)\)", page)
+    assert shown, f"docs/examples/{name}.md shows no figure"
+    for figure in shown:
+        assert (FIGURE_DIR / figure).is_file(), f"docs/examples/{name}.md shows a missing figure {figure}"
+    assert set(shown) <= set(script(namespaces, name)["FIGURES"]), "a figure the script's --plot does not write"
+    assert "--plot" in page and "--quick" in page
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_quick_run_with_plot_writes_its_figures_into_a_new_folder(namespaces, name, tmp_path):
+    pytest.importorskip("matplotlib", reason="--plot needs matplotlib (pip install -e '.[examples]')")
+    pytest.importorskip("PIL", reason="the plots need Pillow (pip install -e '.[examples]')")
+    folder = tmp_path / "new" / "figures"
+    out, lines = run(script(namespaces, name), ["--quick", "--plot", str(folder), *data_args(name),
+                                                *PLOT_RUN.get(name, [])])
+    assert isinstance(out, dict) and parse_result(lines)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(script(namespaces, name)["FIGURES"])
+    for path in folder.iterdir():
+        assert path.read_bytes()[:8] == PNG
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_plot_without_matplotlib_exits_2_naming_it(namespaces, name, tmp_path, monkeypatch, capsys):
+    argv = ["--quick", "--plot", str(tmp_path / "figures"), *data_args(name)]
+    monkeypatch.setitem(sys.modules, "matplotlib", None)     # as if matplotlib were not installed
+    code, err = exit_error(script(namespaces, name), argv, capsys)
+    assert code == 2
+    assert "--plot needs matplotlib" in err.strip().splitlines()[-1]
+    assert not (tmp_path / "figures").exists()
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_plot_must_be_a_directory(namespaces, name, tmp_path, capsys):
+    path = tmp_path / "figure.png"
+    path.write_bytes(b"")
+    code, err = exit_error(script(namespaces, name), ["--quick", "--plot", str(path), *data_args(name)], capsys)
+    assert code == 2
+    assert "--plot must be a directory" in err.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("name", sorted(DATA))
+def test_data_is_a_folder_and_a_missing_one_exits_2(namespaces, name, tmp_path, capsys):
+    code, err = exit_error(script(namespaces, name), ["--quick", "--data", str(tmp_path / "missing")], capsys)
+    assert code == 2
+    assert str(tmp_path / "missing") in err.strip().splitlines()[-1]
+
