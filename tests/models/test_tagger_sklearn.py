@@ -143,6 +143,9 @@ class RowsAsSequences(ChainTagger):
         tags.input_tags.string = tags.input_tags.dict = False
         return tags
 
+    def _more_tags(self):                                # scikit-learn < 1.6
+        return {**super()._more_tags(), "X_types": ["2darray", "sparse"]}
+
     @staticmethod
     def _rows(X):
         X = X.tocsr() if sp.issparse(X) else np.asarray(X)
@@ -181,10 +184,11 @@ def test_sklearn_data_check_passes_on_one_token_sequences(name):
     run_check(name, RowsAsSequences(max_iter=5, progress=False))
 
 
-@pytest.mark.parametrize("name", sorted(FAILING))
+@pytest.mark.parametrize("name", [pytest.param(name, marks=pytest.mark.xfail(reason=reason, strict=False))
+                                  for name, reason in sorted(FAILING.items())])
 def test_sklearn_check_known_to_fail(name):
-    with pytest.raises((AssertionError, TypeError, ValueError)):
-        run_check(name, RowsAsSequences(max_iter=5, progress=False))
+    """Expected to fail (with scikit-learn 1.9; older versions check less and may pass)."""
+    run_check(name, RowsAsSequences(max_iter=5, progress=False))
 
 
 def test_check_estimator_skips_the_array_checks_for_a_sequence_tagger():
