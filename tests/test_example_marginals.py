@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from example_runner import EXAMPLES, exit_error, load, parse_result, run
+from example_runner import exit_error, load, parse_result, run
 from shared_data import shared_data
 
 from factorgraph_ebm import infer
@@ -170,17 +170,6 @@ def test_part_b_without_pillow_exits_2_naming_it(ns, capsys, monkeypatch):
     code, err = exit_error(ns, ["--quick", "--part", "b"], capsys)
     assert code == 2
     assert "needs Pillow" in err.strip().splitlines()[-1] and "--part a" in err
-
-
-def test_docstring_examples_run():
-    import doctest
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("marginals_example", EXAMPLES / "marginals.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    failed, attempted = doctest.testmod(module, verbose=False)
-    assert attempted > 0 and failed == 0
 
 
 # ----------------------------------------------------------------------------------------------

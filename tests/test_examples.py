@@ -12,6 +12,8 @@ every script's ``build_parser()`` so the common flags cannot drift apart:
 """
 
 import argparse
+import doctest
+import importlib.util
 import pathlib
 import re
 import sys
@@ -141,3 +143,11 @@ def test_data_is_a_folder_and_a_missing_one_exits_2(namespaces, name, tmp_path, 
     assert code == 2
     assert str(tmp_path / "missing") in err.strip().splitlines()[-1]
 
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_docstring_examples_run(name):
+    spec = importlib.util.spec_from_file_location(f"example_{name}", EXAMPLES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    failed, attempted = doctest.testmod(module, verbose=False)
+    assert failed == 0
