@@ -11,15 +11,17 @@ A single-factor EBM ``E(y) = -y (w . x)`` (x with a constant column) trained wit
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_breast_cancer
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import StandardScaler
-from sklearn.svm import LinearSVC
 
-from ebm_models import binary_classifier
-from factorgraph_ebm import Trainer
-from factorgraph_ebm.train import LBFGS, SGD
+pytest.importorskip("sklearn", reason="scikit-learn is not installed (it is optional; these tests use it as the oracle)")
+from sklearn.datasets import load_breast_cancer  # noqa: E402
+from sklearn.linear_model import LogisticRegression  # noqa: E402
+from sklearn.model_selection import train_test_split  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.svm import LinearSVC  # noqa: E402
+
+from ebm_models import binary_classifier  # noqa: E402
+from factorgraph_ebm import Trainer  # noqa: E402
+from factorgraph_ebm.train import LBFGS, SGD  # noqa: E402
 
 
 @pytest.fixture(scope="module")
