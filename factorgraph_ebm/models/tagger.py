@@ -122,7 +122,8 @@ class ChainTagger(ParamsMixin):
         ``emission`` (n_features, n_classes), ``transition`` (n_classes, n_classes)
         and, with ``order=2``, ``transition2``.
     trainer_ : Trainer
-        The fitted trainer (history, stop reason).
+        The fitted trainer (history, stop reason); a tagger read by
+        :meth:`load` has none.
     n_iter_ : int
 
     Examples
@@ -375,6 +376,20 @@ class ChainTagger(ParamsMixin):
             scipy.sparse (see :func:`~factorgraph_ebm.models.image_features`).
         y : list of sequences of labels
             Any hashable, sortable labels (str, int).
+
+        Returns
+        -------
+        ChainTagger
+            ``self``, with ``classes_``, ``parameters_``, ... set. The settings
+            are checked here (not in ``__init__``); a failed ``fit`` leaves an
+            already fitted tagger unchanged.
+
+        Examples
+        --------
+        >>> X = [np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([[0.0, 1.0]])]   # two sequences, 2 features
+        >>> tagger = ChainTagger(l2=0.1, progress=False).fit(X, [["a", "b"], ["b"]])
+        >>> tagger.classes_, tagger.n_features_in_, sorted(tagger.parameters_)
+        (array(['a', 'b'], dtype='<U1'), 2, ['emission', 'transition'])
         """
         self._check_settings()
         X = self._check_X(X)
@@ -428,10 +443,21 @@ class ChainTagger(ParamsMixin):
     def predict(self, X):
         """The minimum-energy label sequence of each sequence (Viterbi for ``order=1``).
 
+        Parameters
+        ----------
+        X : list of sequences
+            As for :meth:`fit`.
+
         Returns
         -------
         list of ndarray
             Labels (from ``classes_``) per sequence.
+
+        Examples
+        --------
+        >>> tagger = ChainTagger(l2=0.1, progress=False).fit([[["w=a"], ["w=b"]]], [["A", "B"]])
+        >>> tagger.predict([[["w=b"], ["w=a"], ["w=unseen"]]])[0].shape
+        (3,)
         """
         return [self.classes_[s] for s in self._predict_states(X)]
 

@@ -131,6 +131,12 @@ class ParamsMixin:
         -------
         dict
             ``type(self)(**self.get_params(deep=False))`` is an unfitted copy.
+
+        Examples
+        --------
+        >>> from factorgraph_ebm import Trainer
+        >>> Trainer("hinge", max_epochs=3).get_params()["max_epochs"]
+        3
         """
         out = {}
         for name in self._get_param_names():
@@ -145,6 +151,12 @@ class ParamsMixin:
 
         Unknown names raise :class:`~factorgraph_ebm.DeclarationError` listing
         the valid ones; nothing is changed then.
+
+        Examples
+        --------
+        >>> from factorgraph_ebm import Trainer
+        >>> Trainer(progress=False).set_params(l2=0.1, max_epochs=5)
+        Trainer(max_epochs=5, l2=0.1, progress=False)
         """
         if not params:
             return self
