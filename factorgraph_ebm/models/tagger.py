@@ -189,8 +189,8 @@ class ChainTagger(ParamsMixin):
         check_choice(self.order, "order", (1, 2))
         check_scalar(self.max_iter, "max_iter", int, low=1)
         if self.loss_options is not None and not isinstance(self.loss_options, dict):
-            raise DeclarationTypeError(f"loss_options must be None or a dict of options for the {self.loss!r} loss, "
-                                   f"got {_kind(self.loss_options)}")
+            raise DeclarationTypeError(f"loss_options must be None or a dict of options for the {self.loss!r} "
+                                       f"loss, got {_kind(self.loss_options)}")
         check_beta(self.beta)
 
     def _check_fitted(self):
@@ -199,7 +199,11 @@ class ChainTagger(ParamsMixin):
 
     @staticmethod
     def _check_X(X):
-        """``X`` as a list of non-empty sequences; raises :class:`DeclarationError` naming the culprit."""
+        """``X`` as a list of non-empty sequences.
+
+        Raises :class:`DeclarationError` naming the culprit
+        (:class:`DeclarationTypeError` for a value of the wrong type).
+        """
         expected = "X must be a list of sequences (each a (tokens, features) matrix or a list of tokens)"
         if sp.issparse(X) or (isinstance(X, np.ndarray) and X.ndim == 2 and X.dtype.kind in "biufc"):
             raise DeclarationError(
@@ -210,7 +214,7 @@ class ChainTagger(ParamsMixin):
             raise DeclarationError(f"{expected}, got a {X.ndim}-D array of shape {X.shape}. Reshape your data: "
                                    "[X.reshape(-1, 1)] is one sequence of one-feature tokens")
         if isinstance(X, (str, bytes, dict)) or not hasattr(X, "__len__"):
-            raise DeclarationTypeError(f"X must be a list of sequences (one per sentence / word), got {_kind(X)}")
+            raise DeclarationTypeError(f"{expected}, got {_kind(X)}")
         X = list(X)
         if not X:
             raise DeclarationError("X is empty: expected a list of sequences, got no sequence")
@@ -221,16 +225,20 @@ class ChainTagger(ParamsMixin):
                                            f"(tokens, features) matrix), got {_kind(seq)}")
             if n == 0:
                 raise DeclarationError(f"sequence {i} of X is empty: expected at least one token")
-        return X
-
-    def _features(self, X):
-        """One feature matrix (T, n_features_in_) per sequence."""
-        for i, seq in enumerate(X):
-            if isinstance(seq, np.ndarray) and seq.dtype.kind == "c" or sp.issparse(seq) and seq.dtype.kind == "c":
+            if (isinstance(seq, np.ndarray) or sp.issparse(seq)) and seq.dtype.kind == "c":
                 raise DeclarationError(f"sequence {i} of X has dtype {seq.dtype}: Complex data not supported, "
                                        "expected real feature values")
         numeric = [_is_numeric(seq) for seq in X]
-        if all(numeric):
+        if any(numeric) and not all(numeric):
+            first = numeric.index(not numeric[0])
+            raise DeclarationError(f"X mixes numeric feature matrices and token feature lists (sequence 0 is "
+                                   f"{'a matrix' if numeric[0] else 'a token list'}, sequence {first} is not); "
+                                   "use one kind")
+        return X
+
+    def _features(self, X):
+        """One feature matrix (T, n_features_in_) per sequence of a checked ``X`` (see :meth:`_check_X`)."""
+        if _is_numeric(X[0]):
             rows = []
             for i, seq in enumerate(X):
                 m = seq.tocsr().astype(np.float64) if sp.issparse(seq) else np.asarray(seq, dtype=np.float64)
@@ -250,11 +258,6 @@ class ChainTagger(ParamsMixin):
                                            "expected finite numbers")
                 rows.append(m)
             return rows
-        if any(numeric):
-            first = [i for i, kind in enumerate(numeric) if kind != numeric[0]][0]
-            raise DeclarationError(f"X mixes numeric feature matrices and token feature lists (sequence 0 is "
-                                   f"{'a matrix' if numeric[0] else 'a token list'}, sequence {first} is not); "
-                                   "use one kind")
         if getattr(self, "feature_index_", 0) is None:
             raise DeclarationError("the tagger was fitted on numeric feature matrices; pass matrices, not token "
                                    "lists (sequence 0 of X is a token list)")
@@ -275,8 +278,9 @@ class ChainTagger(ParamsMixin):
     def _encode(self, y, X, unseen=None):
         """Label sequences as state sequences (indices into ``classes_``).
 
-        A label not in ``classes_`` raises, or becomes ``unseen`` when it is
-        an int (``score`` counts it as wrong).
+        A label not in ``classes_`` raises a :class:`TargetError`, or, when
+        ``unseen`` is given, becomes that state (``score`` passes -1, which
+        no prediction equals).
         """
         out = []
         index = {c: i for i, c in enumerate(self.classes_.tolist())}
@@ -402,7 +406,7 @@ class ChainTagger(ParamsMixin):
             delattr(self, k)
         try:
             self.classes_ = classes
-            if all(_is_numeric(seq) for seq in X):
+            if _is_numeric(X[0]):                        # then every sequence is (see _check_X)
                 self.feature_index_ = None
             else:
                 self.feature_index_ = FeatureIndex(self.min_count).fit(X)

@@ -46,7 +46,8 @@ SETTINGS = [
 ]
 
 X_ERRORS = [
-    (fit_on("abc"), r"X must be a list of sequences \(one per sentence / word\), got the str 'abc'"),
+    (fit_on("abc"), r"X must be a list of sequences \(each a \(tokens, features\) matrix or a list of tokens\), "
+                    r"got the str 'abc'"),
     (fit_on(np.zeros((5, 2))), r"X must be a list of sequences .*, got one 2-D array of shape \(5, 2\)\. "
                                r"Reshape your data: \[X\] is one sequence"),
     (fit_on(sp.csr_matrix(np.eye(3))), r"got one scipy.sparse matrix of shape \(3, 3\)"),
