@@ -161,7 +161,8 @@ def belief_propagation(compiled, beta, *, schedule="auto", damping=0.0, tol=1e-9
         fterm = np.empty(compiled.n_factors)
         vterm = np.empty(compiled.n_vars)
         with threads_for(compiled.n_messages):
-            _bethe_terms(w, compiled.unary, beta, msgs.etables, msgs.block_min, msgs.v2f, msgs.belief, fterm, vterm)
+            _bethe_terms(w, compiled.unary, beta, msgs.etables, msgs.block_min, msgs.v2f, msgs.belief,
+                         get_num_threads(), fterm, vterm)
         free = sum_ranges(fterm, compiled.graph_factor_ptr) + sum_ranges(vterm, compiled.graph_var_ptr)
     return InferenceResult(
         compiled, method, beta, marginals_from_beliefs(msgs.belief, w.var_state_ptr, beta), free,

@@ -20,8 +20,18 @@ JIT = {
 JIT_PARALLEL = dict(JIT, parallel=True)
 
 #: For per-variable / per-factor helpers called from the sweep kernels: inlined
-#: at the Numba IR level so the hot loops see no call overhead.
+#: at the Numba IR level so the hot loops see no call overhead (a call that
+#: is not inlined passes every array of the wiring tuple, seven words each).
 JIT_INLINE = dict(JIT, inline="always")
+
+#: For the serial loops over nodes and table entries (a chunk of a sweep, a
+#: tree pass, decoding): no reference counting. In a serial function Numba
+#: increments and decrements a reference count (an atomic operation) each
+#: time a helper reads an array of the wiring tuple, which made these loops
+#: 10-14x slower than the same loop in a ``prange`` body (where the parallel
+#: lowering hoists the reads out of the loop). Without reference counting a
+#: function cannot allocate: its callers pass the output and work arrays.
+JIT_LOOP = dict(JIT, _nrt=False)
 
 #: Below this many message entries a kernel call runs on one thread: waking a
 #: second thread costs more than it saves, and on a busy machine a parallel

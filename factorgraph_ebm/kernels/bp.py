@@ -22,7 +22,7 @@ cache keys on the caller's file only, so helpers kept elsewhere could go stale.
 import numpy as np
 from numba import njit, prange
 
-from ._jit import JIT, JIT_INLINE, JIT_PARALLEL
+from ._jit import JIT, JIT_INLINE, JIT_LOOP, JIT_PARALLEL
 
 INF = np.inf
 #: Below this, an exp-space column sum may have lost terms to underflow.
@@ -188,7 +188,7 @@ def _unary_message(f, w, out):
     return _normalize(out, m, k)
 
 
-@njit(**JIT_INLINE)
+@njit(**JIT_LOOP)
 def _general_message(f, k, w, beta, msg_v2f, out, scratch):
     """Message of factor ``f`` (any arity) to its scope position ``k``.
 
@@ -259,16 +259,9 @@ def _factor_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch):
 
 @njit(**JIT_INLINE)
 def _factor_messages(f, w, beta, etables, block_min, msg_v2f, out, scratch):
-    """Every message of factor ``f`` (pairwise directions unrolled so each is specialised)."""
-    arity = w.factor_edge_ptr[f + 1] - w.factor_edge_ptr[f]
-    if arity == 2:
-        _pair_message(f, 0, w, beta, etables, block_min, msg_v2f, out, scratch)
-        _pair_message(f, 1, w, beta, etables, block_min, msg_v2f, out, scratch)
-    elif arity == 1:
-        _unary_message(f, w, out)
-    else:
-        for k in range(arity):
-            _general_message(f, k, w, beta, msg_v2f, out, scratch)
+    """Every message of factor ``f`` (one inlined :func:`_factor_message` for every scope position)."""
+    for k in range(w.factor_edge_ptr[f + 1] - w.factor_edge_ptr[f]):
+        _factor_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch)
 
 
 @njit(**JIT_INLINE)
@@ -337,28 +330,31 @@ def _pair_weights(f, w, beta, etables, block_min, msg_v2f, out):
     return z, block_min[b] + lo0 + lo1
 
 
-@njit(**JIT)
 def _exp_tables(w, beta):
     """``exp(-beta (T - block_min))`` for the entries of every pairwise table, and ``block_min`` per block.
 
     Only pairwise factors read ``etables`` (their sum-product messages and
     marginals work in exp space), so other blocks (per-position emission
-    tables, higher-arity tables) are left unset. Returns ``(etables,
-    block_min)``; zeros at beta = inf (unused by min-sum).
+    tables, higher-arity tables) are left unset (``np.empty`` leaves untouched
+    pages unmapped, so emission tables cost nothing here). Returns
+    ``(etables, block_min)``; zeros at beta = inf (unused by min-sum).
     """
-    n_blocks = len(w.block_ptr) - 1
-    half = len(w.tables) // 2
-    block_min = np.zeros(n_blocks)
+    block_min = np.zeros(len(w.block_ptr) - 1)
     if beta == INF:
         return np.zeros(len(w.tables)), block_min
-    # Only pairwise blocks are ever read: the rest stays unwritten (np.empty
-    # leaves untouched pages unmapped, so emission tables cost nothing here).
     etables = np.empty(len(w.tables))
-    pairwise = np.zeros(n_blocks, dtype=np.bool_)
+    _fill_exp_tables(w, beta, np.zeros(len(block_min), dtype=np.bool_), etables, block_min)
+    return etables, block_min
+
+
+@njit(**JIT_LOOP)
+def _fill_exp_tables(w, beta, pairwise, etables, block_min):
+    """The loops of :func:`_exp_tables`; ``pairwise`` (n_blocks,) bool is work space (all False)."""
+    half = len(w.tables) // 2
     for f in range(len(w.factor_block)):
         if w.factor_edge_ptr[f + 1] - w.factor_edge_ptr[f] == 2:
             pairwise[w.factor_block[f]] = True
-    for b in range(n_blocks):
+    for b in range(len(block_min)):
         if not pairwise[b]:
             continue
         lo = INF
@@ -370,7 +366,6 @@ def _exp_tables(w, beta):
         for t in range(w.block_ptr[b], w.block_ptr[b + 1]):
             etables[t] = np.exp(-beta * (w.tables[t] - lo))
             etables[half + t] = np.exp(-beta * (w.tables[half + t] - lo))
-    return etables, block_min
 
 
 @njit(**JIT_PARALLEL)
@@ -401,7 +396,6 @@ def _probabilities(costs, ptr, beta, out):
             out[t] /= z
 
 
-@njit(**JIT)
 def _bfs_order(w):
     """Breadth-first order of the bipartite graph, rooted at the lowest variable id per component.
 
@@ -414,11 +408,18 @@ def _bfs_order(w):
     is_forest : bool
         False when an edge closes a cycle.
     """
+    n_nodes = len(w.var_states) + len(w.factor_edge_ptr) - 1
+    order = np.empty(n_nodes, dtype=np.int64)
+    parent_edge = np.full(n_nodes, -1, dtype=np.int64)
+    is_forest = _fill_bfs_order(w, order, parent_edge, np.zeros(n_nodes, dtype=np.bool_))
+    return order, parent_edge, bool(is_forest)
+
+
+@njit(**JIT_LOOP)
+def _fill_bfs_order(w, order, parent_edge, seen):
+    """The search of :func:`_bfs_order` into ``order`` and ``parent_edge`` (all -1); returns is_forest."""
     n_vars = len(w.var_states)
     n_factors = len(w.factor_edge_ptr) - 1
-    order = np.empty(n_vars + n_factors, dtype=np.int64)
-    parent_edge = np.full(n_vars + n_factors, -1, dtype=np.int64)
-    seen = np.zeros(n_vars + n_factors, dtype=np.bool_)
     is_forest = True
     head = 0
     tail = 0
@@ -457,20 +458,19 @@ def _bfs_order(w):
                     parent_edge[u] = e
                     order[tail] = u
                     tail += 1
-    return order, parent_edge, is_forest
+    return is_forest
 
 
-@njit(**JIT)
+@njit(**JIT_LOOP)
 def _tree_range(w, unary, beta, etables, block_min, order, parent_edge, lo, hi, msg_f2v, msg_v2f, belief,
-                inward):
+                inward, scratch):
     """Inward then outward pass over ``order[lo:hi]``, a run of whole trees.
 
     ``inward[f]`` receives the constant removed from factor f's message to its
     parent: a tree's free energy is the sum of these plus the softmin of its
-    root's belief.
+    root's belief. ``scratch``: work array, length >= the largest state count.
     """
     n_vars = len(w.var_states)
-    scratch = np.empty(np.max(w.var_states))
     for i in range(hi - 1, lo - 1, -1):
         node = order[i]
         if node < n_vars:
@@ -514,12 +514,168 @@ def _tree_pass(w, unary, beta, etables, block_min, order, parent_edge, n_threads
         bounds[c] = roots[np.searchsorted(roots, c * n // n_chunks)]
     bounds[0] = 0
     bounds[n_chunks] = n
+    scratch = np.empty((n_chunks, np.max(w.var_states)))
     for c in prange(n_chunks):
         _tree_range(w, unary, beta, etables, block_min, order, parent_edge, bounds[c], bounds[c + 1],
-                    msg_f2v, msg_v2f, belief, inward)
+                    msg_f2v, msg_v2f, belief, inward, scratch[c])
+
+
+#: Tasks of :func:`_sweep`: the phases of a flooding iteration and the Bethe terms.
+UNARY_MESSAGES, VAR_MESSAGES, FACTOR_MESSAGES, BETHE_FACTORS, BETHE_VARS = 0, 1, 2, 3, 4
+
+
+@njit(**JIT_LOOP)
+def _flood_factors(lo, hi, w, beta, etables, block_min, damping, msg_v2f, msg_f2v, new, scratch):
+    """Flooding update of the factors ``lo .. hi - 1`` (one-variable factors skipped), damped.
+
+    Returns the largest message change (+inf when a message entry changes
+    between finite and +inf).
+    """
+    d = 0.0
+    for f in range(lo, hi):
+        e0 = w.factor_edge_ptr[f]
+        e1 = w.factor_edge_ptr[f + 1]
+        if e1 - e0 == 1:
+            continue
+        _factor_messages(f, w, beta, etables, block_min, msg_v2f, new, scratch)
+        for m in range(w.edge_state_ptr[e0], w.edge_state_ptr[e1]):
+            old = msg_f2v[m]
+            val = new[m]
+            if damping > 0.0 and old < INF and val < INF:
+                val = (1.0 - damping) * val + damping * old
+            if val != old:
+                if val == INF or old == INF:
+                    d = INF
+                elif abs(val - old) > d:
+                    d = abs(val - old)
+            msg_f2v[m] = val
+    return d
+
+
+@njit(**JIT_LOOP)
+def _bethe_factor_terms(lo, hi, w, beta, etables, block_min, msg_v2f, fterm, costs):
+    """``<T_f>_{b_f} - H(b_f) / beta`` of the factors ``lo .. hi - 1``, at ``fterm[f]``.
+
+    Pairwise factors take the exp-space path (:func:`_pair_weights`), where
+    ``<T> - H/beta = C - <m0 + m1> - log(z)/beta`` needs no exponential per entry.
+    ``costs``: work array of at least the largest table size + 2 x the largest state count.
+    """
+    for f in range(lo, hi):
+        b = w.factor_block[f]
+        t0 = w.block_ptr[b]
+        size = w.block_ptr[b + 1] - t0
+        e0 = w.factor_edge_ptr[f]
+        if w.factor_edge_ptr[f + 1] - e0 == 2:
+            z, cst = _pair_weights(f, w, beta, etables, block_min, msg_v2f, costs)
+            if z > TINY:
+                m0 = w.edge_state_ptr[e0]
+                m1 = w.edge_state_ptr[e0 + 1]
+                k0 = w.var_states[w.edge_var[e0]]
+                k1 = w.var_states[w.edge_var[e0 + 1]]
+                acc = 0.0
+                for i in range(k0):
+                    q0 = msg_v2f[m0 + i]
+                    for j in range(k1):
+                        pt = costs[i * k1 + j]
+                        if pt > 0.0:
+                            acc += pt * (q0 + msg_v2f[m1 + j])
+                fterm[f] = cst - acc / z - np.log(z) / beta
+                continue
+        _factor_costs(f, w, msg_v2f, costs, 0)
+        lo_cost = INF
+        for t in range(size):
+            lo_cost = min(lo_cost, costs[t])
+        if lo_cost == INF:
+            fterm[f] = INF
+            continue
+        # <T> - H/beta = sum_t p_t (T_t + log p_t / beta), p_t = exp(-beta (c_t - lo)) / z
+        z = 0.0
+        acc = 0.0
+        for t in range(size):
+            if costs[t] < INF:
+                d = costs[t] - lo_cost
+                p = np.exp(-beta * d)
+                z += p
+                acc += p * (w.tables[t0 + t] - d)
+        fterm[f] = acc / z - np.log(z) / beta
+
+
+@njit(**JIT_LOOP)
+def _bethe_var_terms(lo, hi, w, unary, beta, belief, vterm):
+    """``<U_v>_{b_v} + (d_v - 1) H(b_v) / beta`` of the variables ``lo .. hi - 1``, at ``vterm[v]``.
+
+    A variable whose belief is +inf everywhere gets +inf (zero partition).
+    """
+    for v in range(lo, hi):
+        k = w.var_states[v]
+        s0 = w.var_state_ptr[v]
+        low = INF
+        for x in range(k):
+            if belief[s0 + x] < low:
+                low = belief[s0 + x]
+        if low == INF:
+            vterm[v] = INF
+            continue
+        z = 0.0
+        for x in range(k):
+            if belief[s0 + x] < INF:
+                z += np.exp(-beta * (belief[s0 + x] - low))
+        logz = np.log(z)
+        degree = w.var_edge_ptr[v + 1] - w.var_edge_ptr[v]
+        acc = 0.0
+        for x in range(k):
+            if belief[s0 + x] < INF:
+                r = beta * (belief[s0 + x] - low)
+                p = np.exp(-r) / z
+                acc += p * (unary[s0 + x] + (degree - 1) * (r + logz) / beta)
+        vterm[v] = acc
+
+
+@njit(**JIT_LOOP)
+def _sweep_chunk(task, lo, hi, w, unary, beta, etables, block_min, damping, msg_f2v, msg_v2f, belief, new,
+                 node_out, scratch):
+    """Task ``task`` (see :func:`_sweep`) on the nodes ``lo .. hi - 1``; returns the chunk's largest change."""
+    if task == UNARY_MESSAGES:
+        for f in range(lo, hi):
+            if w.factor_edge_ptr[f + 1] - w.factor_edge_ptr[f] == 1:
+                _unary_message(f, w, msg_f2v)
+    elif task == VAR_MESSAGES:
+        for v in range(lo, hi):
+            _var_messages(v, w, unary, msg_f2v, msg_v2f, belief)
+    elif task == FACTOR_MESSAGES:
+        return _flood_factors(lo, hi, w, beta, etables, block_min, damping, msg_v2f, msg_f2v, new, scratch)
+    elif task == BETHE_FACTORS:
+        _bethe_factor_terms(lo, hi, w, beta, etables, block_min, msg_v2f, node_out, scratch)
+    else:
+        _bethe_var_terms(lo, hi, w, unary, beta, belief, node_out)
+    return 0.0
 
 
 @njit(**JIT_PARALLEL)
+def _sweep(task, n, n_chunks, w, unary, beta, etables, block_min, damping, msg_f2v, msg_v2f, belief, new,
+           node_out, chunk_out):
+    """One task over ``n`` nodes in ``n_chunks`` contiguous chunks, in parallel.
+
+    The one parallel loop of flooding BP and of the Bethe free energy (one
+    parallel region to compile for all of them, each chunk a call of the
+    serial :func:`_sweep_chunk`). Tasks: ``UNARY_MESSAGES`` (messages of the
+    one-variable factors, constant), ``VAR_MESSAGES`` (every variable's
+    messages and belief), ``FACTOR_MESSAGES`` (every other factor's messages,
+    damped; ``chunk_out[c]`` = largest change in chunk c), ``BETHE_FACTORS`` /
+    ``BETHE_VARS`` (per-node Bethe terms at ``node_out``).
+    """
+    # (callers pass the task as np.int64(...): a literal would compile one copy per task)
+    width = np.max(w.var_states)
+    if task == BETHE_FACTORS:
+        for b in range(len(w.block_ptr) - 1):
+            width = max(width, w.block_ptr[b + 1] - w.block_ptr[b] + 2 * np.max(w.var_states))
+    scratch = np.empty((n_chunks, width))
+    for c in prange(n_chunks):
+        chunk_out[c] = _sweep_chunk(task, c * n // n_chunks, (c + 1) * n // n_chunks, w, unary, beta, etables,
+                                    block_min, damping, msg_f2v, msg_v2f, belief, new, node_out, scratch[c])
+
+
+@njit(**JIT)
 def _flood(w, unary, beta, etables, block_min, damping, tol, max_iter, n_threads, msg_f2v, msg_v2f, belief):
     """Loopy BP, flooding schedule, from the messages given (updated in place).
 
@@ -533,132 +689,46 @@ def _flood(w, unary, beta, etables, block_min, damping, tol, max_iter, n_threads
     """
     n_vars = len(w.var_states)
     n_factors = len(w.factor_edge_ptr) - 1
-    n_chunks = max(1, min(n_factors, 16 * n_threads))
-    max_states = np.max(w.var_states)
+    n_chunks = max(1, min(max(n_factors, n_vars), 16 * n_threads))
     new = np.empty_like(msg_f2v)
+    none = np.empty(0)
     cdelta = np.zeros(n_chunks)
     delta = INF
     it = 0
-    # A one-variable factor's message never changes: send it once, skip it after.
-    for f in prange(n_factors):
-        if w.factor_edge_ptr[f + 1] - w.factor_edge_ptr[f] == 1:
-            _unary_message(f, w, msg_f2v)
+    _sweep(np.int64(UNARY_MESSAGES), n_factors, n_chunks, w, unary, beta, etables, block_min, damping, msg_f2v, msg_v2f,
+           belief, new, none, cdelta)
     while it < max_iter:
-        for v in prange(n_vars):
-            _var_messages(v, w, unary, msg_f2v, msg_v2f, belief)
-        for c in prange(n_chunks):
-            scratch = np.empty(max_states)
-            d = 0.0
-            for f in range(c * n_factors // n_chunks, (c + 1) * n_factors // n_chunks):
-                e0 = w.factor_edge_ptr[f]
-                e1 = w.factor_edge_ptr[f + 1]
-                if e1 - e0 == 1:
-                    continue
-                _factor_messages(f, w, beta, etables, block_min, msg_v2f, new, scratch)
-                for m in range(w.edge_state_ptr[e0], w.edge_state_ptr[e1]):
-                    old = msg_f2v[m]
-                    val = new[m]
-                    if damping > 0.0 and old < INF and val < INF:
-                        val = (1.0 - damping) * val + damping * old
-                    if val != old:
-                        if val == INF or old == INF:
-                            d = INF
-                        elif abs(val - old) > d:
-                            d = abs(val - old)
-                    msg_f2v[m] = val
-            cdelta[c] = d
+        _sweep(np.int64(VAR_MESSAGES), n_vars, n_chunks, w, unary, beta, etables, block_min, damping, msg_f2v, msg_v2f,
+               belief, new, none, cdelta)
+        _sweep(np.int64(FACTOR_MESSAGES), n_factors, n_chunks, w, unary, beta, etables, block_min, damping, msg_f2v,
+               msg_v2f, belief, new, none, cdelta)
         it += 1
-        delta = 0.0
-        for c in range(n_chunks):
-            delta = max(delta, cdelta[c])
+        delta = np.max(cdelta)
         if delta <= tol:
             break
-    for v in prange(n_vars):
-        _var_messages(v, w, unary, msg_f2v, msg_v2f, belief)
+    _sweep(np.int64(VAR_MESSAGES), n_vars, n_chunks, w, unary, beta, etables, block_min, damping, msg_f2v, msg_v2f,
+           belief, new, none, cdelta)
     return it, delta
 
 
-@njit(**JIT_PARALLEL)
-def _bethe_terms(w, unary, beta, etables, block_min, msg_v2f, belief, fterm, vterm):
-    """Per-node terms of the Bethe free energy (finite beta).
+def _bethe_terms(w, unary, beta, etables, block_min, msg_v2f, belief, n_threads, fterm, vterm):
+    """Per-node terms of the Bethe free energy (finite beta), in parallel.
 
     ``F = sum_f [<T_f>_{b_f} - H(b_f)/beta] + sum_v [<U_v>_{b_v} + (d_v - 1) H(b_v)/beta]``,
     exact on forests. Writes ``fterm`` (n_factors,) and ``vterm`` (n_vars,).
-    A variable whose belief is +inf everywhere gets ``vterm = +inf`` (zero partition).
-    Pairwise factors take the exp-space path (:func:`_pair_weights`), where
-    ``<T> - H/beta = C - <m0 + m1> - log(z)/beta`` needs no exponential per entry.
+    A plain Python function: two calls of :func:`_sweep` (once per BP run, so
+    a compiled wrapper would only add compile time).
     """
     n_vars = len(w.var_states)
     n_factors = len(w.factor_edge_ptr) - 1
-    n_chunks = max(1, min(n_factors, 64))
-    max_size = np.max(np.diff(w.block_ptr)) if len(w.block_ptr) > 1 else 0
-    max_states = np.max(w.var_states) if n_vars else 0
-    for c in prange(n_chunks):
-        costs = np.empty(max_size + 2 * max_states)
-        for f in range(c * n_factors // n_chunks, (c + 1) * n_factors // n_chunks):
-            b = w.factor_block[f]
-            t0 = w.block_ptr[b]
-            size = w.block_ptr[b + 1] - t0
-            e0 = w.factor_edge_ptr[f]
-            if w.factor_edge_ptr[f + 1] - e0 == 2:
-                z, cst = _pair_weights(f, w, beta, etables, block_min, msg_v2f, costs)
-                if z > TINY:
-                    m0 = w.edge_state_ptr[e0]
-                    m1 = w.edge_state_ptr[e0 + 1]
-                    k0 = w.var_states[w.edge_var[e0]]
-                    k1 = w.var_states[w.edge_var[e0 + 1]]
-                    acc = 0.0
-                    for i in range(k0):
-                        q0 = msg_v2f[m0 + i]
-                        for j in range(k1):
-                            pt = costs[i * k1 + j]
-                            if pt > 0.0:
-                                acc += pt * (q0 + msg_v2f[m1 + j])
-                    fterm[f] = cst - acc / z - np.log(z) / beta
-                    continue
-            _factor_costs(f, w, msg_v2f, costs, 0)
-            lo = INF
-            for t in range(size):
-                lo = min(lo, costs[t])
-            if lo == INF:
-                fterm[f] = INF
-                continue
-            # <T> - H/beta = sum_t p_t (T_t + log p_t / beta), p_t = exp(-beta (c_t - lo)) / z
-            z = 0.0
-            acc = 0.0
-            for t in range(size):
-                if costs[t] < INF:
-                    d = costs[t] - lo
-                    p = np.exp(-beta * d)
-                    z += p
-                    acc += p * (w.tables[t0 + t] - d)
-            fterm[f] = acc / z - np.log(z) / beta
-    for v in prange(n_vars):
-        k = w.var_states[v]
-        s0 = w.var_state_ptr[v]
-        lo = INF
-        for x in range(k):
-            if belief[s0 + x] < lo:
-                lo = belief[s0 + x]
-        if lo == INF:
-            vterm[v] = INF
-            continue
-        z = 0.0
-        for x in range(k):
-            if belief[s0 + x] < INF:
-                z += np.exp(-beta * (belief[s0 + x] - lo))
-        logz = np.log(z)
-        degree = w.var_edge_ptr[v + 1] - w.var_edge_ptr[v]
-        acc = 0.0
-        for x in range(k):
-            if belief[s0 + x] < INF:
-                r = beta * (belief[s0 + x] - lo)
-                p = np.exp(-r) / z
-                acc += p * (unary[s0 + x] + (degree - 1) * (r + logz) / beta)
-        vterm[v] = acc
+    n_chunks = max(1, min(max(n_factors, n_vars), 16 * n_threads))
+    cdelta = np.zeros(n_chunks)
+    _sweep(np.int64(BETHE_FACTORS), n_factors, n_chunks, w, unary, beta, etables, block_min, 0.0, msg_v2f, msg_v2f,
+           belief, msg_v2f, fterm, cdelta)
+    _sweep(np.int64(BETHE_VARS), n_vars, n_chunks, w, unary, beta, etables, block_min, 0.0, msg_v2f, msg_v2f,
+           belief, msg_v2f, vterm, cdelta)
 
 
-@njit(**JIT)
 def _decode(w, belief, msg_v2f, order, parent_edge):
     """Assignment minimising the beliefs, decoded along ``order``.
 
@@ -668,8 +738,15 @@ def _decode(w, belief, msg_v2f, order, parent_edge):
     order). On a forest after min-sum this is exact backtracking, whatever the
     ties. Returns int64 states, -1 where a variable has no finite belief.
     """
+    state = np.full(len(w.var_states), -1, dtype=np.int64)
+    _fill_decode(w, belief, msg_v2f, order, parent_edge, state)
+    return state
+
+
+@njit(**JIT_LOOP)
+def _fill_decode(w, belief, msg_v2f, order, parent_edge, state):
+    """The decoding loop of :func:`_decode`, into ``state`` (all -1 on entry)."""
     n_vars = len(w.var_states)
-    state = np.full(n_vars, -1, dtype=np.int64)
     for i in range(len(order)):
         node = order[i]
         if node < n_vars:
@@ -733,7 +810,6 @@ def _decode(w, belief, msg_v2f, order, parent_edge):
             u = w.edge_var[e]
             if state[u] < 0:
                 state[u] = (best_t // w.edge_stride[e]) % w.var_states[u]
-    return state
 
 
 @njit(**JIT_PARALLEL)
