@@ -14,11 +14,13 @@ Other energies (custom ones) keep the generic per-declaration path.
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..graph.energies import LinearEnergy
+from ..utils.lazy import is_sparse, lazy_module
 
 __all__ = ["LinearPlan", "linear_plan", "table_index_of_entries"]
+
+_sparse = lazy_module("scipy.sparse")
 
 
 @dataclass
@@ -80,7 +82,7 @@ class LinearPlan:
                 if full[:len(lead)] != lead:
                     self.generic_slots.append(slot)
                     continue
-                kind = "sparse" if sp.issparse(rows) else "dense"
+                kind = "sparse" if is_sparse(rows) else "dense"
                 key = (energy.parameter, kind, (rows.shape[1], *full[len(lead):]))
             part = parts.setdefault(key, ([], []))
             part[0].append(rows)
@@ -96,7 +98,7 @@ class LinearPlan:
             if kind == "table":
                 stacked = None
             else:
-                stacked = sp.vstack(rows, format="csr") if kind == "sparse" else np.concatenate(rows, axis=0)
+                stacked = _sparse.vstack(rows, format="csr") if kind == "sparse" else np.concatenate(rows, axis=0)
             self.groups.append(_Group(name, stacked, np.concatenate(dest), wshape, len(dest)))
         empty = np.zeros(0, dtype=np.int64)
         self.mirror_src = np.concatenate(mirror_src) if mirror_src else empty

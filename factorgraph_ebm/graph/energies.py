@@ -12,9 +12,9 @@ Custom energies subclass :class:`Energy` and implement both methods.
 """
 
 import numpy as np
-import scipy.sparse as sp
 
 from ..exceptions import DeclarationError, DeclarationTypeError
+from ..utils.lazy import is_sparse
 from ..utils.validation import as_float_array, check_energy_table, check_shape
 
 __all__ = ["Energy", "TableEnergy", "LinearEnergy", "as_energy"]
@@ -151,7 +151,7 @@ class LinearEnergy(Energy):
         self.parameter_names = (parameter,)
         owner = f"LinearEnergy({parameter!r})"
         if features is not None:
-            if sp.issparse(features):
+            if is_sparse(features):
                 try:
                     features = features.tocsr().astype(np.float64, copy=False)
                 except (TypeError, ValueError) as exc:

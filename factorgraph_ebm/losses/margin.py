@@ -11,12 +11,14 @@ margin-rescaled structured hinge.
 """
 
 import numpy as np
-from scipy.special import expit
 
 from ..exceptions import DeclarationError, TrainingError
+from ..utils.lazy import lazy_module
 from ..utils.validation import check_scalar
 from .base import Loss, check_latent_beta
 from .offending import OFFENDING, check_alternatives, most_offending
+
+_special = lazy_module("scipy.special")
 
 __all__ = [
     "MarginLoss",
@@ -50,7 +52,7 @@ def hinge_q(e_pos, e_neg, margin):
 def log_q(e_pos, e_neg, margin):
     """``log(1 + exp(m + E(y_i) - E(y-bar)))`` (soft hinge)."""
     z = _gap(e_pos, e_neg, margin)
-    s = expit(z)
+    s = _special.expit(z)
     return np.logaddexp(0.0, z), s, -s
 
 
@@ -77,7 +79,7 @@ def square_exponential_q(e_pos, e_neg, margin, gamma=1.0):
 
 def mce_q(e_pos, e_neg, margin):
     """``sigmoid(m + E(y_i) - E(y-bar))`` (minimum classification error)."""
-    s = expit(_gap(e_pos, e_neg, margin))
+    s = _special.expit(_gap(e_pos, e_neg, margin))
     d = s * (1.0 - s)
     return s, d, -d
 

@@ -8,11 +8,13 @@ JSON scalars, saved in checkpoints.
 """
 
 import numpy as np
-from scipy.optimize import minimize
 
 from ..exceptions import DeclarationError
 from ..graph.parameters import Gradient, Parameters
+from ..utils.lazy import lazy_module
 from ..utils.validation import check_scalar
+
+_optimize = lazy_module("scipy.optimize")
 
 __all__ = ["Optimizer", "SGD", "Adam", "LBFGS", "get_optimizer"]
 
@@ -185,7 +187,7 @@ class LBFGS(Optimizer):
 
     def minimize(self, fun, theta, callback=None):
         """Run one ``minimize`` call; ``fun(theta) -> (value, gradient)``. Returns scipy's result."""
-        return minimize(fun, theta, jac=True, method="L-BFGS-B", callback=callback,
+        return _optimize.minimize(fun, theta, jac=True, method="L-BFGS-B", callback=callback,
                         options={"maxiter": self.max_iter, "gtol": self.tol, "ftol": self.tol,
                                  "maxcor": self.memory})
 

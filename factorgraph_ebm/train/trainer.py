@@ -6,7 +6,6 @@ import logging
 import warnings
 
 import numpy as np
-from tqdm.auto import tqdm
 
 from ..exceptions import ConvergenceWarning, DeclarationError, TrainingError
 from ..graph.energies import resolve_table
@@ -16,10 +15,13 @@ from ..losses.batch import Batch, Examples
 from ..losses.penalties import penalty_weights, regularization
 from ..utils.estimator import ParamsMixin, check_choice
 from ..utils.random import check_random_state
+from ..utils.lazy import lazy_module
 from ..utils.validation import check_scalar
 from .checkpoint import load_checkpoint, rng_from_state, save_checkpoint
 from .optimizers import OPTIMIZERS, Optimizer, get_optimizer
 from .prediction import batch_accuracy, predict
+
+_tqdm = lazy_module("tqdm.auto")
 
 __all__ = ["Trainer", "check_loss", "check_optimizer", "check_parameters"]
 
@@ -382,7 +384,7 @@ class _Run:
         t = self.trainer
         n_batches = -(-len(self.data) // self.batch_size)
         per_epoch = n_batches if self.optimizer.stepwise else self.optimizer.max_iter
-        bar = tqdm(total=self.max_epochs * per_epoch, initial=min(self.epoch, self.max_epochs) * per_epoch,
+        bar = _tqdm.tqdm(total=self.max_epochs * per_epoch, initial=min(self.epoch, self.max_epochs) * per_epoch,
                    disable=not t.progress, desc=f"{self.loss.name} / {self.optimizer.name}", unit="step")
         try:
             while self.epoch < self.max_epochs and self.stop_reason is None:
