@@ -43,11 +43,12 @@ def task_value(task, result):
 def _describe(result, method, seconds):
     if result.method == "loopy-bp":
         state = "converged" if result.converged else "did NOT converge"
-        LOGGER.info("method %s (requested %s): %s after %d iterations; %.2f s",
-                    result.method, method, state, result.n_iter, seconds)
+        LOGGER.info("method %s (requested %s, schedule %s, damping %g): %s after %d iterations; %.2f s",
+                    result.method, method, result.schedule, result.damping, state, result.n_iter, seconds)
         if not result.converged:
-            LOGGER.warning("loopy BP did not converge in %d iterations (last message change %.3g): the answer is "
-                           "approximate; try --damping 0.5 or a larger --max-iters", result.n_iter, result.delta)
+            LOGGER.warning("loopy BP did not converge in %d iterations with damping %g (last message change %.3g): "
+                           "the answer is approximate; try --damping 0.8 or a larger --max-iters",
+                           result.n_iter, result.damping, result.delta)
     else:
         exact = "exact on this forest" if result.method == "tree-bp" else "exact"
         LOGGER.info("method %s (requested %s): %s; %.2f s", result.method, method, exact, seconds)

@@ -19,6 +19,7 @@ _COMMANDS = {
     "infer": ("factorgraph_ebm.cli.infer", "run_infer"),
     "info": ("factorgraph_ebm.cli.info", "run_info"),
     "convert": ("factorgraph_ebm.cli.convert", "run_convert"),
+    "warmup": ("factorgraph_ebm.cli.warmup", "run_warmup"),
 }
 
 
@@ -46,7 +47,11 @@ def _number(kind, ok, rule):
 
 _positive_float = _number(float, lambda v: v > 0, "a number > 0 (or inf)")
 _positive_int = _number(int, lambda v: v >= 1, "an integer >= 1")
-_damping = _number(float, lambda v: 0.0 <= v < 1.0, "a number in [0, 1)")
+_damping_number = _number(float, lambda v: 0.0 <= v < 1.0, "'auto' or a number in [0, 1)")
+
+
+def _damping(text):
+    return "auto" if text == "auto" else _damping_number(text)
 
 
 def _build_parser():
@@ -69,13 +74,21 @@ def _build_parser():
     inf.add_argument("--beta", type=_positive_float, metavar="B",
                      help="inverse temperature for MAR and PR (default 1: the model as written)")
     inf.add_argument("--max-iters", type=_positive_int, metavar="N", help="loopy BP iteration cap (default 1000)")
-    inf.add_argument("--damping", type=_damping, metavar="D", help="loopy BP damping in [0, 1) (default 0)")
+    inf.add_argument("--damping", type=_damping, metavar="D", help="loopy BP damping: 'auto' (default: undamped, then 0.5 if that does not converge "
+                          "in 100 iterations) or a number in [0, 1)")
     inf.add_argument("--out", metavar="FILE", help="result file (default: standard output)")
 
     info = sub.add_parser("info", parents=[quiet], help="variables, factors, max arity, treewidth estimate, forest?")
     info.add_argument("model", help="model file: .uai or .fg (optionally .gz)")
     info.add_argument("--treewidth", action="store_true",
                       help="estimate the treewidth even for large models (slow)")
+
+    warm = sub.add_parser("warmup", parents=[quiet],
+                          help="compile every Numba kernel now (once per machine; otherwise on first use)")
+    warm.add_argument("--jobs", type=_positive_int, metavar="N",
+                      help="worker processes compiling in parallel (default: one per core)")
+    warm.add_argument("--group", action="append", choices=("loopy", "tree", "marginals", "exact"),
+                      help="compile only this group (repeatable; default: all)")
 
     conv = sub.add_parser("convert", parents=[quiet], help="convert between .uai and .fg (by extension)")
     conv.add_argument("input", help="model file to read")

@@ -5,10 +5,12 @@ import numpy as np
 from ..compile.compiled import CompiledGraph
 from ..compile.lower import compile_graph, resolve_evidence, with_evidence
 from ..exceptions import InferenceError
-from ..kernels.bp import _bfs_order
+from ..utils.lazy import lazy_module
 from ..utils.validation import check_beta
 from .bp import belief_propagation
 from .exact import _clique_plan, enumerate_exact, junction_tree, junction_tree_cost
+
+_kernels = lazy_module("factorgraph_ebm.kernels.bp")
 
 __all__ = ["infer", "free_energy", "energy", "METHODS"]
 
@@ -41,7 +43,7 @@ def _cheap_plans(compiled):
 
 
 def infer(graph, evidence=None, *, method="auto", beta=1.0, parameters=None, schedule="auto",
-          damping=0.0, tol=1e-9, max_iter=1000):
+          damping="auto", tol=1e-9, max_iter=1000):
     """Answer MAP and distribution questions about a factor graph.
 
     Parameters
@@ -84,7 +86,7 @@ def infer(graph, evidence=None, *, method="auto", beta=1.0, parameters=None, sch
         return enumerate_exact(compiled, beta)
     if method == "exact":
         return junction_tree(compiled, beta)
-    if method == "auto" and schedule == "auto" and not _bfs_order(compiled.wiring)[2]:
+    if method == "auto" and schedule == "auto" and not _kernels._bfs_order(compiled.wiring)[2]:
         plans = _cheap_plans(compiled)
         if plans is not None:
             return junction_tree(compiled, beta, plans)

@@ -3,27 +3,35 @@
 ``schedule="tree"`` runs one inward and one outward pass (exact on forests:
 Viterbi / forward-backward on chains); ``schedule="flood"`` runs loopy BP with a
 flooding schedule, damping, tolerance and an iteration cap.
+
+``damping="auto"`` (the default) runs flooding undamped for up to
+:data:`AUTO_UNDAMPED_ITERATIONS` iterations, which converges fastest where BP
+converges at all, and continues from the messages it reached with damping
+:data:`AUTO_DAMPING` when it has not converged by then (undamped min-sum on
+grids oscillates, typically without end). The result says which damping ran.
 """
 
 import logging
 import warnings
 
 import numpy as np
-from numba import get_num_threads
 
-from ..exceptions import ConvergenceWarning, InferenceError
-from ..kernels._jit import threads_for
-from ..kernels.bp import (
-    _add_factor_marginals, _bethe_terms, _bfs_order, _decode, _exp_tables, _flood, _gather_costs, _tree_pass,
-)
 from ..compile.compiled import sum_ranges
+from ..exceptions import ConvergenceWarning, InferenceError
+from ..utils.lazy import lazy_module
 from ..utils.validation import check_scalar
 from .result import InferenceResult, check_zero_partition, marginals_from_beliefs, probabilities_from_costs
 
-__all__ = ["belief_propagation", "SCHEDULES"]
+__all__ = ["belief_propagation", "SCHEDULES", "AUTO_DAMPING", "AUTO_UNDAMPED_ITERATIONS"]
 
 SCHEDULES = ("auto", "tree", "flood")
+#: ``damping="auto"``: undamped flooding iterations tried before damping is switched on ...
+AUTO_UNDAMPED_ITERATIONS = 100
+#: ... and the damping it then continues with.
+AUTO_DAMPING = 0.5
 logger = logging.getLogger(__name__)
+_kernels = lazy_module("factorgraph_ebm.kernels.bp")
+_jit = lazy_module("factorgraph_ebm.kernels._jit")
 
 
 class _Messages:
@@ -39,27 +47,110 @@ class _Messages:
         self.inward = np.zeros(compiled.n_factors)   # tree schedule: constants of the inward messages
 
 
-def _run(compiled, beta, schedule, damping, tol, max_iter, order):
+def check_damping(damping):
+    """``"auto"`` or a float in [0, 1).
+
+    Examples
+    --------
+    >>> check_damping("auto"), check_damping(0.5)
+    ('auto', 0.5)
+    """
+    if isinstance(damping, str):
+        if damping != "auto":
+            raise InferenceError(f"damping must be 'auto' or a number in [0, 1), got {damping!r}")
+        return damping
+    return check_scalar(damping, "damping", float, low=0.0, high=1.0, include_high=False)
+
+
+def _flood(compiled, beta, msgs, damping, tol, max_iter):
+    """Flooding BP from ``msgs`` (updated in place); returns ``(n_iter, delta, damping used)``."""
     w = compiled.wiring
-    etables, block_min = _exp_tables(w, beta)
+
+    def sweeps(d, n):
+        return _kernels._flood(w, compiled.unary, beta, msgs.etables, msgs.block_min, d, tol, n,
+                               _jit.num_threads(), msgs.f2v, msgs.v2f, msgs.belief)
+
+    if damping != "auto":
+        n_iter, delta = sweeps(damping, max_iter)
+        return n_iter, delta, damping
+    n_iter, delta = sweeps(0.0, min(max_iter, AUTO_UNDAMPED_ITERATIONS))
+    if delta <= tol or n_iter >= max_iter:
+        return n_iter, delta, 0.0
+    logger.info("loopy BP: not converged after %d undamped iterations (last message change %.3g); "
+                "continuing with damping %g", n_iter, delta, AUTO_DAMPING)
+    more, delta = sweeps(AUTO_DAMPING, max_iter - n_iter)
+    return n_iter + more, delta, AUTO_DAMPING
+
+
+def _run(compiled, beta, schedule, damping, tol, max_iter, order):
+    """One BP run: ``(messages, n_iter, delta, converged, damping used)``; warns when flooding did not converge."""
+    w = compiled.wiring
+    etables, block_min = _kernels._exp_tables(w, beta)
     msgs = _Messages(compiled, etables, block_min)
-    with threads_for(compiled.n_messages):
+    with _jit.threads_for(compiled.n_messages):
         if schedule == "tree":
-            _tree_pass(w, compiled.unary, beta, etables, block_min, order[0], order[1], get_num_threads(),
-                       msgs.f2v, msgs.v2f, msgs.belief, msgs.inward)
-            return msgs, 1, 0.0, True
-        n_iter, delta = _flood(w, compiled.unary, beta, etables, block_min, damping, tol, max_iter,
-                               get_num_threads(), msgs.f2v, msgs.v2f, msgs.belief)
+            _kernels._tree_pass(w, compiled.unary, beta, etables, block_min, order[0], order[1],
+                                _jit.num_threads(), msgs.f2v, msgs.v2f, msgs.belief, msgs.inward)
+            return msgs, 1, 0.0, True, 0.0
+        n_iter, delta, used = _flood(compiled, beta, msgs, damping, tol, max_iter)
     converged = bool(delta <= tol)
-    logger.info("loopy BP: %d iterations, last message change %.3g", n_iter, delta)
+    logger.info("loopy BP (%s, damping %g): %s after %d iterations, last message change %.3g",
+                "min-sum" if beta == np.inf else f"sum-product at beta={beta:g}", used,
+                "converged" if converged else "NOT converged", n_iter, delta)
     if not converged:
+        hint = ("try damping=0.8 or a larger max_iter" if used > 0 else
+                "try damping='auto' (the default) or 0.5, or a larger max_iter")
         warnings.warn(
-            f"loopy BP did not converge in {n_iter} iterations (last message change {delta:.3g} > tol {tol:g}); "
-            "try damping=0.5 or more iterations",
+            f"loopy BP did not converge in {n_iter} iterations with damping {used:g} (last message change "
+            f"{delta:.3g} > tol {tol:g}); the answer is approximate: {hint}",
             ConvergenceWarning,
             stacklevel=4,
         )
-    return msgs, n_iter, float(delta), converged
+    return msgs, n_iter, float(delta), converged, used
+
+
+class _Answers:
+    """What a BP run answers on demand: MAP decoding, factor marginals, their weighted sums.
+
+    A module-level class rather than closures, so an :class:`InferenceResult`
+    pickles (results come back from joblib or multiprocessing workers).
+    """
+
+    def __init__(self, compiled, beta, msgs, order, options):
+        self.compiled = compiled
+        self.beta = beta
+        self.msgs = msgs
+        self.order = order
+        self.options = options  # schedule, damping, tol, max_iter of the run
+
+    def decode(self, msgs):
+        state = _kernels._decode(self.compiled.wiring, msgs.belief, msgs.v2f, self.order[0], self.order[1])
+        return state
+
+    def map_state(self):
+        """Min-sum decoding: of this run at beta = inf, else of a min-sum run with the same options."""
+        if self.beta == np.inf:
+            return self.decode(self.msgs)
+        schedule, damping, tol, max_iter = self.options
+        return self.decode(_run(self.compiled, np.inf, schedule, damping, tol, max_iter, self.order)[0])
+
+    def factor_probabilities(self, first, count):
+        """Marginals of the factors ``first .. first + count - 1``, flat (factor-entry layout)."""
+        w = self.compiled.wiring
+        factors = np.arange(first, first + count, dtype=np.int64)
+        sizes = np.diff(w.block_ptr)[w.factor_block[factors]]
+        ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        costs = np.empty(int(ptr[-1]))
+        with _jit.threads_for(len(costs)):
+            _kernels._gather_costs(w, factors, self.msgs.v2f, costs, ptr)
+        return probabilities_from_costs(costs, ptr, self.beta)
+
+    def add_factor_marginals(self, out, factor_weight):
+        """``out[table entry] += factor_weight[f] * P_f(entry)`` (see InferenceResult.add_factor_marginals)."""
+        m = self.msgs
+        with _jit.threads_for(int(self.compiled.factor_entry_ptr[-1])):
+            _kernels._add_factor_marginals(self.compiled.wiring, self.beta, m.etables, m.block_min, m.v2f,
+                                           factor_weight, _jit.num_threads(), out)
 
 
 def _tree_free_energies(compiled, msgs, order, beta):
@@ -86,7 +177,7 @@ def _tree_free_energies(compiled, msgs, order, beta):
     return sum_ranges(msgs.inward, compiled.graph_factor_ptr) + per_graph
 
 
-def belief_propagation(compiled, beta, *, schedule="auto", damping=0.0, tol=1e-9, max_iter=1000):
+def belief_propagation(compiled, beta, *, schedule="auto", damping="auto", tol=1e-9, max_iter=1000):
     """Run BP on a :class:`CompiledGraph` and return an :class:`InferenceResult`.
 
     Parameters
@@ -96,12 +187,15 @@ def belief_propagation(compiled, beta, *, schedule="auto", damping=0.0, tol=1e-9
         Inverse temperature, ``np.inf`` for min-sum (already validated).
     schedule : {"auto", "tree", "flood"}
         ``auto`` = tree on forests, flooding otherwise.
-    damping : float in [0, 1)
-        ``new = (1 - damping) new + damping old`` (flooding only).
+    damping : "auto" or float in [0, 1)
+        ``new = (1 - damping) new + damping old`` (flooding only). ``"auto"``:
+        undamped for up to :data:`AUTO_UNDAMPED_ITERATIONS` iterations, then
+        :data:`AUTO_DAMPING` from the messages reached if not converged.
+        ``result.damping`` is the damping the run ended with.
     tol : float >= 0
         Stop when the largest message change is <= tol.
     max_iter : int >= 1
-        Iteration cap of the flooding schedule.
+        Iteration cap of the flooding schedule (all phases together).
 
     Examples
     --------
@@ -115,10 +209,10 @@ def belief_propagation(compiled, beta, *, schedule="auto", damping=0.0, tol=1e-9
     """
     if schedule not in SCHEDULES:
         raise InferenceError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-    damping = check_scalar(damping, "damping", float, low=0.0, high=1.0, include_high=False)
+    damping = check_damping(damping)
     tol = check_scalar(tol, "tol", float, low=0.0)
     max_iter = check_scalar(max_iter, "max_iter", int, low=1)
-    order = _bfs_order(compiled.wiring)
+    order = _kernels._bfs_order(compiled.wiring)
     is_forest = bool(order[2])
     if schedule == "auto":
         schedule = "tree" if is_forest else "flood"
@@ -126,45 +220,25 @@ def belief_propagation(compiled, beta, *, schedule="auto", damping=0.0, tol=1e-9
         raise InferenceError("schedule='tree' needs a forest, but the factor graph has a cycle; use 'flood'")
     method = "tree-bp" if schedule == "tree" else "loopy-bp"
 
-    msgs, n_iter, delta, converged = _run(compiled, beta, schedule, damping, tol, max_iter, order)
+    msgs, n_iter, delta, converged, used = _run(compiled, beta, schedule, damping, tol, max_iter, order)
     check_zero_partition(compiled, msgs.belief)
     w = compiled.wiring
-
-    def decode(m):
-        return _decode(w, m.belief, m.v2f, order[0], order[1])
-
-    def map_solver():
-        if beta == np.inf:
-            return decode(msgs)
-        return decode(_run(compiled, np.inf, schedule, damping, tol, max_iter, order)[0])
-
-    def factor_solver(first, count):
-        factors = np.arange(first, first + count, dtype=np.int64)
-        sizes = np.diff(w.block_ptr)[w.factor_block[factors]]
-        ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        costs = np.empty(int(ptr[-1]))
-        with threads_for(len(costs)):
-            _gather_costs(w, factors, msgs.v2f, costs, ptr)
-        return probabilities_from_costs(costs, ptr, beta)
-
-    def table_adder(out, factor_weight):
-        with threads_for(int(compiled.factor_entry_ptr[-1])):
-            _add_factor_marginals(w, beta, msgs.etables, msgs.block_min, msgs.v2f, factor_weight, get_num_threads(), out)
-
+    answers = _Answers(compiled, beta, msgs, order, (schedule, damping, tol, max_iter))
     map_state = None
     if beta == np.inf:
-        map_state = decode(msgs)
+        map_state = answers.decode(msgs)
         free = sum_ranges(compiled.factor_energies(map_state), compiled.graph_factor_ptr)
     elif schedule == "tree":
         free = _tree_free_energies(compiled, msgs, order, beta)
     else:
         fterm = np.empty(compiled.n_factors)
         vterm = np.empty(compiled.n_vars)
-        with threads_for(compiled.n_messages):
-            _bethe_terms(w, compiled.unary, beta, msgs.etables, msgs.block_min, msgs.v2f, msgs.belief,
-                         get_num_threads(), fterm, vterm)
+        with _jit.threads_for(compiled.n_messages):
+            _kernels._bethe_terms(w, compiled.unary, beta, msgs.etables, msgs.block_min, msgs.v2f, msgs.belief,
+                                  _jit.num_threads(), fterm, vterm)
         free = sum_ranges(fterm, compiled.graph_factor_ptr) + sum_ranges(vterm, compiled.graph_var_ptr)
     return InferenceResult(
         compiled, method, beta, marginals_from_beliefs(msgs.belief, w.var_state_ptr, beta), free,
-        n_iter, delta, converged, map_solver, factor_solver, map_state=map_state, table_adder=table_adder,
+        n_iter, delta, converged, answers.map_state, answers.factor_probabilities, map_state=map_state,
+        table_adder=answers.add_factor_marginals, schedule=schedule, damping=used,
     )

@@ -7,6 +7,7 @@ separator, projection factors between them) and runs the tree BP kernel on it:
 exact, with cost exponential in the treewidth only.
 """
 
+import functools
 import heapq
 
 import numpy as np
@@ -15,9 +16,11 @@ from ..compile.compiled import sum_ranges
 from ..compile.lower import compile_graph
 from ..exceptions import InferenceError, ZeroPartitionError
 from ..graph.factor_graph import FactorGraph
-from ..kernels.exact import _enumerate
+from ..utils.lazy import lazy_module
 from .bp import belief_propagation
 from .result import InferenceResult
+
+_kernels = lazy_module("factorgraph_ebm.kernels.exact")
 
 __all__ = ["enumerate_exact", "junction_tree", "elimination_cliques", "MAX_ENUMERATION", "MAX_JUNCTION_ENTRIES", "junction_tree_cost"]
 
@@ -29,7 +32,7 @@ MAX_JUNCTION_ENTRIES = 1 << 24
 
 def _exact_result(compiled, method, beta, marg, free, map_state, factor_solver):
     return InferenceResult(compiled, method, beta, marg, free, 1, 0.0, True,
-                           lambda: map_state.copy(), factor_solver, map_state=map_state)
+                           functools.partial(np.copy, map_state), factor_solver, map_state=map_state)
 
 
 def enumerate_exact(compiled, beta):
@@ -58,7 +61,7 @@ def enumerate_exact(compiled, beta):
     allowed_ptr = np.concatenate([[0], np.cumsum(n_allowed)]).astype(np.int64)
     sizes = np.diff(w.block_ptr)[w.factor_block]
     fptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-    e_min, map_state, log_sum, marg, fmarg = _enumerate(w, compiled.unary, beta, allowed, allowed_ptr, fptr)
+    e_min, map_state, log_sum, marg, fmarg = _kernels._enumerate(w, compiled.unary, beta, allowed, allowed_ptr, fptr)
     if e_min == np.inf:
         raise ZeroPartitionError("zero partition: every assignment has infinite energy given the evidence")
     if beta == np.inf:
@@ -68,10 +71,19 @@ def enumerate_exact(compiled, beta):
     else:
         free = e_min - log_sum / beta
 
-    def factor_solver(first, count):
-        return fmarg[fptr[first]:fptr[first + count]]
-
+    factor_solver = _FactorSlices(fmarg, fptr).factor_probabilities
     return _exact_result(compiled, "enumerate", beta, marg, np.array([free]), map_state, factor_solver)
+
+
+class _FactorSlices:
+    """Factor marginals already computed, flat in the factor-entry layout (``ptr`` indexes them)."""
+
+    def __init__(self, probabilities, ptr):
+        self.probabilities = probabilities
+        self.ptr = ptr
+
+    def factor_probabilities(self, first, count):
+        return self.probabilities[self.ptr[first]:self.ptr[first + count]]
 
 
 def _uniform_support(weights, ptr):
@@ -242,6 +254,44 @@ def _marginalize(clique_probs, members, keep, states):
     return out.transpose([kept.index(u) for u in keep])
 
 
+class _JunctionAnswers:
+    """MAP assignment and factor marginals of a junction-tree run, on demand (picklable, unlike closures)."""
+
+    def __init__(self, compiled, ccomp, inner, plans, clique_marg, beta):
+        self.compiled = compiled
+        self.ccomp = ccomp
+        self.inner = inner
+        self.plans = plans
+        self.clique_marg = clique_marg
+        self.beta = beta
+
+    def map_state(self):
+        """The clique states of the inner tree's MAP, read back as states of the variables."""
+        compiled, cstate = self.compiled, self.inner.map_state
+        out = np.empty(compiled.n_vars, dtype=np.int64)
+        for g, (states, scopes, order, cliques, parent, home) in enumerate(self.plans):
+            base = int(self.ccomp.graph_var_ptr[g])
+            v0 = int(compiled.graph_var_ptr[g])
+            for i, u in enumerate(order):
+                coords = np.unravel_index(int(cstate[base + i]), [states[x] for x in cliques[i]])
+                out[v0 + u] = coords[list(cliques[i]).index(u)]
+        return out
+
+    def factor_probabilities(self, first, count):
+        """Marginals of the factors ``first .. first + count - 1``, from their home cliques (flat)."""
+        compiled, parts = self.compiled, []
+        for f in range(first, first + count):
+            g = int(np.searchsorted(compiled.graph_factor_ptr, f, side="right") - 1)
+            states, scopes, order, cliques, parent, home = self.plans[g]
+            j = f - int(compiled.graph_factor_ptr[g])
+            i = home[j]
+            p = _marginalize(self.clique_marg[g][i], list(cliques[i]), list(scopes[j]), states)
+            if self.beta == np.inf:
+                p = (p > 0) / np.count_nonzero(p > 0)
+            parts.append(p.ravel())
+        return np.concatenate(parts)
+
+
 def junction_tree(compiled, beta, plans=None):
     """Exact inference on a junction tree of the elimination cliques.
 
@@ -279,29 +329,8 @@ def junction_tree(compiled, beta, plans=None):
             p = _marginalize(probs[i], list(cliques[i]), [u], states)
             marg[w.var_state_ptr[v0 + u]:w.var_state_ptr[v0 + u + 1]] = p / p.sum()
 
-    def map_solver():
-        cstate = inner.map_state
-        out = np.empty(compiled.n_vars, dtype=np.int64)
-        for g, (states, scopes, order, cliques, parent, home) in enumerate(plans):
-            base = int(ccomp.graph_var_ptr[g])
-            v0 = int(compiled.graph_var_ptr[g])
-            for i, u in enumerate(order):
-                coords = np.unravel_index(int(cstate[base + i]), [states[x] for x in cliques[i]])
-                out[v0 + u] = coords[list(cliques[i]).index(u)]
-        return out
-
-    def factor_solver(first, count):
-        parts = []
-        for f in range(first, first + count):
-            g = int(np.searchsorted(compiled.graph_factor_ptr, f, side="right") - 1)
-            states, scopes, order, cliques, parent, home = plans[g]
-            j = f - int(compiled.graph_factor_ptr[g])
-            i = home[j]
-            p = _marginalize(clique_marg[g][i], list(cliques[i]), list(scopes[j]), states)
-            if beta == np.inf:
-                p = (p > 0) / np.count_nonzero(p > 0)
-            parts.append(p.ravel())
-        return np.concatenate(parts)
+    answers = _JunctionAnswers(compiled, ccomp, inner, plans, clique_marg, beta)
+    map_solver, factor_solver = answers.map_state, answers.factor_probabilities
 
     if beta == np.inf:
         marg = _uniform_support(marg, w.var_state_ptr)

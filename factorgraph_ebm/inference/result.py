@@ -5,8 +5,10 @@ import numpy as np
 from ..compile.compiled import sum_ranges
 from ..compile.linear import table_index_of_entries
 from ..exceptions import ZeroPartitionError
-from ..kernels._jit import threads_for
-from ..kernels.bp import _probabilities
+from ..utils.lazy import lazy_module
+
+_kernels = lazy_module("factorgraph_ebm.kernels.bp")
+_jit = lazy_module("factorgraph_ebm.kernels._jit")
 
 __all__ = ["InferenceResult", "marginals_from_beliefs", "check_zero_partition", "probabilities_from_costs"]
 
@@ -43,10 +45,18 @@ class InferenceResult:
         Largest message change of the last sweep (0 for exact methods).
     converged : bool
         Whether ``delta <= tol`` (always True for exact methods).
+    schedule : str or None
+        BP schedule that ran (``"tree"``, ``"flood"``); None for exact methods.
+    damping : float
+        Damping the BP run ended with (``damping="auto"`` starts undamped and
+        damps only when the undamped run did not converge); 0 for exact methods.
+
+    Results pickle (their lazy parts are module-level objects), so they can
+    come back from joblib or multiprocessing workers.
     """
 
     def __init__(self, compiled, method, beta, marginal_array, free_energies, n_iter, delta, converged,
-                 map_solver, factor_solver, map_state=None, table_adder=None):
+                 map_solver, factor_solver, map_state=None, table_adder=None, schedule=None, damping=0.0):
         self.compiled = compiled
         self.method = method
         self.beta = beta
@@ -60,11 +70,14 @@ class InferenceResult:
         self._map_state = map_state
         self._factor_marginals = None
         self._table_adder = table_adder
+        self.schedule = schedule
+        self.damping = damping
 
     def __repr__(self):
         fe = self.free_energies[0] if len(self.free_energies) == 1 else self.free_energies
+        bp = f", schedule={self.schedule!r}, damping={self.damping:g}" if self.schedule else ""
         return (f"InferenceResult(method={self.method!r}, beta={self.beta}, free_energy={fe}, "
-                f"n_iter={self.n_iter}, converged={self.converged})")
+                f"n_iter={self.n_iter}, converged={self.converged}{bp})")
 
     def _per_graph(self, values):
         return float(values[0]) if self.compiled.n_graphs == 1 else values
@@ -232,6 +245,8 @@ def probabilities_from_costs(costs, ptr, beta):
         return costs
     costs = np.ascontiguousarray(costs, dtype=np.float64)
     out = np.empty_like(costs)
-    with threads_for(len(costs)):
-        _probabilities(costs, np.ascontiguousarray(ptr, dtype=np.int64), float(beta), out)
+    ptr = np.ascontiguousarray(ptr, dtype=np.int64).view()
+    ptr.flags.writeable = False    # always the read-only type: one compiled signature, not two
+    with _jit.threads_for(len(costs)):
+        _kernels._probabilities(costs, ptr, float(beta), out)
     return out

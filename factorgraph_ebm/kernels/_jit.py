@@ -1,12 +1,25 @@
-"""JIT options, set in one place.
+"""JIT options, set in one place, and what the user is told when kernels compile.
 
 fastmath is limited to flags that keep IEEE infinities and NaN semantics:
 energies use +inf to forbid configurations, so ``nnan``/``ninf`` are never set.
+
+Kernels are compiled on first use and cached on disk (``cache=True``: next to
+the source in ``__pycache__``, or under ``NUMBA_CACHE_DIR``), so a machine
+compiles each of them once. The first compilation a process has to do prints
+one notice on standard error (set ``FACTORGRAPH_EBM_COMPILE_NOTICE=0`` to
+silence it); every compilation is logged on the ``factorgraph_ebm.kernels``
+logger at INFO with its duration. ``python -m factorgraph_ebm warmup``
+compiles every kernel ahead of time.
 """
 
 import contextlib
+import logging
+import os
+import sys
+import time
 
 import numba
+from numba.core import event
 
 #: ``numba.njit`` is always nopython.
 JIT = {
@@ -40,6 +53,11 @@ JIT_LOOP = dict(JIT, _nrt=False)
 PARALLEL_MIN_ENTRIES = 1 << 15
 
 
+def num_threads():
+    """Threads Numba's parallel kernels use now (``numba.get_num_threads()``)."""
+    return numba.get_num_threads()
+
+
 @contextlib.contextmanager
 def threads_for(entries):
     """Run the enclosed kernel calls on one thread when ``entries`` is small.
@@ -60,3 +78,71 @@ def threads_for(entries):
         yield
     finally:
         numba.set_num_threads(before)
+
+
+logger = logging.getLogger("factorgraph_ebm.kernels")
+
+def _kernel_name(dispatcher):
+    func = getattr(dispatcher, "py_func", None)
+    module = getattr(func, "__module__", "") or ""
+    return func.__name__ if module.startswith("factorgraph_ebm.kernels") else None
+
+
+class _CompileNotice(event.Listener):
+    """Tells the user, once per process, that kernels are being compiled, and logs each compilation."""
+
+    def __init__(self):
+        self.depth = 0
+        self.noticed = False
+        self.started = []
+
+    def on_start(self, ev):
+        name = _kernel_name(ev.data["dispatcher"]) if ev.data else None
+        self.started.append((name, time.perf_counter()))
+        if name is None:
+            return
+        self.depth += 1
+        if self.depth > 1:
+            return
+        logger.info("compiling kernel %s ...", name)
+        if not self.noticed and os.environ.get("FACTORGRAPH_EBM_COMPILE_NOTICE", "1") != "0":
+            self.noticed = True
+            where = getattr(getattr(ev.data["dispatcher"], "_cache", None), "cache_path", None)
+            sys.stderr.write(
+                "factorgraph-ebm: compiling Numba kernels, once per machine (5-30 s for each kind of inference on "
+                f"2 cores; then cached{' in ' + where if where else ''}). `python -m factorgraph_ebm warmup` "
+                "compiles all of them ahead of time.\n")
+            sys.stderr.flush()
+
+    def on_end(self, ev):
+        name, start = self.started.pop() if self.started else (None, time.perf_counter())
+        if name is None:
+            return
+        self.depth -= 1
+        if self.depth == 0:
+            logger.info("compiled kernel %s in %.1f s", name, time.perf_counter() - start)
+
+
+_NOTICE = _CompileNotice()
+event.register("numba:compile", _NOTICE)
+
+
+def is_cached(dispatcher):
+    """Whether the disk cache holds a compiled version of ``dispatcher`` for this machine and source.
+
+    Reads Numba's cache index (a private structure; any surprise answers
+    False, which only means "compile or load it to find out").
+
+    Examples
+    --------
+    >>> from factorgraph_ebm.kernels.bp import _probabilities
+    >>> isinstance(is_cached(_probabilities), bool)
+    True
+    """
+    try:
+        cache = dispatcher._cache
+        index = cache._cache_file._load_index()
+        magic = dispatcher.targetctx.codegen().magic_tuple()
+        return any(key[1] == magic for key in index)
+    except Exception:   # noqa: BLE001 - private Numba internals: unknown means "not known to be cached"
+        return False

@@ -471,25 +471,22 @@ def _tree_range(w, unary, beta, etables, block_min, order, parent_edge, lo, hi, 
     root's belief. ``scratch``: work array, length >= the largest state count.
     """
     n_vars = len(w.var_states)
-    for i in range(hi - 1, lo - 1, -1):
-        node = order[i]
+    n = hi - lo
+    # one loop for both passes (steps 0 .. n-1 inward, n .. 2n-1 outward): each helper is inlined once
+    for step in range(2 * n):
+        towards_root = step < n
+        node = order[hi - 1 - step if towards_root else lo + step - n]
         if node < n_vars:
             _var_messages(node, w, unary, msg_f2v, msg_v2f, belief)
-        else:
-            f = node - n_vars
-            k = parent_edge[node] - w.factor_edge_ptr[f]
-            inward[f] = _factor_message(f, k, w, beta, etables, block_min, msg_v2f, msg_f2v, scratch)
-    for i in range(lo, hi):
-        node = order[i]
-        if node < n_vars:
-            _var_messages(node, w, unary, msg_f2v, msg_v2f, belief)
-        else:
-            f = node - n_vars
-            arity = w.factor_edge_ptr[f + 1] - w.factor_edge_ptr[f]
-            kp = parent_edge[node] - w.factor_edge_ptr[f]
-            for k in range(arity):
-                if k != kp:
-                    _factor_message(f, k, w, beta, etables, block_min, msg_v2f, msg_f2v, scratch)
+            continue
+        f = node - n_vars
+        e0 = w.factor_edge_ptr[f]
+        kp = parent_edge[node] - e0
+        for k in range(w.factor_edge_ptr[f + 1] - e0):
+            if (k == kp) == towards_root:
+                shed = _factor_message(f, k, w, beta, etables, block_min, msg_v2f, msg_f2v, scratch)
+                if towards_root:
+                    inward[f] = shed
 
 
 @njit(**JIT_PARALLEL)

@@ -136,7 +136,7 @@ def test_quiet_and_non_convergence(tmp_path, capsys):
     (["--task", "MAR", "--beta", "-1"], "argument --beta: must be a number > 0 (or inf)"),
     (["--task", "MAR", "--max-iters", "0"], "argument --max-iters: must be an integer >= 1"),
     (["--task", "MAR", "--method", "magic"], "argument --method: invalid choice"),
-    (["--task", "MAR", "--damping", "nan"], "argument --damping: must be a number in [0, 1), got 'nan'"),
+    (["--task", "MAR", "--damping", "nan"], "argument --damping: must be 'auto' or a number in [0, 1), got 'nan'"),
     (["--task", "MAR", "--beta", "fast"], "argument --beta: must be a number > 0 (or inf), got 'fast'"),
     (["--task", "MMAP"], "argument --task: invalid choice"),
 ])

@@ -53,7 +53,7 @@ def test_loopy_grid_with_loopy_bp(tmp_path):
     raw = grid(np.random.default_rng(12), n=3, low=0.5, high=2.0)
     run = fgebm("infer", write(tmp_path / "grid.uai", raw), "--task", "MAR", "--method", "bp", "--damping", "0.3")
     assert run.returncode == 0, run.stderr
-    assert "method loopy-bp (requested bp): converged after" in run.stderr
+    assert "method loopy-bp (requested bp, schedule flood, damping 0.3): converged after" in run.stderr
     header, line = run.stdout.splitlines()
     tokens = line.split()
     assert header == "MAR" and int(tokens[0]) == 9
@@ -83,7 +83,7 @@ def test_bad_file_and_bad_argument_exit_with_one_line(tmp_path):
     assert f"{bad}, line " in run.stderr and "unexpected end of file" in run.stderr
     run = fgebm("infer", bad, "--task", "MAR", "--damping", "1.5")
     assert run.returncode == 2
-    assert run.stderr.strip().splitlines() == ["fgebm infer: error: argument --damping: must be a number in [0, 1), got '1.5'"]
+    assert run.stderr.strip().splitlines() == ["fgebm infer: error: argument --damping: must be 'auto' or a number in [0, 1), got '1.5'"]
 
 
 @pytest.mark.skipif(shutil.which("fgebm") is None, reason="console script not installed")
