@@ -10,6 +10,7 @@ from .compile import CompiledGraph, compile_graph, with_evidence, with_parameter
 from .exceptions import (
     ConvergenceWarning,
     DeclarationError,
+    DeclarationTypeError,
     EvidenceError,
     FactorGraphError,
     InferenceError,
@@ -29,6 +30,7 @@ __all__ = [
     "CompiledGraph",
     "ConvergenceWarning",
     "DeclarationError",
+    "DeclarationTypeError",
     "Energy",
     "EvidenceError",
     "FactorGraph",
