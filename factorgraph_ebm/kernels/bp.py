@@ -650,7 +650,7 @@ def _sweep_chunk(task, lo, hi, w, unary, beta, etables, block_min, damping, msg_
 
 @njit(**JIT_PARALLEL)
 def _sweep(task, n, n_chunks, w, unary, beta, etables, block_min, damping, msg_f2v, msg_v2f, belief, new,
-           node_out, chunk_out):
+           node_out, chunk_out, scratch):
     """One task over ``n`` nodes in ``n_chunks`` contiguous chunks, in parallel.
 
     The one parallel loop of flooding BP and of the Bethe free energy (one
@@ -659,17 +659,21 @@ def _sweep(task, n, n_chunks, w, unary, beta, etables, block_min, damping, msg_f
     one-variable factors, constant), ``VAR_MESSAGES`` (every variable's
     messages and belief), ``FACTOR_MESSAGES`` (every other factor's messages,
     damped; ``chunk_out[c]`` = largest change in chunk c), ``BETHE_FACTORS`` /
-    ``BETHE_VARS`` (per-node Bethe terms at ``node_out``).
+    ``BETHE_VARS`` (per-node Bethe terms at ``node_out``). ``scratch``
+    (n_chunks, width) is the chunks' work space: width >= the largest state
+    count, and >= the largest table + 2 x the largest state count for
+    ``BETHE_FACTORS`` (allocated once by the caller, not once per sweep).
     """
     # (callers pass the task as np.int64(...): a literal would compile one copy per task)
-    width = np.max(w.var_states)
-    if task == BETHE_FACTORS:
-        for b in range(len(w.block_ptr) - 1):
-            width = max(width, w.block_ptr[b + 1] - w.block_ptr[b] + 2 * np.max(w.var_states))
-    scratch = np.empty((n_chunks, width))
     for c in prange(n_chunks):
         chunk_out[c] = _sweep_chunk(task, c * n // n_chunks, (c + 1) * n // n_chunks, w, unary, beta, etables,
                                     block_min, damping, msg_f2v, msg_v2f, belief, new, node_out, scratch[c])
+
+
+@njit(**JIT)
+def _sweep_chunks(w, n_threads):
+    """Chunks of a :func:`_sweep`: 16 per thread (a slow thread holds up less), at most one per node."""
+    return max(1, min(max(len(w.factor_edge_ptr) - 1, len(w.var_states)), 16 * n_threads))
 
 
 @njit(**JIT)
@@ -686,25 +690,26 @@ def _flood(w, unary, beta, etables, block_min, damping, tol, max_iter, n_threads
     """
     n_vars = len(w.var_states)
     n_factors = len(w.factor_edge_ptr) - 1
-    n_chunks = max(1, min(max(n_factors, n_vars), 16 * n_threads))
+    n_chunks = _sweep_chunks(w, n_threads)
     new = np.empty_like(msg_f2v)
+    scratch = np.empty((n_chunks, np.max(w.var_states)))
     none = np.empty(0)
     cdelta = np.zeros(n_chunks)
     delta = INF
     it = 0
-    _sweep(np.int64(UNARY_MESSAGES), n_factors, n_chunks, w, unary, beta, etables, block_min, damping, msg_f2v, msg_v2f,
-           belief, new, none, cdelta)
+    _sweep(np.int64(UNARY_MESSAGES), n_factors, n_chunks, w, unary, beta, etables, block_min, damping, msg_f2v,
+           msg_v2f, belief, new, none, cdelta, scratch)
     while it < max_iter:
-        _sweep(np.int64(VAR_MESSAGES), n_vars, n_chunks, w, unary, beta, etables, block_min, damping, msg_f2v, msg_v2f,
-               belief, new, none, cdelta)
+        _sweep(np.int64(VAR_MESSAGES), n_vars, n_chunks, w, unary, beta, etables, block_min, damping, msg_f2v,
+               msg_v2f, belief, new, none, cdelta, scratch)
         _sweep(np.int64(FACTOR_MESSAGES), n_factors, n_chunks, w, unary, beta, etables, block_min, damping, msg_f2v,
-               msg_v2f, belief, new, none, cdelta)
+               msg_v2f, belief, new, none, cdelta, scratch)
         it += 1
         delta = np.max(cdelta)
         if delta <= tol:
             break
-    _sweep(np.int64(VAR_MESSAGES), n_vars, n_chunks, w, unary, beta, etables, block_min, damping, msg_f2v, msg_v2f,
-           belief, new, none, cdelta)
+    _sweep(np.int64(VAR_MESSAGES), n_vars, n_chunks, w, unary, beta, etables, block_min, damping, msg_f2v,
+           msg_v2f, belief, new, none, cdelta, scratch)
     return it, delta
 
 
@@ -718,12 +723,14 @@ def _bethe_terms(w, unary, beta, etables, block_min, msg_v2f, belief, n_threads,
     """
     n_vars = len(w.var_states)
     n_factors = len(w.factor_edge_ptr) - 1
-    n_chunks = max(1, min(max(n_factors, n_vars), 16 * n_threads))
+    n_chunks = _sweep_chunks(w, n_threads)
     cdelta = np.zeros(n_chunks)
+    max_states = int(np.max(w.var_states))
+    scratch = np.empty((n_chunks, int(np.max(np.diff(w.block_ptr), initial=0)) + 2 * max_states))
     _sweep(np.int64(BETHE_FACTORS), n_factors, n_chunks, w, unary, beta, etables, block_min, 0.0, msg_v2f, msg_v2f,
-           belief, msg_v2f, fterm, cdelta)
+           belief, msg_v2f, fterm, cdelta, scratch)
     _sweep(np.int64(BETHE_VARS), n_vars, n_chunks, w, unary, beta, etables, block_min, 0.0, msg_v2f, msg_v2f,
-           belief, msg_v2f, vterm, cdelta)
+           belief, msg_v2f, vterm, cdelta, scratch)
 
 
 def _decode(w, belief, msg_v2f, order, parent_edge):
