@@ -82,6 +82,7 @@ def threads_for(entries):
 
 logger = logging.getLogger("factorgraph_ebm.kernels")
 
+
 def _kernel_name(dispatcher):
     func = getattr(dispatcher, "py_func", None)
     module = getattr(func, "__module__", "") or ""
@@ -89,20 +90,24 @@ def _kernel_name(dispatcher):
 
 
 class _CompileNotice(event.Listener):
-    """Tells the user, once per process, that kernels are being compiled, and logs each compilation."""
+    """Tells the user, once per process, that kernels are being compiled, and logs each compilation.
+
+    Compilations nest (a kernel compiles the helpers it calls, Numba its own
+    implementations): only the outermost of our kernels is logged.
+    """
 
     def __init__(self):
-        self.depth = 0
         self.noticed = False
-        self.started = []
+        self.started = []    # (kernel name or None, start time) of the compilations under way
+
+    def _outermost(self, name):
+        return name is not None and not any(n is not None for n, _ in self.started)
 
     def on_start(self, ev):
         name = _kernel_name(ev.data["dispatcher"]) if ev.data else None
+        outermost = self._outermost(name)
         self.started.append((name, time.perf_counter()))
-        if name is None:
-            return
-        self.depth += 1
-        if self.depth > 1:
+        if not outermost:
             return
         logger.info("compiling kernel %s ...", name)
         if not self.noticed and os.environ.get("FACTORGRAPH_EBM_COMPILE_NOTICE", "1") != "0":
@@ -115,11 +120,10 @@ class _CompileNotice(event.Listener):
             sys.stderr.flush()
 
     def on_end(self, ev):
-        name, start = self.started.pop() if self.started else (None, time.perf_counter())
-        if name is None:
+        if not self.started:
             return
-        self.depth -= 1
-        if self.depth == 0:
+        name, start = self.started.pop()
+        if self._outermost(name):
             logger.info("compiled kernel %s in %.1f s", name, time.perf_counter() - start)
 
 
