@@ -27,7 +27,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _machine import machine  # noqa: E402
 
-GROUPS = ("loopy", "tree", "marginals", "exact")
+from factorgraph_ebm.cli.warmup import GROUPS  # noqa: E402
 
 
 def timed(args, env):

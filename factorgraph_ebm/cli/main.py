@@ -12,6 +12,8 @@ import importlib
 import math
 import sys
 
+from .warmup import GROUPS   # names only: the module imports nothing heavy until a group runs
+
 __all__ = ["main"]
 
 #: subcommand -> (module, function) run with the parsed arguments
@@ -74,7 +76,8 @@ def _build_parser():
     inf.add_argument("--beta", type=_positive_float, metavar="B",
                      help="inverse temperature for MAR and PR (default 1: the model as written)")
     inf.add_argument("--max-iters", type=_positive_int, metavar="N", help="loopy BP iteration cap (default 1000)")
-    inf.add_argument("--damping", type=_damping, metavar="D", help="loopy BP damping: 'auto' (default: undamped, then 0.5 if that does not converge "
+    inf.add_argument("--damping", type=_damping, metavar="D",
+                     help="loopy BP damping: 'auto' (default: undamped, then 0.5 if that does not converge "
                           "in 100 iterations) or a number in [0, 1)")
     inf.add_argument("--out", metavar="FILE", help="result file (default: standard output)")
 
@@ -87,7 +90,7 @@ def _build_parser():
                           help="compile every Numba kernel now (once per machine; otherwise on first use)")
     warm.add_argument("--jobs", type=_positive_int, metavar="N",
                       help="worker processes compiling in parallel (default: one per core)")
-    warm.add_argument("--group", action="append", choices=("loopy", "tree", "marginals", "exact"),
+    warm.add_argument("--group", action="append", choices=tuple(GROUPS),
                       help="compile only this group (repeatable; default: all)")
 
     conv = sub.add_parser("convert", parents=[quiet], help="convert between .uai and .fg (by extension)")

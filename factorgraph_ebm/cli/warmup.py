@@ -18,12 +18,12 @@ import threading
 import time
 import warnings
 
-import numpy as np
-
 __all__ = ["GROUPS", "warmup", "cold_groups"]
 
 
 def _loopy():
+    import numpy as np
+
     from ..inference.api import infer
     from ..models.potts import potts_grid
 
@@ -33,6 +33,8 @@ def _loopy():
 
 
 def _tree():
+    import numpy as np
+
     from ..inference.api import infer
     from ..models.potts import chain_graph
 
@@ -42,6 +44,8 @@ def _tree():
 
 
 def _marginals():
+    import numpy as np
+
     from ..inference.api import infer
     from ..models.potts import chain_graph
 
@@ -52,6 +56,8 @@ def _marginals():
 
 
 def _exact():
+    import numpy as np
+
     from ..inference.api import infer
     from ..models.potts import potts_grid
 

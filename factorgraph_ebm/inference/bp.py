@@ -124,8 +124,8 @@ class _Answers:
         self.options = options  # schedule, damping, tol, max_iter of the run
 
     def decode(self, msgs):
-        state = _kernels._decode(self.compiled.wiring, msgs.belief, msgs.v2f, self.order[0], self.order[1])
-        return state
+        """The assignment decoded from the beliefs of ``msgs`` along the BFS order."""
+        return _kernels._decode(self.compiled.wiring, msgs.belief, msgs.v2f, self.order[0], self.order[1])
 
     def map_state(self):
         """Min-sum decoding: of this run at beta = inf, else of a min-sum run with the same options."""
