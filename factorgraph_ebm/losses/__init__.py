@@ -24,8 +24,10 @@ from .margin import (
 from .offending import OFFENDING
 from .penalties import regularization
 from ..exceptions import DeclarationError, DeclarationTypeError
+from ..utils.estimator import check_choice
 
 __all__ = [
+    "LOSS_ALIASES",
     "LOSSES",
     "Batch",
     "EnergyLoss",
@@ -63,6 +65,11 @@ LOSSES = {
     "mce": MCELoss,
 }
 
+#: Other names of the losses, for the "did you mean" of an unknown name (difflib cannot guess these).
+LOSS_ALIASES = {"crossentropy": "nll", "logloss": "nll", "loglikelihood": "nll", "likelihood": "nll",
+                "negativeloglikelihood": "nll", "crf": "nll", "svm": "hinge", "ssvm": "hinge",
+                "structuredsvm": "hinge", "structuredperceptron": "perceptron"}
+
 
 def get_loss(loss, **options):
     """A :class:`Loss` from a name in :data:`LOSSES` (with options) or a Loss instance.
@@ -76,9 +83,8 @@ def get_loss(loss, **options):
         if options:
             raise DeclarationError("options apply to a loss name, not to a Loss instance")
         return loss
-    if not isinstance(loss, str) or loss not in LOSSES:
-        error = DeclarationError if isinstance(loss, str) or loss is None else DeclarationTypeError
-        raise error(f"loss must be a Loss or one of {sorted(LOSSES)}, got {loss!r}")
+    error = DeclarationError if isinstance(loss, str) or loss is None else DeclarationTypeError
+    check_choice(loss, "loss", LOSSES, allowed="a Loss or one of", aliases=LOSS_ALIASES, error=error)
     cls = LOSSES[loss]
     accepted = [p.name for p in inspect.signature(cls).parameters.values()
                 if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]

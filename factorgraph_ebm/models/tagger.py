@@ -27,9 +27,9 @@ from ..exceptions import DeclarationError, DeclarationTypeError, InferenceError,
 from ..graph.energies import LinearEnergy
 from ..graph.factor_graph import FactorGraph
 from ..inference.api import infer
-from ..losses import LOSSES, get_loss
-from ..train.optimizers import LBFGS, OPTIMIZERS, get_optimizer
-from ..train.trainer import LOSS_ALIASES, OPTIMIZER_ALIASES, Trainer
+from ..losses import LOSS_ALIASES, LOSSES, get_loss
+from ..train.optimizers import LBFGS, OPTIMIZER_ALIASES, OPTIMIZERS, get_optimizer
+from ..train.trainer import Trainer
 from ..utils.estimator import ParamsMixin, check_choice
 from ..utils.validation import check_beta, check_scalar
 from . import _tagger_io

@@ -9,14 +9,14 @@ JSON scalars, saved in checkpoints.
 
 import numpy as np
 
-from ..exceptions import DeclarationError
 from ..graph.parameters import Gradient, Parameters
+from ..utils.estimator import check_choice
 from ..utils.lazy import lazy_module
 from ..utils.validation import check_scalar
 
 _optimize = lazy_module("scipy.optimize")
 
-__all__ = ["Optimizer", "SGD", "Adam", "LBFGS", "get_optimizer"]
+__all__ = ["Optimizer", "SGD", "Adam", "LBFGS", "OPTIMIZER_ALIASES", "get_optimizer"]
 
 
 class Optimizer:
@@ -193,6 +193,8 @@ class LBFGS(Optimizer):
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "lbfgs": LBFGS}
+#: Other names of the optimizers.
+OPTIMIZER_ALIASES = {"bfgs": "lbfgs", "lbfgsb": "lbfgs", "gd": "sgd", "gradientdescent": "sgd"}
 
 
 def get_optimizer(optimizer, learning_rate=None):
@@ -205,8 +207,7 @@ def get_optimizer(optimizer, learning_rate=None):
     """
     if isinstance(optimizer, Optimizer):
         return optimizer
-    if optimizer not in OPTIMIZERS:
-        raise DeclarationError(f"optimizer must be an Optimizer or one of {sorted(OPTIMIZERS)}, got {optimizer!r}")
+    check_choice(optimizer, "optimizer", OPTIMIZERS, allowed="an Optimizer or one of", aliases=OPTIMIZER_ALIASES)
     cls = OPTIMIZERS[optimizer]
     if cls is LBFGS or learning_rate is None:
         return cls()

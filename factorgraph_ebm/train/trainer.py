@@ -10,7 +10,7 @@ import numpy as np
 from ..exceptions import ConvergenceWarning, DeclarationError, TrainingError
 from ..graph.energies import resolve_table
 from ..graph.parameters import Gradient, Parameters
-from ..losses import LOSSES, Loss, get_loss
+from ..losses import LOSS_ALIASES, LOSSES, Loss, get_loss
 from ..losses.batch import Batch, Examples
 from ..losses.penalties import penalty_weights, regularization
 from ..utils.estimator import ParamsMixin, check_choice
@@ -18,7 +18,7 @@ from ..utils.random import check_random_state
 from ..utils.lazy import lazy_module
 from ..utils.validation import check_scalar
 from .checkpoint import load_checkpoint, rng_from_state, save_checkpoint
-from .optimizers import OPTIMIZERS, Optimizer, get_optimizer
+from .optimizers import OPTIMIZER_ALIASES, OPTIMIZERS, Optimizer, get_optimizer
 from .prediction import batch_accuracy, predict
 
 _tqdm = lazy_module("tqdm.auto")
@@ -28,12 +28,6 @@ __all__ = ["Trainer", "check_loss", "check_optimizer", "check_parameters"]
 logger = logging.getLogger(__name__)
 
 
-#: Other names of the losses, for the "did you mean" of an unknown name (difflib cannot guess these).
-LOSS_ALIASES = {"crossentropy": "nll", "logloss": "nll", "loglikelihood": "nll", "likelihood": "nll",
-                "negativeloglikelihood": "nll", "crf": "nll", "svm": "hinge", "ssvm": "hinge",
-                "structuredsvm": "hinge", "structuredperceptron": "perceptron"}
-#: Other names of the optimizers.
-OPTIMIZER_ALIASES = {"bfgs": "lbfgs", "lbfgsb": "lbfgs", "gd": "sgd", "gradientdescent": "sgd"}
 
 
 def check_loss(loss):
