@@ -419,7 +419,6 @@ def _bfs_order(w):
 def _fill_bfs_order(w, order, parent_edge, seen):
     """The search of :func:`_bfs_order` into ``order`` and ``parent_edge`` (all -1); returns is_forest."""
     n_vars = len(w.var_states)
-    n_factors = len(w.factor_edge_ptr) - 1
     is_forest = True
     head = 0
     tail = 0
