@@ -3,9 +3,14 @@
 fastmath is limited to flags that keep IEEE infinities and NaN semantics:
 energies use +inf to forbid configurations, so ``nnan``/``ninf`` are never set.
 
-Kernels are compiled on first use and cached on disk (``cache=True``: next to
-the source in ``__pycache__``, or under ``NUMBA_CACHE_DIR``), so a machine
-compiles each of them once. The first compilation a process has to do prints
+Kernels are compiled on first use and cached on disk (``cache=True``), so a
+machine compiles each of them once. Every kernel module decorates with
+:func:`njit` from here, not ``numba.njit``: it files the cache under a folder
+named by a hash of the sources of all of ``kernels/`` (:data:`CACHE_DIR`,
+``fgebm-<hash>`` in ``kernels/__pycache__``, or under ``NUMBA_CACHE_DIR`` when
+that is set). Numba's own cache key is the source file of the cached function
+only, so a change in a helper that a kernel inlines from another module
+would otherwise go unnoticed and the stale machine code would keep running. The first compilation a process has to do prints
 one notice on standard error (set ``FACTORGRAPH_EBM_COMPILE_NOTICE=0`` to
 silence it); every compilation is logged on the ``factorgraph_ebm.kernels``
 logger at INFO with its duration. ``python -m factorgraph_ebm warmup``
@@ -13,8 +18,10 @@ compiles every kernel ahead of time.
 """
 
 import contextlib
+import hashlib
 import logging
 import os
+import shutil
 import sys
 import time
 
@@ -45,6 +52,73 @@ JIT_INLINE = dict(JIT, inline="always")
 #: lowering hoists the reads out of the loop). Without reference counting a
 #: function cannot allocate: its callers pass the output and work arrays.
 JIT_LOOP = dict(JIT, _nrt=False)
+
+def _sources_key(folder):
+    """Hash of the names and contents of the ``*.py`` files in ``folder`` (16 hex digits)."""
+    digest = hashlib.sha256()
+    for name in sorted(os.listdir(folder)):
+        if name.endswith(".py"):
+            digest.update(name.encode())
+            with open(os.path.join(folder, name), "rb") as f:
+                digest.update(f.read())
+    return digest.hexdigest()[:16]
+
+
+#: Folders of other versions of ``kernels/`` in the in-tree cache not used for this long are removed.
+STALE_CACHE_SECONDS = 3600.0
+
+
+def _cache_dir():
+    """Where the kernels are cached: ``<base>/fgebm-<hash of kernels/ sources>``.
+
+    ``<base>`` is ``NUMBA_CACHE_DIR`` when set, else ``kernels/__pycache__``
+    when writable (old versions' folders there are pruned after
+    :data:`STALE_CACHE_SECONDS`), else ``$XDG_CACHE_HOME/factorgraph_ebm``.
+    """
+    here = os.path.dirname(os.path.abspath(__file__))
+    name = f"fgebm-{_sources_key(here)}"
+    if numba.config.CACHE_DIR:
+        return os.path.join(numba.config.CACHE_DIR, name)
+    in_tree = os.path.join(here, "__pycache__")
+    try:
+        os.makedirs(os.path.join(in_tree, name), exist_ok=True)
+    except OSError:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        return os.path.join(base, "factorgraph_ebm", name)
+    now = time.time()
+    for other in os.listdir(in_tree):
+        path = os.path.join(in_tree, other)
+        if other.startswith("fgebm-") and other != name:
+            with contextlib.suppress(OSError):
+                if now - os.path.getmtime(path) > STALE_CACHE_SECONDS:
+                    shutil.rmtree(path)
+    return os.path.join(in_tree, name)
+
+
+#: The cache folder of this version of the kernels (see the module docstring).
+CACHE_DIR = _cache_dir()
+
+
+def njit(**options):
+    """``numba.njit(**options)`` whose disk cache (``cache=True``) lives in :data:`CACHE_DIR`.
+
+    Examples
+    --------
+    >>> from factorgraph_ebm.kernels.bp import _probabilities
+    >>> _probabilities._cache.cache_path.startswith(CACHE_DIR)
+    True
+    """
+    def decorate(func):
+        if not options.get("cache"):
+            return numba.njit(**options)(func)
+        saved = numba.config.CACHE_DIR
+        numba.config.CACHE_DIR = CACHE_DIR   # read once, when the dispatcher sets up its cache
+        try:
+            return numba.njit(**options)(func)
+        finally:
+            numba.config.CACHE_DIR = saved
+    return decorate
+
 
 #: Below this many message entries a kernel call runs on one thread: waking a
 #: second thread costs more than it saves, and on a busy machine a parallel

@@ -20,9 +20,9 @@ cache keys on the caller's file only, so helpers kept elsewhere could go stale.
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import prange
 
-from ._jit import JIT, JIT_INLINE, JIT_LOOP, JIT_PARALLEL
+from ._jit import JIT, JIT_INLINE, JIT_LOOP, JIT_PARALLEL, njit
 
 INF = np.inf
 #: Below this, an exp-space column sum may have lost terms to underflow.

@@ -5,9 +5,8 @@ finite unary / evidence energy). Independent of the BP kernels on purpose.
 """
 
 import numpy as np
-from numba import njit
 
-from ._jit import JIT
+from ._jit import JIT, njit
 
 INF = np.inf
 
