@@ -1,0 +1,425 @@
+"""MAP decoding on loopy graphs: sequential conditioning and local search.
+
+Self-contained (no helpers from other kernel modules, so Numba's disk cache
+stays valid). ``w`` is the :class:`~factorgraph_ebm.compile.Wiring` tuple.
+Every loop here is serial and reads the wiring, so the kernels use
+``JIT_LOOP`` (no reference counting, no allocation): callers pass the work
+arrays (see :mod:`factorgraph_ebm.inference.decoding`).
+
+Energies are compared *lexicographically*: first the number of +inf factor
+entries, then the sum of the finite ones. A move that lowers this pair never
+raises the energy, and a search that starts finite stays finite; on an
+infeasible start it reduces the number of violated factors. States ruled out
+by the unary (evidence) are never taken.
+"""
+
+import numpy as np
+from numba import njit
+
+from ._jit import JIT_LOOP
+
+INF = np.inf
+#: A move must lower the finite energy by more than this (relative) to count,
+#: so rounding cannot make a local search cycle.
+REL_TOL = 1e-10
+
+
+@njit(**JIT_LOOP)
+def _better(n1, s1, n0, s0):
+    """Whether (n1 inf entries, finite sum s1) is strictly better than (n0, s0)."""
+    if n1 != n0:
+        return n1 < n0
+    return s1 < s0 - REL_TOL * max(1.0, abs(s0))
+
+
+@njit(**JIT_LOOP)
+def _entry(g, w, state):
+    """Energy of factor ``g`` under ``state``."""
+    off = 0
+    for e in range(w.factor_edge_ptr[g], w.factor_edge_ptr[g + 1]):
+        off += state[w.edge_var[e]] * w.edge_stride[e]
+    return w.tables[w.block_ptr[w.factor_block[g]] + off]
+
+
+# ---------------------------------------------------------------- sequential conditioning
+
+
+@njit(**JIT_LOOP)
+def _heap_before(ga, va, gb, vb):
+    """Heap order: larger gap first, then lower variable id."""
+    return ga > gb or (ga == gb and va < vb)
+
+
+@njit(**JIT_LOOP)
+def _heap_push(n, gap, var, stamp, h_gap, h_var, h_stamp):
+    """Push (gap, var, stamp) onto the heap of size ``n``; returns the new size."""
+    i = n
+    while i > 0:
+        parent = (i - 1) // 2
+        if not _heap_before(gap, var, h_gap[parent], h_var[parent]):
+            break
+        h_gap[i] = h_gap[parent]
+        h_var[i] = h_var[parent]
+        h_stamp[i] = h_stamp[parent]
+        i = parent
+    h_gap[i] = gap
+    h_var[i] = var
+    h_stamp[i] = stamp
+    return n + 1
+
+
+@njit(**JIT_LOOP)
+def _heap_pop(n, h_gap, h_var, h_stamp):
+    """Remove the top of the heap of size ``n`` (read it before); returns the new size."""
+    n -= 1
+    gap = h_gap[n]
+    var = h_var[n]
+    stamp = h_stamp[n]
+    i = 0
+    while True:
+        c = 2 * i + 1
+        if c >= n:
+            break
+        if c + 1 < n and _heap_before(h_gap[c + 1], h_var[c + 1], h_gap[c], h_var[c]):
+            c += 1
+        if not _heap_before(h_gap[c], h_var[c], gap, var):
+            break
+        h_gap[i] = h_gap[c]
+        h_var[i] = h_var[c]
+        h_stamp[i] = h_stamp[c]
+        i = c
+    if n > 0:
+        h_gap[i] = gap
+        h_var[i] = var
+        h_stamp[i] = stamp
+    return n
+
+
+@njit(**JIT_LOOP)
+def _gap(v, w, cbel):
+    """Best minus second-best conditioned belief of ``v``: +inf when one state is left, -inf when none."""
+    s0 = w.var_state_ptr[v]
+    lo = INF
+    lo2 = INF
+    for x in range(w.var_states[v]):
+        b = cbel[s0 + x]
+        if b < lo:
+            lo2 = lo
+            lo = b
+        elif b < lo2:
+            lo2 = b
+    if lo == INF:
+        return -INF
+    if lo2 == INF:
+        return INF
+    return lo2 - lo
+
+
+@njit(**JIT_LOOP)
+def _var_belief(v, w, unary, cmsg, cbel):
+    """``cbel[v] = unary_v + sum of the conditioned factor-to-variable messages``."""
+    s0 = w.var_state_ptr[v]
+    k = w.var_states[v]
+    for x in range(k):
+        cbel[s0 + x] = unary[s0 + x]
+    for p in range(w.var_edge_ptr[v], w.var_edge_ptr[v + 1]):
+        m = w.edge_state_ptr[w.var_edges[p]]
+        for x in range(k):
+            cbel[s0 + x] += cmsg[m + x]
+
+
+@njit(**JIT_LOOP)
+def _edge_v2f(e, w, unary, cmsg, cv2f):
+    """Conditioned variable-to-factor message of edge ``e``: unary + the other edges' messages."""
+    u = w.edge_var[e]
+    s0 = w.var_state_ptr[u]
+    k = w.var_states[u]
+    m = w.edge_state_ptr[e]
+    for x in range(k):
+        cv2f[m + x] = unary[s0 + x]
+    for p in range(w.var_edge_ptr[u], w.var_edge_ptr[u + 1]):
+        e2 = w.var_edges[p]
+        if e2 == e:
+            continue
+        m2 = w.edge_state_ptr[e2]
+        for x in range(k):
+            cv2f[m + x] += cmsg[m2 + x]
+
+
+@njit(**JIT_LOOP)
+def _condition_factor(f, w, unary, state, cmsg, cv2f):
+    """Recompute factor ``f``'s messages to its free variables with the fixed ones clamped.
+
+    ``cmsg[e][x] = min over the other free variables' states (table entries
+    consistent with the fixed states) of T + their conditioned v2f``, shifted
+    to minimum 0 when finite.
+    """
+    e0 = w.factor_edge_ptr[f]
+    e1 = w.factor_edge_ptr[f + 1]
+    t0 = w.block_ptr[w.factor_block[f]]
+    size = w.block_ptr[w.factor_block[f] + 1] - t0
+    for e in range(e0, e1):
+        if state[w.edge_var[e]] < 0:
+            _edge_v2f(e, w, unary, cmsg, cv2f)
+    for eo in range(e0, e1):
+        u = w.edge_var[eo]
+        if state[u] >= 0:
+            continue
+        k = w.var_states[u]
+        mo = w.edge_state_ptr[eo]
+        for x in range(k):
+            cmsg[mo + x] = INF
+        for t in range(size):
+            c = w.tables[t0 + t]
+            if c == INF:
+                continue
+            ok = True
+            for e in range(e0, e1):
+                if e == eo:
+                    continue
+                v = w.edge_var[e]
+                x = (t // w.edge_stride[e]) % w.var_states[v]
+                s = state[v]
+                if s >= 0:
+                    if s != x:
+                        ok = False
+                        break
+                else:
+                    c += cv2f[w.edge_state_ptr[e] + x]
+            if ok:
+                xo = (t // w.edge_stride[eo]) % k
+                if c < cmsg[mo + xo]:
+                    cmsg[mo + xo] = c
+        lo = INF
+        for x in range(k):
+            if cmsg[mo + x] < lo:
+                lo = cmsg[mo + x]
+        if lo < INF:
+            for x in range(k):
+                cmsg[mo + x] -= lo
+
+
+@njit(**JIT_LOOP)
+def _fill_conditioned(w, unary, cmsg, cbel, cv2f, stamp, touched, h_gap, h_var, h_stamp, state):
+    """Sequential conditioning into ``state`` (all -1 on entry).
+
+    ``cmsg`` (M,) holds the final min-sum factor-to-variable messages on entry
+    (overwritten); ``cbel`` (S,) work for the conditioned beliefs (which start
+    as the min-sum beliefs, unary + incoming messages); ``cv2f`` (M,) work;
+    ``stamp``, ``touched`` (V,) int64 work (stamp zeros); heap arrays of
+    length >= V + sum over factors of arity**2.
+    """
+    n_vars = len(w.var_states)
+    n = 0
+    for v in range(n_vars):
+        _var_belief(v, w, unary, cmsg, cbel)
+        n = _heap_push(n, _gap(v, w, cbel), v, 0, h_gap, h_var, h_stamp)
+    while n > 0:
+        v = h_var[0]
+        st = h_stamp[0]
+        n = _heap_pop(n, h_gap, h_var, h_stamp)
+        if state[v] >= 0 or st != stamp[v]:
+            continue
+        # fix v to its best conditioned state (first minimum), else its first state the evidence allows
+        s0 = w.var_state_ptr[v]
+        lo = INF
+        best = -1
+        for x in range(w.var_states[v]):
+            if cbel[s0 + x] < lo:
+                lo = cbel[s0 + x]
+                best = x
+        if best < 0:
+            for x in range(w.var_states[v]):
+                if unary[s0 + x] < INF:
+                    best = x
+                    break
+        if best < 0:
+            best = 0
+        state[v] = best
+        # condition v's factors, then refresh the beliefs and gaps of the free variables they reach
+        n_touched = 0
+        for p in range(w.var_edge_ptr[v], w.var_edge_ptr[v + 1]):
+            f = w.edge_factor[w.var_edges[p]]
+            has_free = False
+            for e in range(w.factor_edge_ptr[f], w.factor_edge_ptr[f + 1]):
+                u = w.edge_var[e]
+                if state[u] < 0:
+                    has_free = True
+                    if stamp[u] >= 0:       # not yet listed for this step
+                        stamp[u] = -stamp[u] - 1
+                        touched[n_touched] = u
+                        n_touched += 1
+            if has_free:
+                _condition_factor(f, w, unary, state, cmsg, cv2f)
+        for i in range(n_touched):
+            u = touched[i]
+            stamp[u] = -stamp[u]            # = old stamp + 1: older heap entries of u are stale
+            _var_belief(u, w, unary, cmsg, cbel)
+            n = _heap_push(n, _gap(u, w, cbel), u, stamp[u], h_gap, h_var, h_stamp)
+
+
+# ---------------------------------------------------------------- local search
+
+
+@njit(**JIT_LOOP)
+def _icm_var(v, w, unary, state):
+    """Move ``v`` to its best state given all others; returns whether it moved."""
+    s0 = w.var_state_ptr[v]
+    k = w.var_states[v]
+    cur = state[v]
+    n_best = 0
+    s_best = 0.0
+    n_cur = 0
+    s_cur = 0.0
+    best = -1
+    for x in range(k):
+        if unary[s0 + x] == INF:
+            continue
+        n_inf = 0
+        s = 0.0
+        state[v] = x
+        for p in range(w.var_edge_ptr[v], w.var_edge_ptr[v + 1]):
+            c = _entry(w.edge_factor[w.var_edges[p]], w, state)
+            if c == INF:
+                n_inf += 1
+            else:
+                s += c
+        if x == cur:
+            n_cur = n_inf
+            s_cur = s
+        if best < 0 or n_inf < n_best or (n_inf == n_best and s < s_best):
+            best = x
+            n_best = n_inf
+            s_best = s
+    state[v] = cur
+    if best < 0 or best == cur:
+        return False
+    if unary[s0 + cur] == INF or _better(n_best, s_best, n_cur, s_cur):
+        state[v] = best
+        return True
+    return False
+
+
+@njit(**JIT_LOOP)
+def _block_cost(n_adj, adj, w, state):
+    n_inf = 0
+    s = 0.0
+    for i in range(n_adj):
+        c = _entry(adj[i], w, state)
+        if c == INF:
+            n_inf += 1
+        else:
+            s += c
+    return n_inf, s
+
+
+@njit(**JIT_LOOP)
+def _icm_block(f, w, unary, state, mark, adj, saved):
+    """Move the variables of factor ``f`` jointly to their best states; returns whether they moved.
+
+    ``mark`` (F,) int64 work holding values != f on entry; ``adj`` (F,) and
+    ``saved`` (max arity,) int64 work.
+    """
+    e0 = w.factor_edge_ptr[f]
+    e1 = w.factor_edge_ptr[f + 1]
+    size = w.block_ptr[w.factor_block[f] + 1] - w.block_ptr[w.factor_block[f]]
+    n_adj = 0
+    for e in range(e0, e1):
+        u = w.edge_var[e]
+        saved[e - e0] = state[u]
+        for p in range(w.var_edge_ptr[u], w.var_edge_ptr[u + 1]):
+            g = w.edge_factor[w.var_edges[p]]
+            if mark[g] != f:
+                mark[g] = f
+                adj[n_adj] = g
+                n_adj += 1
+    n_cur, s_cur = _block_cost(n_adj, adj, w, state)
+    best_t = -1
+    n_best = n_cur
+    s_best = s_cur
+    for t in range(size):
+        ok = True
+        for e in range(e0, e1):
+            u = w.edge_var[e]
+            x = (t // w.edge_stride[e]) % w.var_states[u]
+            if unary[w.var_state_ptr[u] + x] == INF:
+                ok = False
+                break
+            state[u] = x
+        if not ok:
+            continue
+        n_inf, s = _block_cost(n_adj, adj, w, state)
+        if _better(n_inf, s, n_best, s_best):
+            best_t = t
+            n_best = n_inf
+            s_best = s
+    for e in range(e0, e1):
+        u = w.edge_var[e]
+        if best_t < 0:
+            state[u] = saved[e - e0]
+        else:
+            state[u] = (best_t // w.edge_stride[e]) % w.var_states[u]
+    if best_t < 0:
+        return False
+    for e in range(e0, e1):
+        if state[w.edge_var[e]] != saved[e - e0]:
+            return True
+    return False
+
+
+@njit(**JIT_LOOP)
+def _local_search(w, unary, block_states, max_rounds, mark, adj, saved, state):
+    """ICM over variables until no change, then one sweep over factor blocks; repeat while blocks move.
+
+    Blocks are the factors of arity >= 2 with at most ``block_states`` joint
+    states. ``state`` (V,) int64 is updated in place (every entry a valid
+    state on entry). ``mark`` (F,) int64 work (any values), ``adj`` (F,),
+    ``saved`` (max arity,) int64 work. Returns the number of rounds run; the
+    result is a single-variable local minimum unless ``max_rounds`` ran out.
+    """
+    n_vars = len(w.var_states)
+    n_factors = len(w.factor_edge_ptr) - 1
+    for f in range(n_factors):
+        mark[f] = -1
+    rounds = 0
+    while rounds < max_rounds:
+        rounds += 1
+        moved = True
+        sweeps = 0
+        while moved and sweeps < max_rounds:
+            moved = False
+            sweeps += 1
+            for v in range(n_vars):
+                if _icm_var(v, w, unary, state):
+                    moved = True
+        if moved:
+            continue
+        block_moved = False
+        for f in range(n_factors):
+            if w.factor_edge_ptr[f + 1] - w.factor_edge_ptr[f] < 2:
+                continue
+            b = w.factor_block[f]
+            if w.block_ptr[b + 1] - w.block_ptr[b] > block_states:
+                continue
+            if _icm_block(f, w, unary, state, mark, adj, saved):
+                block_moved = True
+        for f in range(n_factors):
+            mark[f] = -1
+        if not block_moved:
+            break
+    return rounds
+
+
+@njit(**JIT_LOOP)
+def _repair(w, unary, state):
+    """Give every variable without a state (-1) or with a state its unary rules out the first state allowed."""
+    for v in range(len(w.var_states)):
+        s0 = w.var_state_ptr[v]
+        x = state[v]
+        if x >= 0 and x < w.var_states[v] and unary[s0 + x] < INF:
+            continue
+        state[v] = 0
+        for y in range(w.var_states[v]):
+            if unary[s0 + y] < INF:
+                state[v] = y
+                break
