@@ -17,8 +17,9 @@ module adds two things on top of it:
   is avoided whenever an alternative exists;
 * **local search** (:func:`local_search`): ICM over variables (each to its best
   state given all others, sweeping until nothing changes) alternated with
-  sweeps over factor blocks (the variables of one factor jointly, for factors
-  with at most ``block_states`` joint states), until neither moves.
+  sweeps over factor blocks (the variables of one factor jointly, for the
+  factors where that is cheap: joint states x the factors touching the block
+  at most ``block_work``), until neither moves.
 
 Energies are compared lexicographically: number of +inf factor entries first,
 then the sum of the finite entries, so the local search never raises the
@@ -43,10 +44,11 @@ from ..utils.lazy import lazy_module
 from ..utils.validation import check_scalar
 
 __all__ = ["decode_map", "decode_candidates", "conditioned_decode", "local_search", "lexicographic_energies",
-           "BLOCK_STATES"]
+           "BLOCK_WORK"]
 
-#: Factors with at most this many joint states are also searched as blocks.
-BLOCK_STATES = 64
+#: A factor (arity >= 2) is also searched as a block when its joint states times the
+#: number of factor edges of its variables (the work of one block move) is at most this.
+BLOCK_WORK = 1024
 _kernels = lazy_module("factorgraph_ebm.kernels.decoding")
 
 
@@ -123,7 +125,7 @@ def conditioned_decode(compiled, msg_f2v):
     return state
 
 
-def local_search(compiled, states, *, block_states=BLOCK_STATES, max_rounds=1000):
+def local_search(compiled, states, *, block_work=BLOCK_WORK, max_rounds=1000):
     """ICM over variables and factor blocks from ``states``; never raises the energy.
 
     Parameters
@@ -132,9 +134,11 @@ def local_search(compiled, states, *, block_states=BLOCK_STATES, max_rounds=1000
     states : array (V,) int
         Start; a variable at -1 or at a state the evidence rules out first takes
         its first allowed state.
-    block_states : int >= 0
-        Factors (arity >= 2) with at most this many joint states are also moved
-        jointly; 0 turns block moves off.
+    block_work : int >= 0
+        Factors of arity >= 2 whose joint states times the summed degree of
+        their variables is at most this are also moved jointly (each move
+        evaluates every touched factor at every joint state); 0 turns block
+        moves off.
     max_rounds : int >= 1
         Cap on rounds (and on the variable sweeps of a round); reached only on
         pathological inputs.
@@ -153,15 +157,23 @@ def local_search(compiled, states, *, block_states=BLOCK_STATES, max_rounds=1000
     >>> _ = fg.add_factor(["a", "b"], [[0.0, 3.0], [3.0, -1.0]])
     >>> local_search(compile_graph(fg), [0, 0])                  # a single flip only raises the energy ...
     array([1, 1])
-    >>> local_search(compile_graph(fg), [0, 0], block_states=0)  # ... the block move finds (1, 1)
+    >>> local_search(compile_graph(fg), [0, 0], block_work=0)  # ... the block move finds (1, 1)
     array([0, 0])
     """
-    block_states = check_scalar(block_states, "block_states", int, low=0)
+    block_work = check_scalar(block_work, "block_work", int, low=0)
     max_rounds = check_scalar(max_rounds, "max_rounds", int, low=1)
     w = compiled.wiring
     s = _repaired(compiled, states)
-    max_arity = int(np.diff(w.factor_edge_ptr).max(initial=0))
-    _kernels._local_search(w, compiled.unary, block_states, max_rounds, np.zeros(compiled.n_factors, dtype=np.int64),
+    arity = np.diff(w.factor_edge_ptr)
+    blocks = np.zeros(0, dtype=np.int64)
+    if compiled.n_edges:
+        degree_sum = np.add.reduceat(np.diff(w.var_edge_ptr)[w.edge_var], w.factor_edge_ptr[:-1][arity > 0])
+        work = np.zeros(compiled.n_factors, dtype=np.int64)
+        work[arity > 0] = degree_sum * np.diff(w.block_ptr)[w.factor_block[arity > 0]]
+        blocks = np.flatnonzero((arity >= 2) & (work <= block_work)).astype(np.int64)
+    max_arity = int(arity.max(initial=0))
+    _kernels._local_search(w, compiled.unary, blocks, len(blocks), max_rounds,
+                           np.zeros(compiled.n_factors, dtype=np.int64),
                            np.zeros(compiled.n_factors, dtype=np.int64), np.zeros(max(max_arity, 1), dtype=np.int64), s)
     return s
 
@@ -175,7 +187,7 @@ def _pick(compiled, a, b):
     return np.where(per_var, b, a)
 
 
-def decode_candidates(compiled, msg_f2v, tree_state, *, block_states=BLOCK_STATES):
+def decode_candidates(compiled, msg_f2v, tree_state, *, block_work=BLOCK_WORK):
     """Every candidate assignment :func:`decode_map` considers, by name.
 
     Returns a dict with ``"tree"`` (the spanning-tree decode, unassigned
@@ -193,14 +205,14 @@ def decode_candidates(compiled, msg_f2v, tree_state, *, block_states=BLOCK_STATE
     ['best', 'conditioned', 'conditioned+search', 'tree', 'tree+search']
     """
     out = {"tree": _repaired(compiled, tree_state)}
-    out["tree+search"] = local_search(compiled, out["tree"], block_states=block_states)
+    out["tree+search"] = local_search(compiled, out["tree"], block_work=block_work)
     out["conditioned"] = conditioned_decode(compiled, msg_f2v)
-    out["conditioned+search"] = local_search(compiled, out["conditioned"], block_states=block_states)
+    out["conditioned+search"] = local_search(compiled, out["conditioned"], block_work=block_work)
     out["best"] = _pick(compiled, out["tree+search"], out["conditioned+search"])
     return out
 
 
-def decode_map(compiled, msg_f2v, tree_state, *, block_states=BLOCK_STATES):
+def decode_map(compiled, msg_f2v, tree_state, *, block_work=BLOCK_WORK):
     """MAP assignment after loopy min-sum BP: the better of two decodes, each improved by local search.
 
     Parameters
@@ -212,7 +224,7 @@ def decode_map(compiled, msg_f2v, tree_state, *, block_states=BLOCK_STATES):
     tree_state : array (V,) int
         The spanning-tree decode of the same run (``kernels.bp._decode``); -1
         where it left a variable unassigned.
-    block_states : int >= 0
+    block_work : int >= 0
         See :func:`local_search`.
 
     Returns
@@ -237,4 +249,4 @@ def decode_map(compiled, msg_f2v, tree_state, *, block_states=BLOCK_STATES):
     >>> res.map_energy
     1.0
     """
-    return decode_candidates(compiled, msg_f2v, tree_state, block_states=block_states)["best"]
+    return decode_candidates(compiled, msg_f2v, tree_state, block_work=block_work)["best"]

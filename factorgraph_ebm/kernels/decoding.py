@@ -368,14 +368,14 @@ def _icm_block(f, w, unary, state, mark, adj, saved):
 
 
 @njit(**JIT_LOOP)
-def _local_search(w, unary, block_states, max_rounds, mark, adj, saved, state):
+def _local_search(w, unary, blocks, n_blocks, max_rounds, mark, adj, saved, state):
     """ICM over variables until no change, then one sweep over factor blocks; repeat while blocks move.
 
-    Blocks are the factors of arity >= 2 with at most ``block_states`` joint
-    states. ``state`` (V,) int64 is updated in place (every entry a valid
-    state on entry). ``mark`` (F,) int64 work (any values), ``adj`` (F,),
-    ``saved`` (max arity,) int64 work. Returns the number of rounds run; the
-    result is a single-variable local minimum unless ``max_rounds`` ran out.
+    ``blocks[:n_blocks]`` (int64) lists the factors searched as blocks (arity
+    >= 2). ``state`` (V,) int64 is updated in place (every entry a valid state
+    on entry). ``mark`` (F,) int64 work (any values), ``adj`` (F,), ``saved``
+    (max arity,) int64 work. Returns the number of rounds run; the result is a
+    single-variable local minimum unless ``max_rounds`` ran out.
     """
     n_vars = len(w.var_states)
     n_factors = len(w.factor_edge_ptr) - 1
@@ -395,13 +395,8 @@ def _local_search(w, unary, block_states, max_rounds, mark, adj, saved, state):
         if moved:
             continue
         block_moved = False
-        for f in range(n_factors):
-            if w.factor_edge_ptr[f + 1] - w.factor_edge_ptr[f] < 2:
-                continue
-            b = w.factor_block[f]
-            if w.block_ptr[b + 1] - w.block_ptr[b] > block_states:
-                continue
-            if _icm_block(f, w, unary, state, mark, adj, saved):
+        for i in range(n_blocks):
+            if _icm_block(blocks[i], w, unary, state, mark, adj, saved):
                 block_moved = True
         for f in range(n_factors):
             mark[f] = -1

@@ -209,7 +209,7 @@ def test_block_moves_escape_a_single_flip_minimum():
     fg.add_variable("b", 2)
     fg.add_factor(["a", "b"], [[0.0, 3.0], [3.0, -1.0]])
     cg = compile_graph(fg)
-    np.testing.assert_array_equal(local_search(cg, [0, 0], block_states=0), [0, 0])
+    np.testing.assert_array_equal(local_search(cg, [0, 0], block_work=0), [0, 0])
     np.testing.assert_array_equal(local_search(cg, [0, 0]), [1, 1])
     np.testing.assert_array_equal(local_search(cg, [-1, 1]), [1, 1])     # unassigned: first state, then search
 
