@@ -171,10 +171,10 @@ def local_search(compiled, states, *, block_work=BLOCK_WORK, max_rounds=1000):
         work = np.zeros(compiled.n_factors, dtype=np.int64)
         work[arity > 0] = degree_sum * np.diff(w.block_ptr)[w.factor_block[arity > 0]]
         blocks = np.flatnonzero((arity >= 2) & (work <= block_work)).astype(np.int64)
-    max_arity = int(arity.max(initial=0))
-    _kernels._local_search(w, compiled.unary, blocks, len(blocks), max_rounds,
-                           np.zeros(compiled.n_factors, dtype=np.int64),
-                           np.zeros(compiled.n_factors, dtype=np.int64), np.zeros(max(max_arity, 1), dtype=np.int64), s)
+    n_f, n_m = compiled.n_factors, compiled.n_messages
+    _kernels._local_search(w, compiled.unary, blocks, len(blocks), max_rounds, *(np.empty(n_f, dtype=np.int64)
+                           for _ in range(3)), np.empty(compiled.n_vars, dtype=np.int64),
+                           np.empty(n_f, dtype=np.int64), np.empty(n_m, dtype=np.int64), np.empty(n_m), s)
     return s
 
 

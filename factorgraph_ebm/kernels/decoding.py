@@ -301,11 +301,31 @@ def _icm_var(v, w, unary, state):
 
 
 @njit(**JIT_LOOP)
-def _block_cost(n_adj, adj, w, state):
+def _blanket_changed(f, w, since, changed):
+    """Whether a variable of ``f`` or of a factor sharing a variable with ``f`` changed after ``since``."""
+    for e in range(w.factor_edge_ptr[f], w.factor_edge_ptr[f + 1]):
+        u = w.edge_var[e]
+        for p in range(w.var_edge_ptr[u], w.var_edge_ptr[u + 1]):
+            g = w.edge_factor[w.var_edges[p]]
+            for e2 in range(w.factor_edge_ptr[g], w.factor_edge_ptr[g + 1]):
+                if changed[w.edge_var[e2]] > since:
+                    return True
+    return False
+
+
+@njit(**JIT_LOOP)
+def _block_cost(t, f, n_shared, shared, w, state, pn, ps):
+    """(inf count, finite sum) of the factors touching ``f``'s variables with them at joint state ``t``."""
     n_inf = 0
     s = 0.0
-    for i in range(n_adj):
-        c = _entry(adj[i], w, state)
+    for e in range(w.factor_edge_ptr[f], w.factor_edge_ptr[f + 1]):
+        u = w.edge_var[e]
+        x = (t // w.edge_stride[e]) % w.var_states[u]
+        state[u] = x
+        n_inf += pn[w.edge_state_ptr[e] + x]
+        s += ps[w.edge_state_ptr[e] + x]
+    for i in range(n_shared):
+        c = _entry(shared[i], w, state)
         if c == INF:
             n_inf += 1
         else:
@@ -314,73 +334,96 @@ def _block_cost(n_adj, adj, w, state):
 
 
 @njit(**JIT_LOOP)
-def _icm_block(f, w, unary, state, mark, adj, saved):
+def _icm_block(f, w, unary, state, mark, count, shared, pn, ps):
     """Move the variables of factor ``f`` jointly to their best states; returns whether they moved.
 
-    ``mark`` (F,) int64 work holding values != f on entry; ``adj`` (F,) and
-    ``saved`` (max arity,) int64 work.
+    The factors that touch one variable of ``f`` only are summed per state of
+    that variable first (``pn``, ``ps`` (M,) work), so a joint state costs its
+    arity plus the factors touching two or more of ``f``'s variables
+    (``shared``). ``mark``, ``count``, ``shared`` (F,) int64 work, ``mark``
+    != f on entry.
     """
     e0 = w.factor_edge_ptr[f]
     e1 = w.factor_edge_ptr[f + 1]
     size = w.block_ptr[w.factor_block[f] + 1] - w.block_ptr[w.factor_block[f]]
-    n_adj = 0
+    n_shared = 0
+    t_cur = 0
     for e in range(e0, e1):
         u = w.edge_var[e]
-        saved[e - e0] = state[u]
+        t_cur += state[u] * w.edge_stride[e]
         for p in range(w.var_edge_ptr[u], w.var_edge_ptr[u + 1]):
             g = w.edge_factor[w.var_edges[p]]
             if mark[g] != f:
                 mark[g] = f
-                adj[n_adj] = g
-                n_adj += 1
-    n_cur, s_cur = _block_cost(n_adj, adj, w, state)
-    best_t = -1
-    n_best = n_cur
-    s_best = s_cur
+                count[g] = 1
+            else:
+                count[g] += 1
+                if count[g] == 2:
+                    shared[n_shared] = g
+                    n_shared += 1
+    for e in range(e0, e1):
+        u = w.edge_var[e]
+        cur = state[u]
+        m = w.edge_state_ptr[e]
+        for x in range(w.var_states[u]):
+            state[u] = x
+            n_inf = 0
+            s = 0.0
+            for p in range(w.var_edge_ptr[u], w.var_edge_ptr[u + 1]):
+                g = w.edge_factor[w.var_edges[p]]
+                if count[g] == 1:
+                    c = _entry(g, w, state)
+                    if c == INF:
+                        n_inf += 1
+                    else:
+                        s += c
+            pn[m + x] = n_inf
+            ps[m + x] = s
+        state[u] = cur
+    n_best, s_best = _block_cost(t_cur, f, n_shared, shared, w, state, pn, ps)
+    best_t = t_cur
     for t in range(size):
+        if t == t_cur:
+            continue
         ok = True
         for e in range(e0, e1):
             u = w.edge_var[e]
-            x = (t // w.edge_stride[e]) % w.var_states[u]
-            if unary[w.var_state_ptr[u] + x] == INF:
+            if unary[w.var_state_ptr[u] + (t // w.edge_stride[e]) % w.var_states[u]] == INF:
                 ok = False
                 break
-            state[u] = x
         if not ok:
             continue
-        n_inf, s = _block_cost(n_adj, adj, w, state)
+        n_inf, s = _block_cost(t, f, n_shared, shared, w, state, pn, ps)
         if _better(n_inf, s, n_best, s_best):
             best_t = t
             n_best = n_inf
             s_best = s
     for e in range(e0, e1):
         u = w.edge_var[e]
-        if best_t < 0:
-            state[u] = saved[e - e0]
-        else:
-            state[u] = (best_t // w.edge_stride[e]) % w.var_states[u]
-    if best_t < 0:
-        return False
-    for e in range(e0, e1):
-        if state[w.edge_var[e]] != saved[e - e0]:
-            return True
-    return False
+        state[u] = (best_t // w.edge_stride[e]) % w.var_states[u]
+    return best_t != t_cur
 
 
 @njit(**JIT_LOOP)
-def _local_search(w, unary, blocks, n_blocks, max_rounds, mark, adj, saved, state):
+def _local_search(w, unary, blocks, n_blocks, max_rounds, mark, count, shared, changed, evaluated, pn, ps, state):
     """ICM over variables until no change, then one sweep over factor blocks; repeat while blocks move.
 
     ``blocks[:n_blocks]`` (int64) lists the factors searched as blocks (arity
-    >= 2). ``state`` (V,) int64 is updated in place (every entry a valid state
-    on entry). ``mark`` (F,) int64 work (any values), ``adj`` (F,), ``saved``
-    (max arity,) int64 work. Returns the number of rounds run; the result is a
-    single-variable local minimum unless ``max_rounds`` ran out.
+    >= 2); a block is skipped when nothing in its Markov blanket changed since
+    its last search. ``state`` (V,) int64 is updated in place (every entry a
+    valid state on entry). Work: ``mark``, ``count``, ``shared``,
+    ``evaluated`` (F,) int64, ``changed`` (V,) int64 (any values), ``pn``
+    (M,) int64, ``ps`` (M,) float64. Returns the number of rounds run; the
+    result is a single-variable local minimum unless ``max_rounds`` ran out.
     """
     n_vars = len(w.var_states)
     n_factors = len(w.factor_edge_ptr) - 1
     for f in range(n_factors):
         mark[f] = -1
+        evaluated[f] = -1
+    for v in range(n_vars):
+        changed[v] = 0
+    clock = 1
     rounds = 0
     while rounds < max_rounds:
         rounds += 1
@@ -391,15 +434,27 @@ def _local_search(w, unary, blocks, n_blocks, max_rounds, mark, adj, saved, stat
             sweeps += 1
             for v in range(n_vars):
                 if _icm_var(v, w, unary, state):
+                    changed[v] = clock
+                    clock += 1
                     moved = True
         if moved:
             continue
         block_moved = False
         for i in range(n_blocks):
-            if _icm_block(blocks[i], w, unary, state, mark, adj, saved):
+            f = blocks[i]
+            if evaluated[f] >= 0 and not _blanket_changed(f, w, evaluated[f], changed):
+                continue
+            evaluated[f] = clock
+            clock += 1
+            if _icm_block(f, w, unary, state, mark, count, shared, pn, ps):
+                for e in range(w.factor_edge_ptr[f], w.factor_edge_ptr[f + 1]):
+                    changed[w.edge_var[e]] = clock
+                clock += 1
                 block_moved = True
-        for f in range(n_factors):
-            mark[f] = -1
+            for e in range(w.factor_edge_ptr[f], w.factor_edge_ptr[f + 1]):
+                u = w.edge_var[e]
+                for p in range(w.var_edge_ptr[u], w.var_edge_ptr[u + 1]):
+                    mark[w.edge_factor[w.var_edges[p]]] = -1
         if not block_moved:
             break
     return rounds
