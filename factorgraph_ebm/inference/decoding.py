@@ -115,8 +115,7 @@ def conditioned_decode(compiled, msg_f2v):
     n_vars = compiled.n_vars
     cbel = np.empty(int(w.var_state_ptr[-1]))
     cmsg = np.array(_array(msg_f2v, compiled.n_messages, "msg_f2v", np.float64))
-    arity = np.diff(w.factor_edge_ptr)
-    cap = n_vars + int(np.dot(arity, arity)) + 1
+    cap = 2 * n_vars + 2
     state = np.full(n_vars, -1, dtype=np.int64)
     _kernels._fill_conditioned(w, compiled.unary, cmsg, cbel, np.zeros(compiled.n_messages),
                                np.zeros(n_vars, dtype=np.int64), np.zeros(n_vars, dtype=np.int64),

@@ -96,6 +96,27 @@ def _heap_pop(n, h_gap, h_var, h_stamp):
 
 
 @njit(**JIT_LOOP)
+def _heap_compact(n, state, stamp, h_gap, h_var, h_stamp):
+    """Drop the stale entries (fixed variable, or an older stamp) and rebuild the heap; returns its size.
+
+    At most one entry per free variable is current, so afterwards the size is
+    below the number of variables.
+    """
+    k = 0
+    for i in range(n):
+        v = h_var[i]
+        if state[v] < 0 and h_stamp[i] == stamp[v]:
+            h_gap[k] = h_gap[i]
+            h_var[k] = v
+            h_stamp[k] = h_stamp[i]
+            k += 1
+    m = 0
+    for i in range(k):
+        m = _heap_push(m, h_gap[i], h_var[i], h_stamp[i], h_gap, h_var, h_stamp)
+    return m
+
+
+@njit(**JIT_LOOP)
 def _gap(v, w, cbel):
     """Best minus second-best conditioned belief of ``v``: +inf when one state is left, -inf when none."""
     s0 = w.var_state_ptr[v]
@@ -207,7 +228,7 @@ def _fill_conditioned(w, unary, cmsg, cbel, cv2f, stamp, touched, h_gap, h_var, 
     (overwritten); ``cbel`` (S,) work for the conditioned beliefs (which start
     as the min-sum beliefs, unary + incoming messages); ``cv2f`` (M,) work;
     ``stamp``, ``touched`` (V,) int64 work (stamp zeros); heap arrays of
-    length >= V + sum over factors of arity**2.
+    length >= 2 V (compacted when full).
     """
     n_vars = len(w.var_states)
     n = 0
@@ -255,6 +276,8 @@ def _fill_conditioned(w, unary, cmsg, cbel, cv2f, stamp, touched, h_gap, h_var, 
             u = touched[i]
             stamp[u] = -stamp[u]            # = old stamp + 1: older heap entries of u are stale
             _var_belief(u, w, unary, cmsg, cbel)
+            if n == len(h_gap):
+                n = _heap_compact(n, state, stamp, h_gap, h_var, h_stamp)
             n = _heap_push(n, _gap(u, w, cbel), u, stamp[u], h_gap, h_var, h_stamp)
 
 
