@@ -173,7 +173,8 @@ def local_search(compiled, states, *, block_work=BLOCK_WORK, max_rounds=1000):
     n_f, n_m = compiled.n_factors, compiled.n_messages
     _kernels._local_search(w, compiled.unary, blocks, len(blocks), max_rounds, *(np.empty(n_f, dtype=np.int64)
                            for _ in range(3)), np.empty(compiled.n_vars, dtype=np.int64),
-                           np.empty(n_f, dtype=np.int64), np.empty(n_m, dtype=np.int64), np.empty(n_m), s)
+                           np.empty(n_f, dtype=np.int64), np.empty(compiled.n_vars, dtype=np.int64),
+                           np.empty(n_m, dtype=np.int64), np.empty(n_m), s)
     return s
 
 

@@ -337,6 +337,17 @@ def _blanket_changed(f, w, since, changed):
 
 
 @njit(**JIT_LOOP)
+def _var_blanket_changed(v, w, since, changed):
+    """Whether a variable sharing a factor with ``v`` (or ``v``) changed after ``since``."""
+    for p in range(w.var_edge_ptr[v], w.var_edge_ptr[v + 1]):
+        g = w.edge_factor[w.var_edges[p]]
+        for e in range(w.factor_edge_ptr[g], w.factor_edge_ptr[g + 1]):
+            if changed[w.edge_var[e]] > since:
+                return True
+    return False
+
+
+@njit(**JIT_LOOP)
 def _block_cost(t, f, n_shared, shared, w, state, pn, ps):
     """(inf count, finite sum) of the factors touching ``f``'s variables with them at joint state ``t``."""
     n_inf = 0
@@ -428,14 +439,16 @@ def _icm_block(f, w, unary, state, mark, count, shared, pn, ps):
 
 
 @njit(**JIT_LOOP)
-def _local_search(w, unary, blocks, n_blocks, max_rounds, mark, count, shared, changed, evaluated, pn, ps, state):
+def _local_search(w, unary, blocks, n_blocks, max_rounds, mark, count, shared, changed, evaluated, var_evaluated,
+                  pn, ps, state):
     """ICM over variables until no change, then one sweep over factor blocks; repeat while blocks move.
 
     ``blocks[:n_blocks]`` (int64) lists the factors searched as blocks (arity
-    >= 2); a block is skipped when nothing in its Markov blanket changed since
-    its last search. ``state`` (V,) int64 is updated in place (every entry a
-    valid state on entry). Work: ``mark``, ``count``, ``shared``,
-    ``evaluated`` (F,) int64, ``changed`` (V,) int64 (any values), ``pn``
+    >= 2). A variable or block is skipped when nothing in its Markov blanket
+    changed since its last search. ``state`` (V,) int64 is updated in place
+    (every entry a valid state on entry). Work: ``mark``, ``count``,
+    ``shared``, ``evaluated`` (F,) int64, ``changed``, ``var_evaluated`` (V,)
+    int64 (any values), ``pn``
     (M,) int64, ``ps`` (M,) float64. Returns the number of rounds run; the
     result is a single-variable local minimum unless ``max_rounds`` ran out.
     """
@@ -446,6 +459,7 @@ def _local_search(w, unary, blocks, n_blocks, max_rounds, mark, count, shared, c
         evaluated[f] = -1
     for v in range(n_vars):
         changed[v] = 0
+        var_evaluated[v] = -1
     clock = 1
     rounds = 0
     while rounds < max_rounds:
@@ -456,6 +470,10 @@ def _local_search(w, unary, blocks, n_blocks, max_rounds, mark, count, shared, c
             moved = False
             sweeps += 1
             for v in range(n_vars):
+                if var_evaluated[v] >= 0 and not _var_blanket_changed(v, w, var_evaluated[v], changed):
+                    continue
+                var_evaluated[v] = clock
+                clock += 1
                 if _icm_var(v, w, unary, state):
                     changed[v] = clock
                     clock += 1
