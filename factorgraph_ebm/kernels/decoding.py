@@ -179,6 +179,24 @@ def _condition_factor(f, w, unary, state, cmsg, cv2f):
     e1 = w.factor_edge_ptr[f + 1]
     t0 = w.block_ptr[w.factor_block[f]]
     size = w.block_ptr[w.factor_block[f] + 1] - t0
+    if e1 - e0 == 2 and (state[w.edge_var[e0]] >= 0) != (state[w.edge_var[e0 + 1]] >= 0):
+        # pairwise, one end fixed: the message is a row or column of the table (no division per entry)
+        free = e0 if state[w.edge_var[e0]] < 0 else e0 + 1
+        fixed = 2 * e0 + 1 - free
+        base = t0 + state[w.edge_var[fixed]] * w.edge_stride[fixed]
+        step = w.edge_stride[free]
+        mo = w.edge_state_ptr[free]
+        k = w.var_states[w.edge_var[free]]
+        lo = INF
+        for x in range(k):
+            c = w.tables[base + x * step]
+            cmsg[mo + x] = c
+            if c < lo:
+                lo = c
+        if lo < INF:
+            for x in range(k):
+                cmsg[mo + x] -= lo
+        return
     for e in range(e0, e1):
         if state[w.edge_var[e]] < 0:
             _edge_v2f(e, w, unary, cmsg, cv2f)
