@@ -170,11 +170,12 @@ def local_search(compiled, states, *, block_work=BLOCK_WORK, max_rounds=1000):
         work = np.zeros(compiled.n_factors, dtype=np.int64)
         work[arity > 0] = degree_sum * np.diff(w.block_ptr)[w.factor_block[arity > 0]]
         blocks = np.flatnonzero((arity >= 2) & (work <= block_work)).astype(np.int64)
-    n_f, n_m = compiled.n_factors, compiled.n_messages
+    n_f, n_m, n_a = compiled.n_factors, compiled.n_messages, max(int(arity.max(initial=0)), 1)
     _kernels._local_search(w, compiled.unary, blocks, len(blocks), max_rounds, *(np.empty(n_f, dtype=np.int64)
                            for _ in range(3)), np.empty(compiled.n_vars, dtype=np.int64),
                            np.empty(n_f, dtype=np.int64), np.empty(compiled.n_vars, dtype=np.int64),
-                           np.empty(n_m, dtype=np.int64), np.empty(n_m), s)
+                           np.empty(n_m, dtype=np.int64), np.empty(n_m), np.empty(n_a, dtype=np.int64),
+                           np.empty(n_a, dtype=np.int64), s)
     return s
 
 

@@ -16,7 +16,7 @@ by the unary (evidence) are never taken.
 import numpy as np
 from numba import njit
 
-from ._jit import JIT_LOOP
+from ._jit import JIT_INLINE, JIT_LOOP
 
 INF = np.inf
 #: A move must lower the finite energy by more than this (relative) to count,
@@ -24,7 +24,7 @@ INF = np.inf
 REL_TOL = 1e-10
 
 
-@njit(**JIT_LOOP)
+@njit(**JIT_INLINE)
 def _better(n1, s1, n0, s0):
     """Whether (n1 inf entries, finite sum s1) is strictly better than (n0, s0)."""
     if n1 != n0:
@@ -32,7 +32,7 @@ def _better(n1, s1, n0, s0):
     return s1 < s0 - REL_TOL * max(1.0, abs(s0))
 
 
-@njit(**JIT_LOOP)
+@njit(**JIT_INLINE)
 def _entry(g, w, state):
     """Energy of factor ``g`` under ``state``."""
     off = 0
@@ -44,7 +44,7 @@ def _entry(g, w, state):
 # ---------------------------------------------------------------- sequential conditioning
 
 
-@njit(**JIT_LOOP)
+@njit(**JIT_INLINE)
 def _heap_before(ga, va, gb, vb):
     """Heap order: larger gap first, then lower variable id."""
     return ga > gb or (ga == gb and va < vb)
@@ -116,7 +116,7 @@ def _heap_compact(n, state, stamp, h_gap, h_var, h_stamp):
     return m
 
 
-@njit(**JIT_LOOP)
+@njit(**JIT_INLINE)
 def _gap(v, w, cbel):
     """Best minus second-best conditioned belief of ``v``: +inf when one state is left, -inf when none."""
     s0 = w.var_state_ptr[v]
@@ -136,7 +136,7 @@ def _gap(v, w, cbel):
     return lo2 - lo
 
 
-@njit(**JIT_LOOP)
+@njit(**JIT_INLINE)
 def _var_belief(v, w, unary, cmsg, cbel):
     """``cbel[v] = unary_v + sum of the conditioned factor-to-variable messages``."""
     s0 = w.var_state_ptr[v]
@@ -149,7 +149,7 @@ def _var_belief(v, w, unary, cmsg, cbel):
             cbel[s0 + x] += cmsg[m + x]
 
 
-@njit(**JIT_LOOP)
+@njit(**JIT_INLINE)
 def _edge_v2f(e, w, unary, cmsg, cv2f):
     """Conditioned variable-to-factor message of edge ``e``: unary + the other edges' messages."""
     u = w.edge_var[e]
@@ -365,15 +365,15 @@ def _var_blanket_changed(v, w, since, changed):
     return False
 
 
-@njit(**JIT_LOOP)
-def _block_cost(t, f, n_shared, shared, w, state, pn, ps):
-    """(inf count, finite sum) of the factors touching ``f``'s variables with them at joint state ``t``."""
+@njit(**JIT_INLINE)
+def _block_cost(f, digits, n_shared, shared, w, state, pn, ps):
+    """(inf count, finite sum) of the factors touching ``f``'s variables, set to ``digits`` (one per edge)."""
     n_inf = 0
     s = 0.0
-    for e in range(w.factor_edge_ptr[f], w.factor_edge_ptr[f + 1]):
-        u = w.edge_var[e]
-        x = (t // w.edge_stride[e]) % w.var_states[u]
-        state[u] = x
+    e0 = w.factor_edge_ptr[f]
+    for e in range(e0, w.factor_edge_ptr[f + 1]):
+        x = digits[e - e0]
+        state[w.edge_var[e]] = x
         n_inf += pn[w.edge_state_ptr[e] + x]
         s += ps[w.edge_state_ptr[e] + x]
     for i in range(n_shared):
@@ -386,18 +386,17 @@ def _block_cost(t, f, n_shared, shared, w, state, pn, ps):
 
 
 @njit(**JIT_LOOP)
-def _icm_block(f, w, unary, state, mark, count, shared, pn, ps):
+def _icm_block(f, w, unary, state, mark, count, shared, pn, ps, digits, best):
     """Move the variables of factor ``f`` jointly to their best states; returns whether they moved.
 
     The factors that touch one variable of ``f`` only are summed per state of
     that variable first (``pn``, ``ps`` (M,) work), so a joint state costs its
     arity plus the factors touching two or more of ``f``'s variables
     (``shared``). ``mark``, ``count``, ``shared`` (F,) int64 work, ``mark``
-    != f on entry.
+    != f on entry; ``digits``, ``best`` (max arity,) int64 work.
     """
     e0 = w.factor_edge_ptr[f]
     e1 = w.factor_edge_ptr[f + 1]
-    size = w.block_ptr[w.factor_block[f] + 1] - w.block_ptr[w.factor_block[f]]
     n_shared = 0
     t_cur = 0
     for e in range(e0, e1):
@@ -432,33 +431,47 @@ def _icm_block(f, w, unary, state, mark, count, shared, pn, ps):
             pn[m + x] = n_inf
             ps[m + x] = s
         state[u] = cur
-    n_best, s_best = _block_cost(t_cur, f, n_shared, shared, w, state, pn, ps)
-    best_t = t_cur
-    for t in range(size):
-        if t == t_cur:
-            continue
+    for e in range(e0, e1):
+        digits[e - e0] = state[w.edge_var[e]]
+        best[e - e0] = digits[e - e0]
+    n_best, s_best = _block_cost(f, digits, n_shared, shared, w, state, pn, ps)
+    moved = False
+    for e in range(e0, e1):
+        digits[e - e0] = 0
+    while True:                     # every joint state, as an odometer over the scope (no division)
         ok = True
+        t = 0
         for e in range(e0, e1):
-            u = w.edge_var[e]
-            if unary[w.var_state_ptr[u] + (t // w.edge_stride[e]) % w.var_states[u]] == INF:
+            x = digits[e - e0]
+            t += x * w.edge_stride[e]
+            if unary[w.var_state_ptr[w.edge_var[e]] + x] == INF:
                 ok = False
                 break
-        if not ok:
-            continue
-        n_inf, s = _block_cost(t, f, n_shared, shared, w, state, pn, ps)
-        if _better(n_inf, s, n_best, s_best):
-            best_t = t
-            n_best = n_inf
-            s_best = s
+        if ok and t != t_cur:
+            n_inf, s = _block_cost(f, digits, n_shared, shared, w, state, pn, ps)
+            if _better(n_inf, s, n_best, s_best):
+                n_best = n_inf
+                s_best = s
+                moved = True
+                for i in range(e1 - e0):
+                    best[i] = digits[i]
+        i = e1 - e0 - 1
+        while i >= 0:
+            digits[i] += 1
+            if digits[i] < w.var_states[w.edge_var[e0 + i]]:
+                break
+            digits[i] = 0
+            i -= 1
+        if i < 0:
+            break
     for e in range(e0, e1):
-        u = w.edge_var[e]
-        state[u] = (best_t // w.edge_stride[e]) % w.var_states[u]
-    return best_t != t_cur
+        state[w.edge_var[e]] = best[e - e0]
+    return moved
 
 
 @njit(**JIT_LOOP)
 def _local_search(w, unary, blocks, n_blocks, max_rounds, mark, count, shared, changed, evaluated, var_evaluated,
-                  pn, ps, state):
+                  pn, ps, digits, best, state):
     """ICM over variables until no change, then one sweep over factor blocks; repeat while blocks move.
 
     ``blocks[:n_blocks]`` (int64) lists the factors searched as blocks (arity
@@ -466,7 +479,7 @@ def _local_search(w, unary, blocks, n_blocks, max_rounds, mark, count, shared, c
     changed since its last search. ``state`` (V,) int64 is updated in place
     (every entry a valid state on entry). Work: ``mark``, ``count``,
     ``shared``, ``evaluated`` (F,) int64, ``changed``, ``var_evaluated`` (V,)
-    int64 (any values), ``pn``
+    int64 (any values), ``digits``, ``best`` (max arity,) int64, ``pn``
     (M,) int64, ``ps`` (M,) float64. Returns the number of rounds run; the
     result is a single-variable local minimum unless ``max_rounds`` ran out.
     """
@@ -505,7 +518,7 @@ def _local_search(w, unary, blocks, n_blocks, max_rounds, mark, count, shared, c
                 continue
             evaluated[f] = clock
             clock += 1
-            if _icm_block(f, w, unary, state, mark, count, shared, pn, ps):
+            if _icm_block(f, w, unary, state, mark, count, shared, pn, ps, digits, best):
                 for e in range(w.factor_edge_ptr[f], w.factor_edge_ptr[f + 1]):
                     changed[w.edge_var[e]] = clock
                 clock += 1
