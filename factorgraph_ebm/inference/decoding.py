@@ -77,10 +77,23 @@ def lexicographic_energies(compiled, states):
     return n_inf, sum_ranges(np.where(bad, 0.0, e), compiled.graph_factor_ptr)
 
 
-def _repaired(compiled, states):
-    s = np.array(_array(states, compiled.n_vars, "states", np.int64))
-    _kernels._repair(compiled.wiring, compiled.unary, s)
+def _repair(compiled, s):
+    """Give every variable at -1, out of range, or at a state the evidence rules out its first allowed state."""
+    ptr = compiled.wiring.var_state_ptr
+    n_states = int(ptr[-1])
+    if not len(s):
+        return s
+    allowed = np.isfinite(compiled.unary)
+    first = np.minimum.reduceat(np.where(allowed, np.arange(n_states), n_states), ptr[:-1]) - ptr[:-1]
+    first = np.where(first < compiled.wiring.var_states, first, 0)
+    inside = (s >= 0) & (s < compiled.wiring.var_states)
+    ok = inside & allowed[np.where(inside, ptr[:-1] + s, 0)]
+    s[~ok] = first[~ok]
     return s
+
+
+def _repaired(compiled, states):
+    return _repair(compiled, np.array(_array(states, compiled.n_vars, "states", np.int64)))
 
 
 def conditioned_decode(compiled, msg_f2v):
@@ -120,8 +133,7 @@ def conditioned_decode(compiled, msg_f2v):
     _kernels._fill_conditioned(w, compiled.unary, cmsg, cbel, np.zeros(compiled.n_messages),
                                np.zeros(n_vars, dtype=np.int64), np.zeros(n_vars, dtype=np.int64),
                                np.zeros(cap), np.zeros(cap, dtype=np.int64), np.zeros(cap, dtype=np.int64), state)
-    _kernels._repair(w, compiled.unary, state)
-    return state
+    return _repair(compiled, state)
 
 
 def local_search(compiled, states, *, block_work=BLOCK_WORK, max_rounds=1000):

@@ -167,6 +167,17 @@ def _edge_v2f(e, w, unary, cmsg, cv2f):
             cv2f[m + x] += cmsg[m2 + x]
 
 
+@njit(**JIT_INLINE)
+def _shift_min(msg, m, k):
+    """Shift ``msg[m:m + k]`` to minimum 0 when its minimum is finite."""
+    lo = INF
+    for x in range(k):
+        lo = min(lo, msg[m + x])
+    if lo < INF:
+        for x in range(k):
+            msg[m + x] -= lo
+
+
 @njit(**JIT_LOOP)
 def _condition_factor(f, w, unary, state, cmsg, cv2f):
     """Recompute factor ``f``'s messages to its free variables with the fixed ones clamped.
@@ -187,15 +198,9 @@ def _condition_factor(f, w, unary, state, cmsg, cv2f):
         step = w.edge_stride[free]
         mo = w.edge_state_ptr[free]
         k = w.var_states[w.edge_var[free]]
-        lo = INF
         for x in range(k):
-            c = w.tables[base + x * step]
-            cmsg[mo + x] = c
-            if c < lo:
-                lo = c
-        if lo < INF:
-            for x in range(k):
-                cmsg[mo + x] -= lo
+            cmsg[mo + x] = w.tables[base + x * step]
+        _shift_min(cmsg, mo, k)
         return
     for e in range(e0, e1):
         if state[w.edge_var[e]] < 0:
@@ -229,13 +234,7 @@ def _condition_factor(f, w, unary, state, cmsg, cv2f):
                 xo = (t // w.edge_stride[eo]) % k
                 if c < cmsg[mo + xo]:
                     cmsg[mo + xo] = c
-        lo = INF
-        for x in range(k):
-            if cmsg[mo + x] < lo:
-                lo = cmsg[mo + x]
-        if lo < INF:
-            for x in range(k):
-                cmsg[mo + x] -= lo
+        _shift_min(cmsg, mo, k)
 
 
 @njit(**JIT_LOOP)
@@ -531,17 +530,3 @@ def _local_search(w, unary, blocks, n_blocks, max_rounds, mark, count, shared, c
             break
     return rounds
 
-
-@njit(**JIT_LOOP)
-def _repair(w, unary, state):
-    """Give every variable without a state (-1) or with a state its unary rules out the first state allowed."""
-    for v in range(len(w.var_states)):
-        s0 = w.var_state_ptr[v]
-        x = state[v]
-        if x >= 0 and x < w.var_states[v] and unary[s0 + x] < INF:
-            continue
-        state[v] = 0
-        for y in range(w.var_states[v]):
-            if unary[s0 + y] < INF:
-                state[v] = y
-                break

@@ -214,6 +214,16 @@ def test_block_moves_escape_a_single_flip_minimum():
     np.testing.assert_array_equal(local_search(cg, [-1, 1]), [1, 1])     # unassigned: first state, then search
 
 
+def test_starts_that_break_the_evidence_or_the_ranges_are_repaired_first():
+    fg = FactorGraph()
+    fg.add_variable("a", 3)
+    fg.add_variable("b", 2)
+    fg.add_factor(["a", "b"], np.zeros((3, 2)))
+    cg = compile_graph(fg, evidence={"a": 2})
+    np.testing.assert_array_equal(local_search(cg, [0, 5]), [2, 0])    # a to its evidence, b into range
+    np.testing.assert_array_equal(local_search(cg, [-1, 1]), [2, 1])
+
+
 def test_local_search_leaves_infeasible_starts_with_fewer_violations():
     fg = FactorGraph()
     for name in "abcd":
