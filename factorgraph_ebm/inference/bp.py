@@ -124,8 +124,20 @@ class _Answers:
         self.options = options  # schedule, damping, tol, max_iter of the run
 
     def decode(self, msgs):
-        """The assignment decoded from the beliefs of ``msgs`` along the BFS order."""
-        return _kernels._decode(self.compiled.wiring, msgs.belief, msgs.v2f, self.order[0], self.order[1])
+        """The assignment decoded from the min-sum messages ``msgs``.
+
+        On a forest, backtracking along the BFS order (exact). On a loopy graph
+        that spanning-tree decode ignores the factors closing loops, so
+        :func:`~factorgraph_ebm.inference.decoding.decode_map` also decodes by
+        sequential conditioning, improves both by local search and keeps the
+        better per graph (never worse than the spanning-tree decode).
+        """
+        tree = _kernels._decode(self.compiled.wiring, msgs.belief, msgs.v2f, self.order[0], self.order[1])
+        if self.order[2]:
+            return tree
+        from .decoding import decode_map  # local: keeps this edit to the one method
+
+        return decode_map(self.compiled, msgs.f2v, tree)
 
     def map_state(self):
         """Min-sum decoding: of this run at beta = inf, else of a min-sum run with the same options."""

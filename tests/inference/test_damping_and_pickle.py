@@ -32,8 +32,9 @@ def test_auto_damping_converges_where_undamped_min_sum_oscillates():
     assert auto.converged and auto.damping == bp_module.AUTO_DAMPING and auto.schedule == "flood"
     assert not plain.converged and plain.n_iter == 1000
     assert auto.n_iter > bp_module.AUTO_UNDAMPED_ITERATIONS
-    # the damped fixed point decodes to a lower energy than the oscillating run
-    assert auto.map_energy < plain.map_energy
+    # the oscillating run's min-marginals are off (the loopy MAP decode's local search repairs its assignment here)
+    assert np.abs(auto.marginal_array - plain.marginal_array).max() > 0.5
+    assert auto.map_energy <= plain.map_energy
     assert "damping=0.5" in repr(auto)
 
 
