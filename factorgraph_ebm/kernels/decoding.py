@@ -14,9 +14,8 @@ by the unary (evidence) are never taken.
 """
 
 import numpy as np
-from numba import njit
 
-from ._jit import JIT_INLINE, JIT_LOOP
+from ._jit import JIT_INLINE, JIT_LOOP, njit
 
 INF = np.inf
 #: A move must lower the finite energy by more than this (relative) to count,
