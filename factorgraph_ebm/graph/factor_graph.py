@@ -121,6 +121,8 @@ class FactorGraph:
             hash(name)
         except TypeError:
             raise DeclarationTypeError(f"{what} name {name!r} is not hashable") from None
+        if name is None:
+            raise DeclarationTypeError(f"{what} name must not be None (networkx nodes cannot be None)")
         if isinstance(name, tuple):
             raise DeclarationError(
                 f"{what} name {name!r}: tuples are reserved for array elements ('x', i, j)"
