@@ -520,12 +520,94 @@ def _tree_pass(w, unary, beta, etables, block_min, order, parent_edge, n_threads
 UNARY_MESSAGES, VAR_MESSAGES, FACTOR_MESSAGES, BETHE_FACTORS, BETHE_VARS = 0, 1, 2, 3, 4
 
 
+@njit(**JIT_INLINE)
+def _message_change(new, old, m, k, beta, floor, scratch):
+    """Change between the messages ``new[m:m+k]`` and ``old[m:m+k]``: the measure behind ``tol``.
+
+    Finite beta: ``max_x |p_new(x) - p_old(x)|`` with each message read as a
+    probability vector, ``p(x) = exp(-beta m(x)) / sum`` (an all-+inf message
+    is all zeros), so it lies in [0, 1], does not depend on the state count
+    or on a constant added to either message, and ignores energy moves of
+    states that carry no probability. beta = inf (min-sum): ``max_x |new(x) -
+    old(x)|`` of the min-normalised energies (+inf when an entry changes
+    between finite and +inf, 0 where both are +inf).
+
+    The exact finite-beta value costs ``2 k`` exponentials; it is computed only
+    when the cheap bound ``beta (max_x d(x) - min_x d(x))``, ``d = new - old``
+    (which is >= the exact value) exceeds ``floor``; otherwise 0 is returned.
+    So ``max(floor, result)`` is exact: callers pass the largest change seen so
+    far. ``scratch``: work array of length >= ``2 k``.
+    """
+    if beta == INF:
+        d = 0.0
+        for x in range(k):
+            a = new[m + x]
+            b = old[m + x]
+            if a != b:
+                if a == INF or b == INF:
+                    return INF
+                d = max(d, abs(a - b))
+        return d
+    hi = -INF
+    lo = INF
+    for x in range(k):
+        a = new[m + x]
+        b = old[m + x]
+        if a == INF and b == INF:
+            continue
+        dx = a - b
+        hi = max(hi, dx)
+        lo = min(lo, dx)
+    if hi == -INF:      # +inf everywhere in both
+        return 0.0
+    if hi < INF and lo > -INF and not beta * (hi - lo) > floor:
+        return 0.0
+    lo_a = INF
+    lo_b = INF
+    for x in range(k):
+        lo_a = min(lo_a, new[m + x])
+        lo_b = min(lo_b, old[m + x])
+    za = 0.0
+    zb = 0.0
+    for x in range(k):
+        pa = np.exp(-beta * (new[m + x] - lo_a)) if new[m + x] < INF else 0.0
+        pb = np.exp(-beta * (old[m + x] - lo_b)) if old[m + x] < INF else 0.0
+        scratch[x] = pa
+        scratch[k + x] = pb
+        za += pa
+        zb += pb
+    za = 1.0 / za if za > 0.0 else 0.0
+    zb = 1.0 / zb if zb > 0.0 else 0.0
+    d = 0.0
+    for x in range(k):
+        d = max(d, abs(scratch[x] * za - scratch[k + x] * zb))
+    return d
+
+
+@njit(**JIT_INLINE)
+def _settle(new, old, m, k, damping, beta, floor, scratch):
+    """Damp the fresh message ``new[m:m+k]`` towards ``old``, then return its change (:func:`_message_change`).
+
+    ``new = (1 - damping) new + damping old`` entry-wise where both are
+    finite (an entry turning +inf or finite is taken as is), renormalised to a
+    minimum of 0, so every stored message is min-normalised.
+    """
+    if damping > 0.0:
+        for x in range(k):
+            a = new[m + x]
+            b = old[m + x]
+            if a < INF and b < INF:
+                new[m + x] = (1.0 - damping) * a + damping * b
+        _normalize(new, m, k)
+    return _message_change(new, old, m, k, beta, floor, scratch)
+
+
 @njit(**JIT_LOOP)
 def _flood_factors(lo, hi, w, beta, etables, block_min, damping, msg_v2f, msg_f2v, new, scratch):
     """Flooding update of the factors ``lo .. hi - 1`` (one-variable factors skipped), damped.
 
-    Returns the largest message change (+inf when a message entry changes
-    between finite and +inf).
+    Returns the largest message change (:func:`_message_change`).
+    ``scratch``: length >= 2 x the largest state count.
     """
     d = 0.0
     for f in range(lo, hi):
@@ -534,17 +616,14 @@ def _flood_factors(lo, hi, w, beta, etables, block_min, damping, msg_v2f, msg_f2
         if e1 - e0 == 1:
             continue
         _factor_messages(f, w, beta, etables, block_min, msg_v2f, new, scratch)
-        for m in range(w.edge_state_ptr[e0], w.edge_state_ptr[e1]):
-            old = msg_f2v[m]
-            val = new[m]
-            if damping > 0.0 and old < INF and val < INF:
-                val = (1.0 - damping) * val + damping * old
-            if val != old:
-                if val == INF or old == INF:
-                    d = INF
-                elif abs(val - old) > d:
-                    d = abs(val - old)
-            msg_f2v[m] = val
+        for e in range(e0, e1):
+            m = w.edge_state_ptr[e]
+            k = w.edge_state_ptr[e + 1] - m
+            c = _settle(new, msg_f2v, m, k, damping, beta, d, scratch)
+            if c > d:
+                d = c
+            for x in range(k):
+                msg_f2v[m + x] = new[m + x]
     return d
 
 
@@ -659,7 +738,7 @@ def _sweep(task, n, n_chunks, w, unary, beta, etables, block_min, damping, msg_f
     messages and belief), ``FACTOR_MESSAGES`` (every other factor's messages,
     damped; ``chunk_out[c]`` = largest change in chunk c), ``BETHE_FACTORS`` /
     ``BETHE_VARS`` (per-node Bethe terms at ``node_out``). ``scratch``
-    (n_chunks, width) is the chunks' work space: width >= the largest state
+    (n_chunks, width) is the chunks' work space: width >= 2 x the largest state
     count, and >= the largest table + 2 x the largest state count for
     ``BETHE_FACTORS`` (allocated once by the caller, not once per sweep).
     """
@@ -682,7 +761,7 @@ def _flood(w, unary, beta, etables, block_min, damping, tol, max_iter, n_threads
     One-variable factors send their (constant) message once, before the loop.
     Each iteration: every variable sends (from last iteration's msg_f2v), then
     every other factor sends; new = (1 - damping) new + damping old. Stops when the
-    largest message change is <= ``tol``. Ends with a variable sweep, so
+    largest message change (:func:`_message_change`) is <= ``tol``. Ends with a variable sweep, so
     ``msg_v2f`` and ``belief`` match the final ``msg_f2v``.
 
     Returns ``(n_iter, delta)``.
@@ -691,7 +770,7 @@ def _flood(w, unary, beta, etables, block_min, damping, tol, max_iter, n_threads
     n_factors = len(w.factor_edge_ptr) - 1
     n_chunks = _sweep_chunks(w, n_threads)
     new = np.empty_like(msg_f2v)
-    scratch = np.empty((n_chunks, np.max(w.var_states)))
+    scratch = np.empty((n_chunks, 2 * np.max(w.var_states)))
     none = np.empty(0)
     cdelta = np.zeros(n_chunks)
     delta = INF
