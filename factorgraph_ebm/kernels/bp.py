@@ -550,17 +550,21 @@ def _message_change(new, old, m, k, beta, floor, scratch):
         return d
     hi = -INF
     lo = INF
+    n_finite = 0
+    mixed = False
     for x in range(k):
         a = new[m + x]
         b = old[m + x]
         if a == INF and b == INF:
             continue
+        if a == INF or b == INF:
+            mixed = True
+            continue
+        n_finite += 1
         dx = a - b
         hi = max(hi, dx)
         lo = min(lo, dx)
-    if hi == -INF:      # +inf everywhere in both
-        return 0.0
-    if hi < INF and lo > -INF and not beta * (hi - lo) > floor:
+    if not mixed and (n_finite == 0 or not beta * (hi - lo) > floor):
         return 0.0
     lo_a = INF
     lo_b = INF

@@ -209,10 +209,14 @@ def _residual_loop(w, unary, beta, etables, block_min, damping, tol, max_updates
         m = w.edge_state_ptr[e]
         for x in range(w.edge_state_ptr[e + 1] - m):
             msg_f2v[m + x] = cand[m + x]
-        _heap_set(e, 0.0, n, heap, pos, key)
-        updates += 1
         v = w.edge_var[e]
         f = w.edge_factor[e]
+        r = 0.0
+        if damping > 0.0:   # the damped message moved only part of the way: its next step, same inputs
+            _factor_message(f, e - w.factor_edge_ptr[f], w, beta, etables, block_min, msg_v2f, cand, scratch)
+            r = _settle(cand, msg_f2v, m, w.edge_state_ptr[e + 1] - m, damping, beta, 0.0, scratch)
+        _heap_set(e, r, n, heap, pos, key)
+        updates += 1
         _var_messages(v, w, unary, msg_f2v, msg_v2f, belief)
         for p in range(w.var_edge_ptr[v], w.var_edge_ptr[v + 1]):
             e2 = w.var_edges[p]
