@@ -30,6 +30,10 @@ SCHEDULES = ("auto", "tree", "flood", "sequential", "random", "residual")
 LOOPY_SCHEDULES = ("flood", "sequential", "random", "residual")
 #: Seed of the ``random`` schedule's orders when ``random_state`` is None.
 DEFAULT_SEED = 0
+#: ``schedule="auto"``: the residual run's budget, in flooding sweeps of work (see :func:`residual_cost`).
+AUTO_RESIDUAL_WORK = 200
+#: ... and the fewest sweeps worth running it for (below, on very high-degree variables, it is skipped).
+AUTO_RESIDUAL_MIN_SWEEPS = 10
 #: ``damping="auto"``: undamped flooding iterations tried before damping is switched on ...
 AUTO_UNDAMPED_ITERATIONS = 100
 #: ... and the damping it then continues with.
@@ -107,11 +111,78 @@ def _loopy(compiled, beta, msgs, schedule, damping, tol, max_iter, state):
     return n_iter + more, delta, AUTO_DAMPING
 
 
-def _auto(compiled, beta, etables, block_min, damping, tol, max_iter, state):
+def residual_cost(wiring):
+    """Work of one residual-BP sweep relative to one flooding sweep: messages recomputed per message written.
+
+    Writing the message of factor f to variable v recomputes the messages of
+    v's other factors towards their other variables; this averages that count
+    over the messages (about 3 on a 4-connected grid, the variable degree for
+    pairwise factors in general).
+    """
+    arity = np.diff(wiring.factor_edge_ptr)
+    sends = arity[wiring.edge_factor] - 1
+    active = sends > 0
+    if not active.any():
+        return 1.0
+    per_var = np.bincount(wiring.edge_var, weights=sends, minlength=len(wiring.var_states))
+    return max(1.0, float((per_var[wiring.edge_var] - sends)[active].mean()))
+
+
+def _has_zero_belief(compiled, msgs):
+    """Whether some variable's belief is +inf in every state (the run claims a zero partition)."""
+    ptr = compiled.wiring.var_state_ptr
+    if len(msgs.belief) == 0:
+        return False
+    return bool(np.isinf(np.minimum.reduceat(msgs.belief, ptr[:-1])).any())
+
+
+class _Attempt:
+    """One run of the ``auto`` policy and what it is judged by."""
+
+    def __init__(self, schedule, msgs, n_iter, delta, damping, tol, valid, score):
+        self.schedule, self.msgs, self.n_iter, self.delta, self.damping = schedule, msgs, n_iter, delta, damping
+        self.converged = bool(delta <= tol)
+        self.valid = valid
+        self.score = score      # higher is better: Bethe log Z (finite beta), -energy of the decoding (min-sum)
+
+
+def _auto(compiled, beta, etables, block_min, damping, tol, max_iter, state, decode):
     """The ``schedule="auto"`` policy on a loopy graph (module docstring); returns ``(msgs, n_iter, delta, damping, schedule)``."""
-    msgs = _Messages(compiled, etables, block_min)
-    n_iter, delta, used = _loopy(compiled, beta, msgs, "residual", damping, tol, max_iter, state)
-    return msgs, n_iter, delta, used, "residual"
+    attempts = []
+
+    def attempt(schedule, n):
+        msgs = _Messages(compiled, etables, block_min)
+        n_iter, delta, used = _loopy(compiled, beta, msgs, schedule, damping, tol, n, state)
+        valid = not _has_zero_belief(compiled, msgs)
+        score = -np.inf
+        if valid and beta < np.inf:
+            msgs.free = bethe_free_energies(compiled, beta, msgs)
+            score = -beta * float(np.sum(msgs.free))
+        elif valid:
+            score = -float(np.sum(compiled.factor_energies(decode(msgs))))
+        if np.isnan(score):
+            score = -np.inf
+        attempts.append(_Attempt(schedule, msgs, n_iter, delta, used, tol, valid, score))
+        logger.info("schedule='auto': %s ran %d sweeps (damping %g), %s, last change %.3g, %s %.6g", schedule,
+                    n_iter, used, "converged" if delta <= tol else "NOT converged", delta,
+                    "Bethe log Z" if beta < np.inf else "-energy of its decoding", score)
+        return attempts[-1].converged and valid
+
+    sweeps = int(min(max_iter, AUTO_RESIDUAL_WORK // residual_cost(compiled.wiring)))
+    done = False
+    if sweeps >= min(max_iter, AUTO_RESIDUAL_MIN_SWEEPS):
+        done = attempt("residual", sweeps)
+    done = attempt("sequential", max_iter) or done
+    if not done:
+        attempt("flood", max_iter)
+    good = [a for a in attempts if a.valid and a.converged]
+    if good:
+        best = max(good, key=lambda a: a.score)     # first of equals: the order above
+    elif any(a.valid for a in attempts):
+        best = min((a for a in attempts if a.valid), key=lambda a: a.delta)
+    else:
+        best = attempts[0]
+    return best.msgs, best.n_iter, best.delta, best.damping, best.schedule
 
 
 def _run(compiled, beta, schedule, damping, tol, max_iter, order, random_state=None):
@@ -126,8 +197,11 @@ def _run(compiled, beta, schedule, damping, tol, max_iter, order, random_state=N
             return msgs, 1, 0.0, True, 0.0, "tree"
         state = _seed_state(random_state)
         if schedule == "auto":
+            def decode(m):
+                return _Answers(compiled, np.inf, m, order, None).decode(m)
+
             msgs, n_iter, delta, used, schedule = _auto(compiled, beta, etables, block_min, damping, tol, max_iter,
-                                                        state)
+                                                        state, decode)
         else:
             msgs = _Messages(compiled, etables, block_min)
             n_iter, delta, used = _loopy(compiled, beta, msgs, schedule, damping, tol, max_iter, state)

@@ -45,20 +45,51 @@ def _finish(w, unary, msg_f2v, msg_v2f, belief):
 
 
 @njit(**JIT_INLINE)
-def _edge_v2f(e, w, unary, msg_f2v, msg_v2f):
-    """``msg_v2f[e] = unary_v + sum of msg_f2v over the other edges of v`` (v = the edge's variable)."""
+def _v2f_from_belief(e, w, unary, msg_f2v, msg_v2f, belief):
+    """``msg_v2f[e] = belief_v - msg_f2v[e]`` (v = the edge's variable): O(states), not O(degree x states).
+
+    Where ``belief_v`` is +inf the entry is summed afresh from ``unary_v`` and
+    the other edges' messages (a subtraction would give NaN).
+    """
     v = w.edge_var[e]
     k = w.var_states[v]
     s0 = w.var_state_ptr[v]
     m = w.edge_state_ptr[e]
     for x in range(k):
-        msg_v2f[m + x] = unary[s0 + x]
-    for p in range(w.var_edge_ptr[v], w.var_edge_ptr[v + 1]):
-        e2 = w.var_edges[p]
-        if e2 != e:
-            m2 = w.edge_state_ptr[e2]
-            for x in range(k):
-                msg_v2f[m + x] += msg_f2v[m2 + x]
+        b = belief[s0 + x]
+        if b < INF:
+            msg_v2f[m + x] = b - msg_f2v[m + x]
+            continue
+        u = unary[s0 + x]
+        for p in range(w.var_edge_ptr[v], w.var_edge_ptr[v + 1]):
+            e2 = w.var_edges[p]
+            if e2 != e:
+                u += msg_f2v[w.edge_state_ptr[e2] + x]
+        msg_v2f[m + x] = u
+
+
+@njit(**JIT_INLINE)
+def _write_f2v(e, w, unary, new, msg_f2v, belief):
+    """``msg_f2v[e] = new[e]``, keeping ``belief`` of the edge's variable equal to unary + its incoming messages.
+
+    Adds ``new - old`` where everything is finite; an entry that involves
+    +inf is summed afresh.
+    """
+    v = w.edge_var[e]
+    k = w.var_states[v]
+    s0 = w.var_state_ptr[v]
+    m = w.edge_state_ptr[e]
+    for x in range(k):
+        old = msg_f2v[m + x]
+        val = new[m + x]
+        msg_f2v[m + x] = val
+        if old < INF and val < INF and belief[s0 + x] < INF:
+            belief[s0 + x] += val - old
+            continue
+        u = unary[s0 + x]
+        for p in range(w.var_edge_ptr[v], w.var_edge_ptr[v + 1]):
+            u += msg_f2v[w.edge_state_ptr[w.var_edges[p]] + x]
+        belief[s0 + x] = u
 
 
 @njit(**JIT_INLINE)
@@ -82,8 +113,14 @@ def _shuffle(order, state):
 
 
 @njit(**JIT_LOOP)
-def _sequential_sweep(order, w, unary, beta, etables, block_min, damping, msg_f2v, msg_v2f, new, scratch):
+def _sequential_sweep(order, w, unary, beta, etables, block_min, damping, msg_f2v, msg_v2f, belief, new, scratch):
     """One sweep over the factors ``order`` (none of them one-variable); returns the largest change.
+
+    ``belief`` must be ``unary + sum of msg_f2v`` on entry and is kept so
+    (incrementally: the rounding drift is reset by the caller's full variable
+    pass before each sweep); a variable's message to a factor is its belief
+    minus that factor's message, so a sweep costs O(edges x states) besides the
+    factor messages, whatever the variable degrees.
 
     ``new``: work array shaped like the messages; ``scratch``: length >= 2 x the largest state count.
     """
@@ -93,16 +130,14 @@ def _sequential_sweep(order, w, unary, beta, etables, block_min, damping, msg_f2
         e0 = w.factor_edge_ptr[f]
         e1 = w.factor_edge_ptr[f + 1]
         for e in range(e0, e1):
-            _edge_v2f(e, w, unary, msg_f2v, msg_v2f)
+            _v2f_from_belief(e, w, unary, msg_f2v, msg_v2f, belief)
         _factor_messages(f, w, beta, etables, block_min, msg_v2f, new, scratch)
         for e in range(e0, e1):
             m = w.edge_state_ptr[e]
-            k = w.edge_state_ptr[e + 1] - m
-            c = _settle(new, msg_f2v, m, k, damping, beta, d, scratch)
+            c = _settle(new, msg_f2v, m, w.edge_state_ptr[e + 1] - m, damping, beta, d, scratch)
             if c > d:
                 d = c
-            for x in range(k):
-                msg_f2v[m + x] = new[m + x]
+            _write_f2v(e, w, unary, new, msg_f2v, belief)
     return d
 
 
@@ -125,8 +160,10 @@ def _sequential(w, unary, beta, etables, block_min, damping, tol, max_iter, shuf
     while it < max_iter and len(order) > 0:
         if shuffle:
             _shuffle(order, state)
-        delta = _sequential_sweep(order, w, unary, beta, etables, block_min, damping, msg_f2v, msg_v2f, new,
-                                  scratch)
+        if it > 0:
+            _finish(w, unary, msg_f2v, msg_v2f, belief)     # exact beliefs again (no drift across sweeps)
+        delta = _sequential_sweep(order, w, unary, beta, etables, block_min, damping, msg_f2v, msg_v2f, belief,
+                                  new, scratch)
         it += 1
         if delta <= tol:
             break
