@@ -147,7 +147,10 @@ class _Attempt:
 
 
 def _auto(compiled, beta, etables, block_min, damping, tol, max_iter, state, decode):
-    """The ``schedule="auto"`` policy on a loopy graph (module docstring); returns ``(msgs, n_iter, delta, damping, schedule)``."""
+    """The ``schedule="auto"`` policy on a loopy graph (module docstring).
+
+    Returns ``(msgs, n_iter, delta, damping, schedule)`` of the run chosen.
+    """
     attempts = []
 
     def attempt(schedule, n):

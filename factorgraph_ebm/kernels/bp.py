@@ -532,11 +532,13 @@ def _message_change(new, old, m, k, beta, floor, scratch):
     old(x)|`` of the min-normalised energies (+inf when an entry changes
     between finite and +inf, 0 where both are +inf).
 
-    The exact finite-beta value costs ``2 k`` exponentials; it is computed only
-    when the cheap bound ``beta (max_x d(x) - min_x d(x))``, ``d = new - old``
-    (which is >= the exact value) exceeds ``floor``; otherwise 0 is returned.
-    So ``max(floor, result)`` is exact: callers pass the largest change seen so
-    far. ``scratch``: work array of length >= ``2 k``.
+    The exact finite-beta value costs ``2 k`` exponentials (2 for two states);
+    it is computed only when the cheap bound ``beta (max_x d(x) - min_x d(x)) / 4``,
+    ``d = new - old``, exceeds ``floor``; otherwise 0 is returned. (The bound:
+    along ``p_t ∝ p_old exp(-t beta d)``, ``|dp_t(x)/dt| <= p_t(x) (1 - p_t(x))
+    beta span(d) <= beta span(d) / 4``.) So ``max(floor, result)`` is exact:
+    callers pass the largest change seen so far, or ``tol`` when only changes
+    above it matter. ``scratch``: work array of length >= ``2 k``.
     """
     if beta == INF:
         d = 0.0
@@ -564,8 +566,13 @@ def _message_change(new, old, m, k, beta, floor, scratch):
         dx = a - b
         hi = max(hi, dx)
         lo = min(lo, dx)
-    if not mixed and (n_finite == 0 or not beta * (hi - lo) > floor):
+    if not mixed and (n_finite == 0 or not 0.25 * beta * (hi - lo) > floor):
         return 0.0
+    if k == 2 and not mixed and n_finite == 2:
+        # two states: p(0) = 1 / (1 + exp(-beta (m1 - m0))), one exponential per message
+        pa = 1.0 / (1.0 + np.exp(-beta * (new[m + 1] - new[m])))
+        pb = 1.0 / (1.0 + np.exp(-beta * (old[m + 1] - old[m])))
+        return abs(pa - pb)
     lo_a = INF
     lo_b = INF
     for x in range(k):
@@ -607,11 +614,13 @@ def _settle(new, old, m, k, damping, beta, floor, scratch):
 
 
 @njit(**JIT_LOOP)
-def _flood_factors(lo, hi, w, beta, etables, block_min, damping, msg_v2f, msg_f2v, new, scratch):
+def _flood_factors(lo, hi, w, beta, etables, block_min, damping, tol, msg_v2f, msg_f2v, new, scratch):
     """Flooding update of the factors ``lo .. hi - 1`` (one-variable factors skipped), damped.
 
-    Returns the largest message change (:func:`_message_change`).
-    ``scratch``: length >= 2 x the largest state count.
+    Returns the largest message change (:func:`_message_change`) when it
+    exceeds ``tol``, else a value <= ``tol`` (changes whose cheap bound is
+    <= tol are not computed exactly). ``scratch``: length >= 2 x the largest
+    state count.
     """
     d = 0.0
     for f in range(lo, hi):
@@ -623,7 +632,7 @@ def _flood_factors(lo, hi, w, beta, etables, block_min, damping, msg_v2f, msg_f2
         for e in range(e0, e1):
             m = w.edge_state_ptr[e]
             k = w.edge_state_ptr[e + 1] - m
-            c = _settle(new, msg_f2v, m, k, damping, beta, d, scratch)
+            c = _settle(new, msg_f2v, m, k, damping, beta, max(d, tol), scratch)
             if c > d:
                 d = c
             for x in range(k):
@@ -711,7 +720,7 @@ def _bethe_var_terms(lo, hi, w, unary, beta, belief, vterm):
 
 
 @njit(**JIT_LOOP)
-def _sweep_chunk(task, lo, hi, w, unary, beta, etables, block_min, damping, msg_f2v, msg_v2f, belief, new,
+def _sweep_chunk(task, lo, hi, w, unary, beta, etables, block_min, damping, tol, msg_f2v, msg_v2f, belief, new,
                  node_out, scratch):
     """Task ``task`` (see :func:`_sweep`) on the nodes ``lo .. hi - 1``; returns the chunk's largest change."""
     if task == UNARY_MESSAGES:
@@ -722,7 +731,7 @@ def _sweep_chunk(task, lo, hi, w, unary, beta, etables, block_min, damping, msg_
         for v in range(lo, hi):
             _var_messages(v, w, unary, msg_f2v, msg_v2f, belief)
     elif task == FACTOR_MESSAGES:
-        return _flood_factors(lo, hi, w, beta, etables, block_min, damping, msg_v2f, msg_f2v, new, scratch)
+        return _flood_factors(lo, hi, w, beta, etables, block_min, damping, tol, msg_v2f, msg_f2v, new, scratch)
     elif task == BETHE_FACTORS:
         _bethe_factor_terms(lo, hi, w, beta, etables, block_min, msg_v2f, node_out, scratch)
     else:
@@ -731,7 +740,7 @@ def _sweep_chunk(task, lo, hi, w, unary, beta, etables, block_min, damping, msg_
 
 
 @njit(**JIT_PARALLEL)
-def _sweep(task, n, n_chunks, w, unary, beta, etables, block_min, damping, msg_f2v, msg_v2f, belief, new,
+def _sweep(task, n, n_chunks, w, unary, beta, etables, block_min, damping, tol, msg_f2v, msg_v2f, belief, new,
            node_out, chunk_out, scratch):
     """One task over ``n`` nodes in ``n_chunks`` contiguous chunks, in parallel.
 
@@ -749,7 +758,7 @@ def _sweep(task, n, n_chunks, w, unary, beta, etables, block_min, damping, msg_f
     # (callers pass the task as np.int64(...): a literal would compile one copy per task)
     for c in prange(n_chunks):
         chunk_out[c] = _sweep_chunk(task, c * n // n_chunks, (c + 1) * n // n_chunks, w, unary, beta, etables,
-                                    block_min, damping, msg_f2v, msg_v2f, belief, new, node_out, scratch[c])
+                                    block_min, damping, tol, msg_f2v, msg_v2f, belief, new, node_out, scratch[c])
 
 
 @njit(**JIT)
@@ -765,8 +774,9 @@ def _flood(w, unary, beta, etables, block_min, damping, tol, max_iter, n_threads
     One-variable factors send their (constant) message once, before the loop.
     Each iteration: every variable sends (from last iteration's msg_f2v), then
     every other factor sends; new = (1 - damping) new + damping old. Stops when the
-    largest message change (:func:`_message_change`) is <= ``tol``. Ends with a variable sweep, so
-    ``msg_v2f`` and ``belief`` match the final ``msg_f2v``.
+    largest message change (:func:`_message_change`) is <= ``tol`` (``delta`` is
+    that change when it exceeds ``tol``, else some value <= ``tol``). Ends with a
+    variable sweep, so ``msg_v2f`` and ``belief`` match the final ``msg_f2v``.
 
     Returns ``(n_iter, delta)``.
     """
@@ -779,18 +789,18 @@ def _flood(w, unary, beta, etables, block_min, damping, tol, max_iter, n_threads
     cdelta = np.zeros(n_chunks)
     delta = INF
     it = 0
-    _sweep(np.int64(UNARY_MESSAGES), n_factors, n_chunks, w, unary, beta, etables, block_min, damping, msg_f2v,
+    _sweep(np.int64(UNARY_MESSAGES), n_factors, n_chunks, w, unary, beta, etables, block_min, damping, tol, msg_f2v,
            msg_v2f, belief, new, none, cdelta, scratch)
     while it < max_iter:
-        _sweep(np.int64(VAR_MESSAGES), n_vars, n_chunks, w, unary, beta, etables, block_min, damping, msg_f2v,
+        _sweep(np.int64(VAR_MESSAGES), n_vars, n_chunks, w, unary, beta, etables, block_min, damping, tol, msg_f2v,
                msg_v2f, belief, new, none, cdelta, scratch)
-        _sweep(np.int64(FACTOR_MESSAGES), n_factors, n_chunks, w, unary, beta, etables, block_min, damping, msg_f2v,
-               msg_v2f, belief, new, none, cdelta, scratch)
+        _sweep(np.int64(FACTOR_MESSAGES), n_factors, n_chunks, w, unary, beta, etables, block_min, damping, tol,
+               msg_f2v, msg_v2f, belief, new, none, cdelta, scratch)
         it += 1
         delta = np.max(cdelta)
         if delta <= tol:
             break
-    _sweep(np.int64(VAR_MESSAGES), n_vars, n_chunks, w, unary, beta, etables, block_min, damping, msg_f2v,
+    _sweep(np.int64(VAR_MESSAGES), n_vars, n_chunks, w, unary, beta, etables, block_min, damping, tol, msg_f2v,
            msg_v2f, belief, new, none, cdelta, scratch)
     return it, delta
 
@@ -809,9 +819,9 @@ def _bethe_terms(w, unary, beta, etables, block_min, msg_v2f, belief, n_threads,
     cdelta = np.zeros(n_chunks)
     max_states = int(np.max(w.var_states))
     scratch = np.empty((n_chunks, int(np.max(np.diff(w.block_ptr), initial=0)) + 2 * max_states))
-    _sweep(np.int64(BETHE_FACTORS), n_factors, n_chunks, w, unary, beta, etables, block_min, 0.0, msg_v2f, msg_v2f,
+    _sweep(np.int64(BETHE_FACTORS), n_factors, n_chunks, w, unary, beta, etables, block_min, 0.0, 0.0, msg_v2f, msg_v2f,
            belief, msg_v2f, fterm, cdelta, scratch)
-    _sweep(np.int64(BETHE_VARS), n_vars, n_chunks, w, unary, beta, etables, block_min, 0.0, msg_v2f, msg_v2f,
+    _sweep(np.int64(BETHE_VARS), n_vars, n_chunks, w, unary, beta, etables, block_min, 0.0, 0.0, msg_v2f, msg_v2f,
            belief, msg_v2f, vterm, cdelta, scratch)
 
 

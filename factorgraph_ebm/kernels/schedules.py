@@ -113,8 +113,11 @@ def _shuffle(order, state):
 
 
 @njit(**JIT_LOOP)
-def _sequential_sweep(order, w, unary, beta, etables, block_min, damping, msg_f2v, msg_v2f, belief, new, scratch):
+def _sequential_sweep(order, w, unary, beta, etables, block_min, damping, tol, msg_f2v, msg_v2f, belief, new,
+                      scratch):
     """One sweep over the factors ``order`` (none of them one-variable); returns the largest change.
+
+    (Exact when it exceeds ``tol``, else some value <= ``tol``: see :func:`.bp._flood_factors`.)
 
     ``belief`` must be ``unary + sum of msg_f2v`` on entry and is kept so
     (incrementally: the rounding drift is reset by the caller's full variable
@@ -134,7 +137,7 @@ def _sequential_sweep(order, w, unary, beta, etables, block_min, damping, msg_f2
         _factor_messages(f, w, beta, etables, block_min, msg_v2f, new, scratch)
         for e in range(e0, e1):
             m = w.edge_state_ptr[e]
-            c = _settle(new, msg_f2v, m, w.edge_state_ptr[e + 1] - m, damping, beta, d, scratch)
+            c = _settle(new, msg_f2v, m, w.edge_state_ptr[e + 1] - m, damping, beta, max(d, tol), scratch)
             if c > d:
                 d = c
             _write_f2v(e, w, unary, new, msg_f2v, belief)
@@ -162,8 +165,8 @@ def _sequential(w, unary, beta, etables, block_min, damping, tol, max_iter, shuf
             _shuffle(order, state)
         if it > 0:
             _finish(w, unary, msg_f2v, msg_v2f, belief)     # exact beliefs again (no drift across sweeps)
-        delta = _sequential_sweep(order, w, unary, beta, etables, block_min, damping, msg_f2v, msg_v2f, belief,
-                                  new, scratch)
+        delta = _sequential_sweep(order, w, unary, beta, etables, block_min, damping, tol, msg_f2v, msg_v2f,
+                                  belief, new, scratch)
         it += 1
         if delta <= tol:
             break
@@ -221,6 +224,9 @@ def _residual_loop(w, unary, beta, etables, block_min, damping, tol, max_updates
                    key, heap, pos, scratch, counts):
     """Residual BP from consistent ``msg_f2v`` / ``msg_v2f``; returns the largest residual left.
 
+    Residuals whose cheap bound is <= ``tol`` count as 0 (they are never
+    written anyway), which saves their exponentials.
+
     ``heap`` (n,) int64 lists the n edges of the factors with two or more
     variables; ``cand`` (shaped like the messages), ``key`` (E,) float64 and
     ``pos`` (E,) int64 are work arrays; ``counts[0]`` receives the number of
@@ -234,7 +240,7 @@ def _residual_loop(w, unary, beta, etables, block_min, damping, tol, max_updates
         e0 = w.factor_edge_ptr[f]
         _factor_message(f, e - e0, w, beta, etables, block_min, msg_v2f, cand, scratch)
         m = w.edge_state_ptr[e]
-        key[e] = _settle(cand, msg_f2v, m, w.edge_state_ptr[e + 1] - m, damping, beta, 0.0, scratch)
+        key[e] = _settle(cand, msg_f2v, m, w.edge_state_ptr[e + 1] - m, damping, beta, tol, scratch)
         pos[e] = i
     for i in range(n // 2 - 1, -1, -1):
         _heap_down(i, n, heap, pos, key)
@@ -251,7 +257,7 @@ def _residual_loop(w, unary, beta, etables, block_min, damping, tol, max_updates
         r = 0.0
         if damping > 0.0:   # the damped message moved only part of the way: its next step, same inputs
             _factor_message(f, e - w.factor_edge_ptr[f], w, beta, etables, block_min, msg_v2f, cand, scratch)
-            r = _settle(cand, msg_f2v, m, w.edge_state_ptr[e + 1] - m, damping, beta, 0.0, scratch)
+            r = _settle(cand, msg_f2v, m, w.edge_state_ptr[e + 1] - m, damping, beta, tol, scratch)
         _heap_set(e, r, n, heap, pos, key)
         updates += 1
         _var_messages(v, w, unary, msg_f2v, msg_v2f, belief)
@@ -269,7 +275,7 @@ def _residual_loop(w, unary, beta, etables, block_min, damping, tol, max_updates
                     continue
                 _factor_message(g, e3 - g0, w, beta, etables, block_min, msg_v2f, cand, scratch)
                 m3 = w.edge_state_ptr[e3]
-                r = _settle(cand, msg_f2v, m3, w.edge_state_ptr[e3 + 1] - m3, damping, beta, 0.0, scratch)
+                r = _settle(cand, msg_f2v, m3, w.edge_state_ptr[e3 + 1] - m3, damping, beta, tol, scratch)
                 _heap_set(e3, r, n, heap, pos, key)
     counts[0] = updates
     return key[heap[0]] if n > 0 else 0.0
