@@ -216,8 +216,8 @@ def _run(compiled, beta, schedule, damping, tol, max_iter, order, random_state=N
         hint = ("try damping=0.8 or a larger max_iter" if used > 0 else
                 "try damping='auto' (the default) or 0.5, or a larger max_iter")
         warnings.warn(
-            f"loopy BP ({schedule} schedule) did not converge in {n_iter} iterations with damping {used:g} "
-            f"(last message change {delta:.3g} > tol {tol:g}); the answer is approximate: {hint}",
+            f"loopy BP did not converge in {n_iter} iterations with damping {used:g} ({schedule} schedule, "
+            f"last message change {delta:.3g} > tol {tol:g}); the answer is approximate: {hint}",
             ConvergenceWarning,
             stacklevel=4,
         )
