@@ -1,14 +1,37 @@
 """Belief propagation: validate, call the kernels, wrap the result.
 
 ``schedule="tree"`` runs one inward and one outward pass (exact on forests:
-Viterbi / forward-backward on chains); ``schedule="flood"`` runs loopy BP with a
-flooding schedule, damping, tolerance and an iteration cap.
+Viterbi / forward-backward on chains). Loopy schedules: ``"flood"`` (every
+variable, then every factor sends), ``"sequential"`` (factors one at a time in
+id order, each seeing the messages written before it), ``"random"`` (the same
+in a fresh seeded order each sweep) and ``"residual"`` (residual BP: the
+message that would change most is written next). All share damping, the
+stopping rule and the fixed points; ``max_iter`` counts sweeps (residual:
+message updates / messages).
 
-``damping="auto"`` (the default) runs flooding undamped for up to
-:data:`AUTO_UNDAMPED_ITERATIONS` iterations, which converges fastest where BP
+Convergence: a sweep's largest message change is <= ``tol``. The change of a
+message is ``max_x |p_new(x) - p_old(x)|`` of the two messages read as
+probability vectors at finite beta (independent of the state count and of
+constants; states of negligible probability do not count), and the largest
+change of the min-normalised energies at beta = inf (see
+``kernels.bp._message_change``).
+
+``damping="auto"`` (the default) runs a schedule undamped for up to
+:data:`AUTO_UNDAMPED_ITERATIONS` sweeps, which converges fastest where BP
 converges at all, and continues from the messages it reached with damping
 :data:`AUTO_DAMPING` when it has not converged by then (undamped min-sum on
 grids oscillates, typically without end). The result says which damping ran.
+
+``schedule="auto"``: the tree pass on forests. On loopy graphs: residual BP for
+as many sweeps as :data:`AUTO_RESIDUAL_WORK` flooding sweeps of work buy
+(skipped below :data:`AUTO_RESIDUAL_MIN_SWEEPS`: on variables of very high
+degree a residual update is expensive), then sequential BP for ``max_iter``
+sweeps, then, only if neither converged, flooding for ``max_iter`` sweeps, each
+with the ``damping`` asked for. Among the converged runs whose beliefs leave
+every variable a state, it keeps the one with the highest Bethe log partition
+(libDAI's practice; at beta = inf, the lowest energy of the decoded
+assignment); when none converged, the one with the smallest last change.
+``result.schedule`` names the run returned.
 """
 
 import logging
@@ -166,9 +189,9 @@ def _auto(compiled, beta, etables, block_min, damping, tol, max_iter, state, dec
         if np.isnan(score):
             score = -np.inf
         attempts.append(_Attempt(schedule, msgs, n_iter, delta, used, tol, valid, score))
-        logger.info("schedule='auto': %s ran %d sweeps (damping %g), %s, last change %.3g, %s %.6g", schedule,
-                    n_iter, used, "converged" if delta <= tol else "NOT converged", delta,
-                    "Bethe log Z" if beta < np.inf else "-energy of its decoding", score)
+        logger.debug("schedule='auto': %s ran %d sweeps (damping %g), %s, last change %.3g, %s %.6g", schedule,
+                     n_iter, used, "converged" if delta <= tol else "NOT converged", delta,
+                     "Bethe log Z" if beta < np.inf else "-energy of its decoding", score)
         return attempts[-1].converged and valid
 
     sweeps = int(min(max_iter, AUTO_RESIDUAL_WORK // residual_cost(compiled.wiring)))
@@ -209,9 +232,9 @@ def _run(compiled, beta, schedule, damping, tol, max_iter, order, random_state=N
             msgs = _Messages(compiled, etables, block_min)
             n_iter, delta, used = _loopy(compiled, beta, msgs, schedule, damping, tol, max_iter, state)
     converged = bool(delta <= tol)
-    logger.info("loopy BP (%s, %s schedule, damping %g): %s after %d iterations, last message change %.3g",
-                "min-sum" if beta == np.inf else f"sum-product at beta={beta:g}", schedule, used,
-                "converged" if converged else "NOT converged", n_iter, delta)
+    logger.info("loopy BP (%s, damping %g): %s after %d iterations, last message change %.3g (%s schedule)",
+                "min-sum" if beta == np.inf else f"sum-product at beta={beta:g}", used,
+                "converged" if converged else "NOT converged", n_iter, delta, schedule)
     if not converged:
         hint = ("try damping=0.8 or a larger max_iter" if used > 0 else
                 "try damping='auto' (the default) or 0.5, or a larger max_iter")
@@ -363,8 +386,7 @@ def belief_propagation(compiled, beta, *, schedule="auto", damping="auto", tol=1
     if schedule == "auto" and is_forest:
         schedule = "tree"
     elif schedule == "tree" and not is_forest:
-        raise InferenceError("schedule='tree' needs a forest, but the factor graph has a cycle; use 'flood', "
-                             "'sequential', 'random', 'residual' or 'auto'")
+        raise InferenceError("schedule='tree' needs a forest, but the factor graph has a cycle; use 'flood'")
     method = "tree-bp" if schedule == "tree" else "loopy-bp"
 
     msgs, n_iter, delta, converged, used, ran = _run(compiled, beta, schedule, damping, tol, max_iter, order,
