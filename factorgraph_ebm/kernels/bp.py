@@ -27,6 +27,9 @@ from ._jit import JIT, JIT_INLINE, JIT_LOOP, JIT_PARALLEL
 INF = np.inf
 #: Below this, an exp-space column sum may have lost terms to underflow.
 TINY = 1e-280
+#: :func:`_message_change`: below this span of ``beta (new - old)`` the new probabilities are
+#: the old ones times a second-order expansion (relative error < SMALL_SPAN^3 / 6).
+SMALL_SPAN = 1e-3
 
 
 @njit(**JIT_INLINE)
@@ -573,13 +576,33 @@ def _message_change(new, old, m, k, beta, floor, scratch):
         pa = 1.0 / (1.0 + np.exp(-beta * (new[m + 1] - new[m])))
         pb = 1.0 / (1.0 + np.exp(-beta * (old[m + 1] - old[m])))
         return abs(pa - pb)
-    lo_a = INF
     lo_b = INF
     for x in range(k):
-        lo_a = min(lo_a, new[m + x])
         lo_b = min(lo_b, old[m + x])
     za = 0.0
     zb = 0.0
+    if not mixed and beta * (hi - lo) < SMALL_SPAN:
+        # near a fixed point: p_new ∝ p_old exp(-t), t = beta (d - min d) in [0, span], to second order
+        # (relative error < span^3 / 6): k exponentials instead of 2 k
+        for x in range(k):
+            if old[m + x] == INF:
+                scratch[x] = 0.0
+                scratch[k + x] = 0.0
+                continue
+            pb = np.exp(-beta * (old[m + x] - lo_b))
+            t = beta * (new[m + x] - old[m + x] - lo)
+            pa = pb * (1.0 - t + 0.5 * t * t)
+            scratch[x] = pa
+            scratch[k + x] = pb
+            za += pa
+            zb += pb
+        d = 0.0
+        for x in range(k):
+            d = max(d, abs(scratch[x] / za - scratch[k + x] / zb))
+        return d
+    lo_a = INF
+    for x in range(k):
+        lo_a = min(lo_a, new[m + x])
     for x in range(k):
         pa = np.exp(-beta * (new[m + x] - lo_a)) if new[m + x] < INF else 0.0
         pb = np.exp(-beta * (old[m + x] - lo_b)) if old[m + x] < INF else 0.0

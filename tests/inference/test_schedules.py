@@ -135,6 +135,15 @@ def test_message_change_ignores_constants_and_improbable_states():
             # a floor the change exceeds: the exact value; one it does not exceed: at most the floor
             assert _message_change(new, old, 0, k, beta, base / 2, scratch) == pytest.approx(base, abs=1e-12)
             assert _message_change(new, old, 0, k, beta, 2 * base + 1e-3, scratch) <= 2 * base + 1e-3
+    # near a fixed point (tiny moves: the second-order path) the change is still |p_new - p_old|
+    for k in (3, 8):
+        old = np.concatenate([[0.0], rng.uniform(0, 3, k - 1)])
+        old[-1] = np.inf
+        new = old + rng.normal(0, 1e-6, k)
+        p = np.exp(-(new - new.min()))
+        q = np.exp(-(old - old.min()))
+        want = np.abs(p / p.sum() - q / q.sum()).max()
+        assert _message_change(new, old, 0, k, 1.0, 0.0, scratch) == pytest.approx(want, rel=1e-6)
     # a state of probability ~1e-12 moving between energies 28 and 36 is (almost) no change at beta = 1
     old = np.array([0.0, 28.0])
     new = np.array([0.0, 36.0])
