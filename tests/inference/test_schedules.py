@@ -193,3 +193,27 @@ def test_bad_schedule_and_random_state_name_the_culprit():
         infer(fg, method="bp", schedule="sequencial")
     with pytest.raises(Exception, match="random_state"):
         belief_propagation(compile_graph(fg), 1.0, schedule="random", random_state=-1)
+
+
+def test_auto_keeps_the_converged_run_with_the_highest_bethe_log_partition():
+    rng = np.random.default_rng(6)
+    for _ in range(4):
+        fg = random_graph(rng, 12, 22, max_states=3, inf_prob=0.05, scale=1.5)
+        auto = _run(fg, None, 1.0, method="bp")
+        seq = _run(fg, None, 1.0, method="bp", schedule="sequential")
+        if auto is None or not seq.converged:
+            continue
+        assert auto.converged
+        assert auto.log_partition >= seq.log_partition - 1e-9
+        mapped = _run(fg, None, np.inf, method="bp")
+        seq_map = _run(fg, None, np.inf, method="bp", schedule="sequential")
+        assert mapped.map_energy <= seq_map.map_energy + 1e-9
+
+
+def test_residual_cost_counts_the_messages_an_update_recomputes():
+    from factorgraph_ebm.inference.bp import residual_cost
+    from random_models import potts_grid
+    grid = compile_graph(potts_grid(6, 2, 1.0, np.random.default_rng(0)))
+    assert 2.0 < residual_cost(grid.wiring) < 3.0      # interior: 3 other pairwise factors, borders fewer
+    chain = compile_graph(random_forest(np.random.default_rng(1), 1, n_factors=1))
+    assert residual_cost(chain.wiring) == 1.0           # no message of two or more variables
