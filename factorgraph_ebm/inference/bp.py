@@ -45,8 +45,8 @@ from ..utils.lazy import lazy_module
 from ..utils.validation import check_scalar
 from .result import InferenceResult, check_zero_partition, marginals_from_beliefs, probabilities_from_costs
 
-__all__ = ["belief_propagation", "bethe_free_energies", "SCHEDULES", "LOOPY_SCHEDULES", "AUTO_DAMPING",
-           "AUTO_UNDAMPED_ITERATIONS", "DEFAULT_SEED"]
+__all__ = ["belief_propagation", "residual_cost", "SCHEDULES", "LOOPY_SCHEDULES", "AUTO_DAMPING",
+           "AUTO_UNDAMPED_ITERATIONS", "AUTO_RESIDUAL_WORK", "AUTO_RESIDUAL_MIN_SWEEPS", "DEFAULT_SEED"]
 
 SCHEDULES = ("auto", "tree", "flood", "sequential", "random", "residual")
 #: Loopy schedules (every schedule but ``tree``; ``auto`` picks among them).
@@ -141,6 +141,13 @@ def residual_cost(wiring):
     v's other factors towards their other variables; this averages that count
     over the messages (about 3 on a 4-connected grid, the variable degree for
     pairwise factors in general).
+
+    Examples
+    --------
+    >>> from factorgraph_ebm import compile_graph
+    >>> from factorgraph_ebm.models import potts_grid
+    >>> round(residual_cost(compile_graph(potts_grid(np.zeros((10, 10, 2)), 1.0)).wiring), 2)
+    2.69
     """
     arity = np.diff(wiring.factor_edge_ptr)
     sends = arity[wiring.edge_factor] - 1
@@ -182,7 +189,7 @@ def _auto(compiled, beta, etables, block_min, damping, tol, max_iter, state, dec
         valid = not _has_zero_belief(compiled, msgs)
         score = -np.inf
         if valid and beta < np.inf:
-            msgs.free = bethe_free_energies(compiled, beta, msgs)
+            msgs.free = _bethe_free_energies(compiled, beta, msgs)
             score = -beta * float(np.sum(msgs.free))
         elif valid:
             score = -float(np.sum(compiled.factor_energies(decode(msgs))))
@@ -317,8 +324,8 @@ def _tree_free_energies(compiled, msgs, order, beta):
     return sum_ranges(msgs.inward, compiled.graph_factor_ptr) + per_graph
 
 
-def bethe_free_energies(compiled, beta, msgs):
-    """Bethe free energy of every graph of the batch from BP messages at finite beta (exact on forests)."""
+def _bethe_free_energies(compiled, beta, msgs):
+    """Bethe free energy of every graph of the batch from the messages ``msgs`` of a run at finite beta."""
     fterm = np.empty(compiled.n_factors)
     vterm = np.empty(compiled.n_vars)
     with _jit.threads_for(compiled.n_messages):
@@ -401,7 +408,7 @@ def belief_propagation(compiled, beta, *, schedule="auto", damping="auto", tol=1
     elif ran == "tree":
         free = _tree_free_energies(compiled, msgs, order, beta)
     else:
-        free = msgs.free if msgs.free is not None else bethe_free_energies(compiled, beta, msgs)
+        free = msgs.free if msgs.free is not None else _bethe_free_energies(compiled, beta, msgs)
     return InferenceResult(
         compiled, method, beta, marginals_from_beliefs(msgs.belief, w.var_state_ptr, beta), free,
         n_iter, delta, converged, answers.map_state, answers.factor_probabilities, map_state=map_state,
