@@ -136,7 +136,7 @@ def test_bad_beta(beta):
     "kwargs, match",
     [
         ({"method": "magic"}, "method must be one of"),
-        ({"schedule": "random"}, "schedule must be one of"),
+        ({"schedule": "spiral"}, "schedule must be one of"),
         ({"damping": 1.0, "method": "bp"}, "damping must be < 1"),
         ({"damping": -0.1, "method": "bp"}, "damping must be >= 0"),
         ({"max_iter": 0, "method": "bp"}, "max_iter must be >= 1"),

@@ -43,12 +43,13 @@ def task_value(task, result):
 def _describe(result, method, seconds):
     if result.method == "loopy-bp":
         state = "converged" if result.converged else "did NOT converge"
-        LOGGER.info("method %s (requested %s, schedule %s, damping %g): %s after %d iterations; %.2f s",
-                    result.method, method, result.schedule, result.damping, state, result.n_iter, seconds)
+        LOGGER.info("method %s (requested %s, schedule %s, damping %g): %s after %d iterations "
+                    "(last message change %.3g); %.2f s", result.method, method, result.schedule, result.damping,
+                    state, result.n_iter, result.delta, seconds)
         if not result.converged:
-            LOGGER.warning("loopy BP did not converge in %d iterations with damping %g (last message change %.3g): "
-                           "the answer is approximate; try --damping 0.8 or a larger --max-iters",
-                           result.n_iter, result.damping, result.delta)
+            LOGGER.warning("loopy BP did not converge in %d iterations (%s schedule, damping %g, last message "
+                           "change %.3g): the answer is approximate; try --damping 0.8, another --schedule or a "
+                           "larger --max-iters", result.n_iter, result.schedule, result.damping, result.delta)
     else:
         exact = "exact on this forest" if result.method == "tree-bp" else "exact"
         LOGGER.info("method %s (requested %s): %s; %.2f s", result.method, method, exact, seconds)
@@ -57,6 +58,8 @@ def _describe(result, method, seconds):
 def _solve(fg, evidence, args):
     beta = np.inf if args.task == "MPE" else (1.0 if args.beta is None else args.beta)
     options = {"method": args.method, "beta": beta}
+    if getattr(args, "schedule", None) is not None:
+        options["schedule"] = args.schedule
     if args.damping is not None:
         options["damping"] = args.damping
     if args.max_iters is not None:

@@ -76,6 +76,9 @@ def _build_parser():
     inf.add_argument("--beta", type=_positive_float, metavar="B",
                      help="inverse temperature for MAR and PR (default 1: the model as written)")
     inf.add_argument("--max-iters", type=_positive_int, metavar="N", help="loopy BP iteration cap (default 1000)")
+    inf.add_argument("--schedule", choices=("auto", "flood", "sequential", "random", "residual"),
+                     help="loopy BP schedule: auto (default: residual and sequential, flooding if neither converges; "
+                          "the best converged run), flood, sequential, random (fresh order each sweep) or residual")
     inf.add_argument("--damping", type=_damping, metavar="D",
                      help="loopy BP damping: 'auto' (default: undamped, then 0.5 if that does not converge "
                           "in 100 iterations) or a number in [0, 1)")

@@ -1,14 +1,37 @@
 """Belief propagation: validate, call the kernels, wrap the result.
 
 ``schedule="tree"`` runs one inward and one outward pass (exact on forests:
-Viterbi / forward-backward on chains); ``schedule="flood"`` runs loopy BP with a
-flooding schedule, damping, tolerance and an iteration cap.
+Viterbi / forward-backward on chains). Loopy schedules: ``"flood"`` (every
+variable, then every factor sends), ``"sequential"`` (factors one at a time in
+id order, each seeing the messages written before it), ``"random"`` (the same
+in a fresh seeded order each sweep) and ``"residual"`` (residual BP: the
+message that would change most is written next). All share damping, the
+stopping rule and the fixed points; ``max_iter`` counts sweeps (residual:
+message updates / messages).
 
-``damping="auto"`` (the default) runs flooding undamped for up to
-:data:`AUTO_UNDAMPED_ITERATIONS` iterations, which converges fastest where BP
+Convergence: a sweep's largest message change is <= ``tol``. The change of a
+message is ``max_x |p_new(x) - p_old(x)|`` of the two messages read as
+probability vectors at finite beta (independent of the state count and of
+constants; states of negligible probability do not count), and the largest
+change of the min-normalised energies at beta = inf (see
+``kernels.bp._message_change``).
+
+``damping="auto"`` (the default) runs a schedule undamped for up to
+:data:`AUTO_UNDAMPED_ITERATIONS` sweeps, which converges fastest where BP
 converges at all, and continues from the messages it reached with damping
 :data:`AUTO_DAMPING` when it has not converged by then (undamped min-sum on
 grids oscillates, typically without end). The result says which damping ran.
+
+``schedule="auto"``: the tree pass on forests. On loopy graphs: residual BP for
+as many sweeps as :data:`AUTO_RESIDUAL_WORK` flooding sweeps of work buy
+(skipped below :data:`AUTO_RESIDUAL_MIN_SWEEPS`: on variables of very high
+degree a residual update is expensive), then sequential BP for ``max_iter``
+sweeps, then, only if neither converged, flooding for ``max_iter`` sweeps, each
+with the ``damping`` asked for. Among the converged runs whose beliefs leave
+every variable a state, it keeps the one with the highest Bethe log partition
+(libDAI's practice; at beta = inf, the lowest energy of the decoded
+assignment); when none converged, the one with the smallest last change.
+``result.schedule`` names the run returned.
 """
 
 import logging
@@ -22,15 +45,25 @@ from ..utils.lazy import lazy_module
 from ..utils.validation import check_scalar
 from .result import InferenceResult, check_zero_partition, marginals_from_beliefs, probabilities_from_costs
 
-__all__ = ["belief_propagation", "SCHEDULES", "AUTO_DAMPING", "AUTO_UNDAMPED_ITERATIONS"]
+__all__ = ["belief_propagation", "residual_cost", "SCHEDULES", "LOOPY_SCHEDULES", "AUTO_DAMPING",
+           "AUTO_UNDAMPED_ITERATIONS", "AUTO_RESIDUAL_WORK", "AUTO_RESIDUAL_MIN_SWEEPS", "DEFAULT_SEED"]
 
-SCHEDULES = ("auto", "tree", "flood")
+SCHEDULES = ("auto", "tree", "flood", "sequential", "random", "residual")
+#: Loopy schedules (every schedule but ``tree``; ``auto`` picks among them).
+LOOPY_SCHEDULES = ("flood", "sequential", "random", "residual")
+#: Seed of the ``random`` schedule's orders when ``random_state`` is None.
+DEFAULT_SEED = 0
+#: ``schedule="auto"``: the residual run's budget, in flooding sweeps of work (see :func:`residual_cost`).
+AUTO_RESIDUAL_WORK = 200
+#: ... and the fewest sweeps worth running it for (below, on very high-degree variables, it is skipped).
+AUTO_RESIDUAL_MIN_SWEEPS = 10
 #: ``damping="auto"``: undamped flooding iterations tried before damping is switched on ...
 AUTO_UNDAMPED_ITERATIONS = 100
 #: ... and the damping it then continues with.
 AUTO_DAMPING = 0.5
 logger = logging.getLogger(__name__)
 _kernels = lazy_module("factorgraph_ebm.kernels.bp")
+_schedules = lazy_module("factorgraph_ebm.kernels.schedules")
 _jit = lazy_module("factorgraph_ebm.kernels._jit")
 
 
@@ -45,6 +78,7 @@ class _Messages:
         self.v2f = np.zeros(m)
         self.belief = np.zeros(int(compiled.wiring.var_state_ptr[-1]))
         self.inward = np.zeros(compiled.n_factors)   # tree schedule: constants of the inward messages
+        self.free = None    # Bethe free energies per graph, when schedule="auto" computed them to choose
 
 
 def check_damping(damping):
@@ -62,51 +96,162 @@ def check_damping(damping):
     return check_scalar(damping, "damping", float, low=0.0, high=1.0, include_high=False)
 
 
-def _flood(compiled, beta, msgs, damping, tol, max_iter):
-    """Flooding BP from ``msgs`` (updated in place); returns ``(n_iter, delta, damping used)``."""
+def _seed_state(random_state):
+    """splitmix64 state (1,) uint64 of the ``random`` schedule from an int seed or a Generator."""
+    if random_state is None:
+        random_state = DEFAULT_SEED
+    if isinstance(random_state, np.random.Generator):
+        seed = int(random_state.integers(0, 2 ** 63))
+    else:
+        seed = check_scalar(random_state, "random_state", int, low=0)
+    return np.array([seed % (1 << 64)], dtype=np.uint64)
+
+
+def _sweeps(compiled, beta, msgs, schedule, damping, tol, max_iter, state):
+    """``max_iter`` sweeps of one loopy schedule from ``msgs`` (in place); returns ``(n_iter, delta)``."""
     w = compiled.wiring
-
-    def sweeps(d, n):
-        return _kernels._flood(w, compiled.unary, beta, msgs.etables, msgs.block_min, d, tol, n,
+    if schedule == "flood":
+        return _kernels._flood(w, compiled.unary, beta, msgs.etables, msgs.block_min, damping, tol, max_iter,
                                _jit.num_threads(), msgs.f2v, msgs.v2f, msgs.belief)
+    if schedule == "residual":
+        return _schedules._residual(w, compiled.unary, beta, msgs.etables, msgs.block_min, damping, tol, max_iter,
+                                    msgs.f2v, msgs.v2f, msgs.belief)
+    return _schedules._sequential(w, compiled.unary, beta, msgs.etables, msgs.block_min, damping, tol, max_iter,
+                                  schedule == "random", state, msgs.f2v, msgs.v2f, msgs.belief)
 
+
+def _loopy(compiled, beta, msgs, schedule, damping, tol, max_iter, state):
+    """One loopy schedule from ``msgs`` (updated in place); returns ``(n_iter, delta, damping used)``."""
     if damping != "auto":
-        n_iter, delta = sweeps(damping, max_iter)
+        n_iter, delta = _sweeps(compiled, beta, msgs, schedule, damping, tol, max_iter, state)
         return n_iter, delta, damping
-    n_iter, delta = sweeps(0.0, min(max_iter, AUTO_UNDAMPED_ITERATIONS))
+    n_iter, delta = _sweeps(compiled, beta, msgs, schedule, 0.0, tol, min(max_iter, AUTO_UNDAMPED_ITERATIONS), state)
     if delta <= tol or n_iter >= max_iter:
         return n_iter, delta, 0.0
-    logger.info("loopy BP: not converged after %d undamped iterations (last message change %.3g); "
-                "continuing with damping %g", n_iter, delta, AUTO_DAMPING)
-    more, delta = sweeps(AUTO_DAMPING, max_iter - n_iter)
+    logger.info("loopy BP (%s): not converged after %d undamped iterations (last message change %.3g); "
+                "continuing with damping %g", schedule, n_iter, delta, AUTO_DAMPING)
+    more, delta = _sweeps(compiled, beta, msgs, schedule, AUTO_DAMPING, tol, max_iter - n_iter, state)
     return n_iter + more, delta, AUTO_DAMPING
 
 
-def _run(compiled, beta, schedule, damping, tol, max_iter, order):
-    """One BP run: ``(messages, n_iter, delta, converged, damping used)``; warns when flooding did not converge."""
+def residual_cost(wiring):
+    """Work of one residual-BP sweep relative to one flooding sweep: messages recomputed per message written.
+
+    Writing the message of factor f to variable v recomputes the messages of
+    v's other factors towards their other variables; this averages that count
+    over the messages (about 3 on a 4-connected grid, the variable degree for
+    pairwise factors in general).
+
+    Examples
+    --------
+    >>> from factorgraph_ebm import compile_graph
+    >>> from factorgraph_ebm.models import potts_grid
+    >>> round(residual_cost(compile_graph(potts_grid(np.zeros((10, 10, 2)), 1.0)).wiring), 2)
+    2.69
+    """
+    arity = np.diff(wiring.factor_edge_ptr)
+    sends = arity[wiring.edge_factor] - 1
+    active = sends > 0
+    if not active.any():
+        return 1.0
+    per_var = np.bincount(wiring.edge_var, weights=sends, minlength=len(wiring.var_states))
+    return max(1.0, float((per_var[wiring.edge_var] - sends)[active].mean()))
+
+
+def _has_zero_belief(compiled, msgs):
+    """Whether some variable's belief is +inf in every state (the run claims a zero partition)."""
+    ptr = compiled.wiring.var_state_ptr
+    if len(msgs.belief) == 0:
+        return False
+    return bool(np.isinf(np.minimum.reduceat(msgs.belief, ptr[:-1])).any())
+
+
+class _Attempt:
+    """One run of the ``auto`` policy and what it is judged by."""
+
+    def __init__(self, schedule, msgs, n_iter, delta, damping, tol, valid, score):
+        self.schedule, self.msgs, self.n_iter, self.delta, self.damping = schedule, msgs, n_iter, delta, damping
+        self.converged = bool(delta <= tol)
+        self.valid = valid
+        self.score = score      # higher is better: Bethe log Z (finite beta), -energy of the decoding (min-sum)
+
+
+def _auto(compiled, beta, etables, block_min, damping, tol, max_iter, state, decode):
+    """The ``schedule="auto"`` policy on a loopy graph (module docstring).
+
+    Returns ``(msgs, n_iter, delta, damping, schedule)`` of the run chosen.
+    """
+    attempts = []
+
+    def attempt(schedule, n):
+        msgs = _Messages(compiled, etables, block_min)
+        n_iter, delta, used = _loopy(compiled, beta, msgs, schedule, damping, tol, n, state)
+        valid = not _has_zero_belief(compiled, msgs)
+        score = -np.inf
+        if valid and beta < np.inf:
+            msgs.free = _bethe_free_energies(compiled, beta, msgs)
+            score = -beta * float(np.sum(msgs.free))
+        elif valid:
+            score = -float(np.sum(compiled.factor_energies(decode(msgs))))
+        if np.isnan(score):
+            score = -np.inf
+        attempts.append(_Attempt(schedule, msgs, n_iter, delta, used, tol, valid, score))
+        logger.debug("schedule='auto': %s ran %d sweeps (damping %g), %s, last change %.3g, %s %.6g", schedule,
+                     n_iter, used, "converged" if delta <= tol else "NOT converged", delta,
+                     "Bethe log Z" if beta < np.inf else "-energy of its decoding", score)
+        return attempts[-1].converged and valid
+
+    sweeps = int(min(max_iter, AUTO_RESIDUAL_WORK // residual_cost(compiled.wiring)))
+    done = False
+    if sweeps >= min(max_iter, AUTO_RESIDUAL_MIN_SWEEPS):
+        done = attempt("residual", sweeps)
+    done = attempt("sequential", max_iter) or done
+    if not done:
+        attempt("flood", max_iter)
+    good = [a for a in attempts if a.valid and a.converged]
+    if good:
+        best = max(good, key=lambda a: a.score)     # first of equals: the order above
+    elif any(a.valid for a in attempts):
+        best = min((a for a in attempts if a.valid), key=lambda a: a.delta)
+    else:
+        best = attempts[0]
+    return best.msgs, best.n_iter, best.delta, best.damping, best.schedule
+
+
+def _run(compiled, beta, schedule, damping, tol, max_iter, order, random_state=None):
+    """One BP run: ``(messages, n_iter, delta, converged, damping used, schedule run)``; warns when not converged."""
     w = compiled.wiring
     etables, block_min = _kernels._exp_tables(w, beta)
-    msgs = _Messages(compiled, etables, block_min)
     with _jit.threads_for(compiled.n_messages):
         if schedule == "tree":
+            msgs = _Messages(compiled, etables, block_min)
             _kernels._tree_pass(w, compiled.unary, beta, etables, block_min, order[0], order[1],
                                 _jit.num_threads(), msgs.f2v, msgs.v2f, msgs.belief, msgs.inward)
-            return msgs, 1, 0.0, True, 0.0
-        n_iter, delta, used = _flood(compiled, beta, msgs, damping, tol, max_iter)
+            return msgs, 1, 0.0, True, 0.0, "tree"
+        state = _seed_state(random_state)
+        if schedule == "auto":
+            def decode(m):
+                return _Answers(compiled, np.inf, m, order, None).decode(m)
+
+            msgs, n_iter, delta, used, schedule = _auto(compiled, beta, etables, block_min, damping, tol, max_iter,
+                                                        state, decode)
+        else:
+            msgs = _Messages(compiled, etables, block_min)
+            n_iter, delta, used = _loopy(compiled, beta, msgs, schedule, damping, tol, max_iter, state)
     converged = bool(delta <= tol)
-    logger.info("loopy BP (%s, damping %g): %s after %d iterations, last message change %.3g",
+    logger.info("loopy BP (%s, damping %g): %s after %d iterations, last message change %.3g (%s schedule)",
                 "min-sum" if beta == np.inf else f"sum-product at beta={beta:g}", used,
-                "converged" if converged else "NOT converged", n_iter, delta)
+                "converged" if converged else "NOT converged", n_iter, delta, schedule)
     if not converged:
         hint = ("try damping=0.8 or a larger max_iter" if used > 0 else
                 "try damping='auto' (the default) or 0.5, or a larger max_iter")
         warnings.warn(
-            f"loopy BP did not converge in {n_iter} iterations with damping {used:g} (last message change "
-            f"{delta:.3g} > tol {tol:g}); the answer is approximate: {hint}",
+            f"loopy BP did not converge in {n_iter} iterations with damping {used:g} ({schedule} schedule, "
+            f"last message change {delta:.3g} > tol {tol:g}); the answer is approximate: {hint}",
             ConvergenceWarning,
             stacklevel=4,
         )
-    return msgs, n_iter, float(delta), converged, used
+    return msgs, n_iter, float(delta), converged, used, schedule
 
 
 class _Answers:
@@ -116,12 +261,13 @@ class _Answers:
     pickles (results come back from joblib or multiprocessing workers).
     """
 
-    def __init__(self, compiled, beta, msgs, order, options):
+    def __init__(self, compiled, beta, msgs, order, options, random_state=None):
         self.compiled = compiled
         self.beta = beta
         self.msgs = msgs
         self.order = order
         self.options = options  # schedule, damping, tol, max_iter of the run
+        self.random_state = random_state
 
     def decode(self, msgs):
         """The assignment decoded from the min-sum messages ``msgs``.
@@ -144,7 +290,8 @@ class _Answers:
         if self.beta == np.inf:
             return self.decode(self.msgs)
         schedule, damping, tol, max_iter = self.options
-        return self.decode(_run(self.compiled, np.inf, schedule, damping, tol, max_iter, self.order)[0])
+        return self.decode(_run(self.compiled, np.inf, schedule, damping, tol, max_iter, self.order,
+                                self.random_state)[0])
 
     def factor_probabilities(self, first, count):
         """Marginals of the factors ``first .. first + count - 1``, flat (factor-entry layout)."""
@@ -189,7 +336,18 @@ def _tree_free_energies(compiled, msgs, order, beta):
     return sum_ranges(msgs.inward, compiled.graph_factor_ptr) + per_graph
 
 
-def belief_propagation(compiled, beta, *, schedule="auto", damping="auto", tol=1e-9, max_iter=1000):
+def _bethe_free_energies(compiled, beta, msgs):
+    """Bethe free energy of every graph of the batch from the messages ``msgs`` of a run at finite beta."""
+    fterm = np.empty(compiled.n_factors)
+    vterm = np.empty(compiled.n_vars)
+    with _jit.threads_for(compiled.n_messages):
+        _kernels._bethe_terms(compiled.wiring, compiled.unary, beta, msgs.etables, msgs.block_min, msgs.v2f,
+                              msgs.belief, _jit.num_threads(), fterm, vterm)
+    return sum_ranges(fterm, compiled.graph_factor_ptr) + sum_ranges(vterm, compiled.graph_var_ptr)
+
+
+def belief_propagation(compiled, beta, *, schedule="auto", damping="auto", tol=1e-9, max_iter=1000,
+                       random_state=None):
     """Run BP on a :class:`CompiledGraph` and return an :class:`InferenceResult`.
 
     Parameters
@@ -197,17 +355,31 @@ def belief_propagation(compiled, beta, *, schedule="auto", damping="auto", tol=1
     compiled : CompiledGraph
     beta : float
         Inverse temperature, ``np.inf`` for min-sum (already validated).
-    schedule : {"auto", "tree", "flood"}
-        ``auto`` = tree on forests, flooding otherwise.
+    schedule : {"auto", "tree", "flood", "sequential", "random", "residual"}
+        ``tree``: one inward and one outward pass (forests only, exact).
+        ``flood``: every variable, then every factor sends. ``sequential``:
+        factors one at a time in id order, each seeing the messages written
+        before it. ``random``: the same in a fresh random order each sweep.
+        ``residual``: the message that would change most is written next.
+        ``auto``: tree on forests; on loopy graphs the policy of the module
+        docstring. ``result.schedule`` says which produced the answer.
     damping : "auto" or float in [0, 1)
-        ``new = (1 - damping) new + damping old`` (flooding only). ``"auto"``:
-        undamped for up to :data:`AUTO_UNDAMPED_ITERATIONS` iterations, then
-        :data:`AUTO_DAMPING` from the messages reached if not converged.
-        ``result.damping`` is the damping the run ended with.
+        ``new = (1 - damping) new + damping old`` (energies; every loopy
+        schedule). ``"auto"``: undamped for up to
+        :data:`AUTO_UNDAMPED_ITERATIONS` sweeps, then :data:`AUTO_DAMPING` from
+        the messages reached if not converged. ``result.damping`` is the
+        damping the run ended with.
     tol : float >= 0
-        Stop when the largest message change is <= tol.
+        Converged when the largest message change of a sweep (residual: the
+        largest residual left) is <= tol. The change of a message is
+        ``max_x |p_new(x) - p_old(x)|`` of the messages as probabilities at
+        finite beta, the largest change of its min-normalised energies at
+        beta = inf.
     max_iter : int >= 1
-        Iteration cap of the flooding schedule (all phases together).
+        Sweep cap (all damping phases together; residual: message updates /
+        number of messages).
+    random_state : int >= 0, numpy Generator or None
+        Seed of the ``random`` schedule's orders (None: :data:`DEFAULT_SEED`).
 
     Examples
     --------
@@ -218,39 +390,39 @@ def belief_propagation(compiled, beta, *, schedule="auto", damping="auto", tol=1
     >>> res = belief_propagation(compile_graph(fg), beta=np.inf)
     >>> res.method, res.map_energy
     ('tree-bp', 0.0)
+    >>> res = belief_propagation(compile_graph(fg), beta=1.0, schedule="residual")
+    >>> res.schedule, res.converged, np.round(res.marginal("a"), 3)
+    ('residual', True, array([0.5, 0.5]))
     """
     if schedule not in SCHEDULES:
         raise InferenceError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
     damping = check_damping(damping)
     tol = check_scalar(tol, "tol", float, low=0.0)
     max_iter = check_scalar(max_iter, "max_iter", int, low=1)
+    _seed_state(random_state)
     order = _kernels._bfs_order(compiled.wiring)
     is_forest = bool(order[2])
-    if schedule == "auto":
-        schedule = "tree" if is_forest else "flood"
+    if schedule == "auto" and is_forest:
+        schedule = "tree"
     elif schedule == "tree" and not is_forest:
         raise InferenceError("schedule='tree' needs a forest, but the factor graph has a cycle; use 'flood'")
     method = "tree-bp" if schedule == "tree" else "loopy-bp"
 
-    msgs, n_iter, delta, converged, used = _run(compiled, beta, schedule, damping, tol, max_iter, order)
+    msgs, n_iter, delta, converged, used, ran = _run(compiled, beta, schedule, damping, tol, max_iter, order,
+                                                     random_state)
     check_zero_partition(compiled, msgs.belief)
     w = compiled.wiring
-    answers = _Answers(compiled, beta, msgs, order, (schedule, damping, tol, max_iter))
+    answers = _Answers(compiled, beta, msgs, order, (schedule, damping, tol, max_iter), random_state)
     map_state = None
     if beta == np.inf:
         map_state = answers.decode(msgs)
         free = sum_ranges(compiled.factor_energies(map_state), compiled.graph_factor_ptr)
-    elif schedule == "tree":
+    elif ran == "tree":
         free = _tree_free_energies(compiled, msgs, order, beta)
     else:
-        fterm = np.empty(compiled.n_factors)
-        vterm = np.empty(compiled.n_vars)
-        with _jit.threads_for(compiled.n_messages):
-            _kernels._bethe_terms(w, compiled.unary, beta, msgs.etables, msgs.block_min, msgs.v2f, msgs.belief,
-                                  _jit.num_threads(), fterm, vterm)
-        free = sum_ranges(fterm, compiled.graph_factor_ptr) + sum_ranges(vterm, compiled.graph_var_ptr)
+        free = msgs.free if msgs.free is not None else _bethe_free_energies(compiled, beta, msgs)
     return InferenceResult(
         compiled, method, beta, marginals_from_beliefs(msgs.belief, w.var_state_ptr, beta), free,
         n_iter, delta, converged, answers.map_state, answers.factor_probabilities, map_state=map_state,
-        table_adder=answers.add_factor_marginals, schedule=schedule, damping=used,
+        table_adder=answers.add_factor_marginals, schedule=ran, damping=used,
     )

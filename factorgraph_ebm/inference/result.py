@@ -46,7 +46,9 @@ class InferenceResult:
     converged : bool
         Whether ``delta <= tol`` (always True for exact methods).
     schedule : str or None
-        BP schedule that ran (``"tree"``, ``"flood"``); None for exact methods.
+        BP schedule that produced the answer (``"tree"``, ``"flood"``,
+        ``"sequential"``, ``"random"``, ``"residual"``; ``schedule="auto"``
+        reports the run it chose); None for exact methods.
     damping : float
         Damping the BP run ended with (``damping="auto"`` starts undamped and
         damps only when the undamped run did not converge); 0 for exact methods.

@@ -27,6 +27,9 @@ from ._jit import JIT, JIT_INLINE, JIT_LOOP, JIT_PARALLEL, njit
 INF = np.inf
 #: Below this, an exp-space column sum may have lost terms to underflow.
 TINY = 1e-280
+#: :func:`_message_change`: below this span of ``beta (new - old)`` the new probabilities are
+#: the old ones times a second-order expansion (relative error < SMALL_SPAN^3 / 6).
+SMALL_SPAN = 1e-3
 
 
 @njit(**JIT_INLINE)
@@ -520,12 +523,127 @@ def _tree_pass(w, unary, beta, etables, block_min, order, parent_edge, n_threads
 UNARY_MESSAGES, VAR_MESSAGES, FACTOR_MESSAGES, BETHE_FACTORS, BETHE_VARS = 0, 1, 2, 3, 4
 
 
+@njit(**JIT_INLINE)
+def _message_change(new, old, m, k, beta, floor, scratch):
+    """Change between the messages ``new[m:m+k]`` and ``old[m:m+k]``: the measure behind ``tol``.
+
+    Finite beta: ``max_x |p_new(x) - p_old(x)|`` with each message read as a
+    probability vector, ``p(x) = exp(-beta m(x)) / sum`` (an all-+inf message
+    is all zeros), so it lies in [0, 1], does not depend on the state count
+    or on a constant added to either message, and ignores energy moves of
+    states that carry no probability. beta = inf (min-sum): ``max_x |new(x) -
+    old(x)|`` of the min-normalised energies (+inf when an entry changes
+    between finite and +inf, 0 where both are +inf).
+
+    The exact finite-beta value costs ``2 k`` exponentials (2 for two states);
+    it is computed only when the cheap bound ``beta (max_x d(x) - min_x d(x)) / 4``,
+    ``d = new - old``, exceeds ``floor``; otherwise 0 is returned. (The bound:
+    along ``p_t ∝ p_old exp(-t beta d)``, ``|dp_t(x)/dt| <= p_t(x) (1 - p_t(x))
+    beta span(d) <= beta span(d) / 4``.) So ``max(floor, result)`` is exact:
+    callers pass the largest change seen so far, or ``tol`` when only changes
+    above it matter. ``scratch``: work array of length >= ``2 k``.
+    """
+    if beta == INF:
+        d = 0.0
+        for x in range(k):
+            a = new[m + x]
+            b = old[m + x]
+            if a != b:
+                if a == INF or b == INF:
+                    return INF
+                d = max(d, abs(a - b))
+        return d
+    hi = -INF
+    lo = INF
+    n_finite = 0
+    mixed = False
+    for x in range(k):
+        a = new[m + x]
+        b = old[m + x]
+        if a == INF and b == INF:
+            continue
+        if a == INF or b == INF:
+            mixed = True
+            continue
+        n_finite += 1
+        dx = a - b
+        hi = max(hi, dx)
+        lo = min(lo, dx)
+    if not mixed and (n_finite == 0 or not 0.25 * beta * (hi - lo) > floor):
+        return 0.0
+    if k == 2 and not mixed and n_finite == 2:
+        # two states: p(0) = 1 / (1 + exp(-beta (m1 - m0))), one exponential per message
+        pa = 1.0 / (1.0 + np.exp(-beta * (new[m + 1] - new[m])))
+        pb = 1.0 / (1.0 + np.exp(-beta * (old[m + 1] - old[m])))
+        return abs(pa - pb)
+    lo_b = INF
+    for x in range(k):
+        lo_b = min(lo_b, old[m + x])
+    za = 0.0
+    zb = 0.0
+    if not mixed and beta * (hi - lo) < SMALL_SPAN:
+        # near a fixed point: p_new ∝ p_old exp(-t), t = beta (d - min d) in [0, span], to second order
+        # (relative error < span^3 / 6): k exponentials instead of 2 k
+        for x in range(k):
+            if old[m + x] == INF:
+                scratch[x] = 0.0
+                scratch[k + x] = 0.0
+                continue
+            pb = np.exp(-beta * (old[m + x] - lo_b))
+            t = beta * (new[m + x] - old[m + x] - lo)
+            pa = pb * (1.0 - t + 0.5 * t * t)
+            scratch[x] = pa
+            scratch[k + x] = pb
+            za += pa
+            zb += pb
+        d = 0.0
+        for x in range(k):
+            d = max(d, abs(scratch[x] / za - scratch[k + x] / zb))
+        return d
+    lo_a = INF
+    for x in range(k):
+        lo_a = min(lo_a, new[m + x])
+    for x in range(k):
+        pa = np.exp(-beta * (new[m + x] - lo_a)) if new[m + x] < INF else 0.0
+        pb = np.exp(-beta * (old[m + x] - lo_b)) if old[m + x] < INF else 0.0
+        scratch[x] = pa
+        scratch[k + x] = pb
+        za += pa
+        zb += pb
+    za = 1.0 / za if za > 0.0 else 0.0
+    zb = 1.0 / zb if zb > 0.0 else 0.0
+    d = 0.0
+    for x in range(k):
+        d = max(d, abs(scratch[x] * za - scratch[k + x] * zb))
+    return d
+
+
+@njit(**JIT_INLINE)
+def _settle(new, old, m, k, damping, beta, floor, scratch):
+    """Damp the fresh message ``new[m:m+k]`` towards ``old``, then return its change (:func:`_message_change`).
+
+    ``new = (1 - damping) new + damping old`` entry-wise where both are
+    finite (an entry turning +inf or finite is taken as is), renormalised to a
+    minimum of 0, so every stored message is min-normalised.
+    """
+    if damping > 0.0:
+        for x in range(k):
+            a = new[m + x]
+            b = old[m + x]
+            if a < INF and b < INF:
+                new[m + x] = (1.0 - damping) * a + damping * b
+        _normalize(new, m, k)
+    return _message_change(new, old, m, k, beta, floor, scratch)
+
+
 @njit(**JIT_LOOP)
-def _flood_factors(lo, hi, w, beta, etables, block_min, damping, msg_v2f, msg_f2v, new, scratch):
+def _flood_factors(lo, hi, w, beta, etables, block_min, damping, tol, msg_v2f, msg_f2v, new, scratch):
     """Flooding update of the factors ``lo .. hi - 1`` (one-variable factors skipped), damped.
 
-    Returns the largest message change (+inf when a message entry changes
-    between finite and +inf).
+    Returns the largest message change (:func:`_message_change`) when it
+    exceeds ``tol``, else a value <= ``tol`` (changes whose cheap bound is
+    <= tol are not computed exactly). ``scratch``: length >= 2 x the largest
+    state count.
     """
     d = 0.0
     for f in range(lo, hi):
@@ -534,17 +652,14 @@ def _flood_factors(lo, hi, w, beta, etables, block_min, damping, msg_v2f, msg_f2
         if e1 - e0 == 1:
             continue
         _factor_messages(f, w, beta, etables, block_min, msg_v2f, new, scratch)
-        for m in range(w.edge_state_ptr[e0], w.edge_state_ptr[e1]):
-            old = msg_f2v[m]
-            val = new[m]
-            if damping > 0.0 and old < INF and val < INF:
-                val = (1.0 - damping) * val + damping * old
-            if val != old:
-                if val == INF or old == INF:
-                    d = INF
-                elif abs(val - old) > d:
-                    d = abs(val - old)
-            msg_f2v[m] = val
+        for e in range(e0, e1):
+            m = w.edge_state_ptr[e]
+            k = w.edge_state_ptr[e + 1] - m
+            c = _settle(new, msg_f2v, m, k, damping, beta, max(d, tol), scratch)
+            if c > d:
+                d = c
+            for x in range(k):
+                msg_f2v[m + x] = new[m + x]
     return d
 
 
@@ -628,7 +743,7 @@ def _bethe_var_terms(lo, hi, w, unary, beta, belief, vterm):
 
 
 @njit(**JIT_LOOP)
-def _sweep_chunk(task, lo, hi, w, unary, beta, etables, block_min, damping, msg_f2v, msg_v2f, belief, new,
+def _sweep_chunk(task, lo, hi, w, unary, beta, etables, block_min, damping, tol, msg_f2v, msg_v2f, belief, new,
                  node_out, scratch):
     """Task ``task`` (see :func:`_sweep`) on the nodes ``lo .. hi - 1``; returns the chunk's largest change."""
     if task == UNARY_MESSAGES:
@@ -639,7 +754,7 @@ def _sweep_chunk(task, lo, hi, w, unary, beta, etables, block_min, damping, msg_
         for v in range(lo, hi):
             _var_messages(v, w, unary, msg_f2v, msg_v2f, belief)
     elif task == FACTOR_MESSAGES:
-        return _flood_factors(lo, hi, w, beta, etables, block_min, damping, msg_v2f, msg_f2v, new, scratch)
+        return _flood_factors(lo, hi, w, beta, etables, block_min, damping, tol, msg_v2f, msg_f2v, new, scratch)
     elif task == BETHE_FACTORS:
         _bethe_factor_terms(lo, hi, w, beta, etables, block_min, msg_v2f, node_out, scratch)
     else:
@@ -648,7 +763,7 @@ def _sweep_chunk(task, lo, hi, w, unary, beta, etables, block_min, damping, msg_
 
 
 @njit(**JIT_PARALLEL)
-def _sweep(task, n, n_chunks, w, unary, beta, etables, block_min, damping, msg_f2v, msg_v2f, belief, new,
+def _sweep(task, n, n_chunks, w, unary, beta, etables, block_min, damping, tol, msg_f2v, msg_v2f, belief, new,
            node_out, chunk_out, scratch):
     """One task over ``n`` nodes in ``n_chunks`` contiguous chunks, in parallel.
 
@@ -659,14 +774,14 @@ def _sweep(task, n, n_chunks, w, unary, beta, etables, block_min, damping, msg_f
     messages and belief), ``FACTOR_MESSAGES`` (every other factor's messages,
     damped; ``chunk_out[c]`` = largest change in chunk c), ``BETHE_FACTORS`` /
     ``BETHE_VARS`` (per-node Bethe terms at ``node_out``). ``scratch``
-    (n_chunks, width) is the chunks' work space: width >= the largest state
+    (n_chunks, width) is the chunks' work space: width >= 2 x the largest state
     count, and >= the largest table + 2 x the largest state count for
     ``BETHE_FACTORS`` (allocated once by the caller, not once per sweep).
     """
     # (callers pass the task as np.int64(...): a literal would compile one copy per task)
     for c in prange(n_chunks):
         chunk_out[c] = _sweep_chunk(task, c * n // n_chunks, (c + 1) * n // n_chunks, w, unary, beta, etables,
-                                    block_min, damping, msg_f2v, msg_v2f, belief, new, node_out, scratch[c])
+                                    block_min, damping, tol, msg_f2v, msg_v2f, belief, new, node_out, scratch[c])
 
 
 @njit(**JIT)
@@ -682,8 +797,9 @@ def _flood(w, unary, beta, etables, block_min, damping, tol, max_iter, n_threads
     One-variable factors send their (constant) message once, before the loop.
     Each iteration: every variable sends (from last iteration's msg_f2v), then
     every other factor sends; new = (1 - damping) new + damping old. Stops when the
-    largest message change is <= ``tol``. Ends with a variable sweep, so
-    ``msg_v2f`` and ``belief`` match the final ``msg_f2v``.
+    largest message change (:func:`_message_change`) is <= ``tol`` (``delta`` is
+    that change when it exceeds ``tol``, else some value <= ``tol``). Ends with a
+    variable sweep, so ``msg_v2f`` and ``belief`` match the final ``msg_f2v``.
 
     Returns ``(n_iter, delta)``.
     """
@@ -691,23 +807,23 @@ def _flood(w, unary, beta, etables, block_min, damping, tol, max_iter, n_threads
     n_factors = len(w.factor_edge_ptr) - 1
     n_chunks = _sweep_chunks(w, n_threads)
     new = np.empty_like(msg_f2v)
-    scratch = np.empty((n_chunks, np.max(w.var_states)))
+    scratch = np.empty((n_chunks, 2 * np.max(w.var_states)))
     none = np.empty(0)
     cdelta = np.zeros(n_chunks)
     delta = INF
     it = 0
-    _sweep(np.int64(UNARY_MESSAGES), n_factors, n_chunks, w, unary, beta, etables, block_min, damping, msg_f2v,
+    _sweep(np.int64(UNARY_MESSAGES), n_factors, n_chunks, w, unary, beta, etables, block_min, damping, tol, msg_f2v,
            msg_v2f, belief, new, none, cdelta, scratch)
     while it < max_iter:
-        _sweep(np.int64(VAR_MESSAGES), n_vars, n_chunks, w, unary, beta, etables, block_min, damping, msg_f2v,
+        _sweep(np.int64(VAR_MESSAGES), n_vars, n_chunks, w, unary, beta, etables, block_min, damping, tol, msg_f2v,
                msg_v2f, belief, new, none, cdelta, scratch)
-        _sweep(np.int64(FACTOR_MESSAGES), n_factors, n_chunks, w, unary, beta, etables, block_min, damping, msg_f2v,
-               msg_v2f, belief, new, none, cdelta, scratch)
+        _sweep(np.int64(FACTOR_MESSAGES), n_factors, n_chunks, w, unary, beta, etables, block_min, damping, tol,
+               msg_f2v, msg_v2f, belief, new, none, cdelta, scratch)
         it += 1
         delta = np.max(cdelta)
         if delta <= tol:
             break
-    _sweep(np.int64(VAR_MESSAGES), n_vars, n_chunks, w, unary, beta, etables, block_min, damping, msg_f2v,
+    _sweep(np.int64(VAR_MESSAGES), n_vars, n_chunks, w, unary, beta, etables, block_min, damping, tol, msg_f2v,
            msg_v2f, belief, new, none, cdelta, scratch)
     return it, delta
 
@@ -726,9 +842,9 @@ def _bethe_terms(w, unary, beta, etables, block_min, msg_v2f, belief, n_threads,
     cdelta = np.zeros(n_chunks)
     max_states = int(np.max(w.var_states))
     scratch = np.empty((n_chunks, int(np.max(np.diff(w.block_ptr), initial=0)) + 2 * max_states))
-    _sweep(np.int64(BETHE_FACTORS), n_factors, n_chunks, w, unary, beta, etables, block_min, 0.0, msg_v2f, msg_v2f,
+    _sweep(np.int64(BETHE_FACTORS), n_factors, n_chunks, w, unary, beta, etables, block_min, 0.0, 0.0, msg_v2f, msg_v2f,
            belief, msg_v2f, fterm, cdelta, scratch)
-    _sweep(np.int64(BETHE_VARS), n_vars, n_chunks, w, unary, beta, etables, block_min, 0.0, msg_v2f, msg_v2f,
+    _sweep(np.int64(BETHE_VARS), n_vars, n_chunks, w, unary, beta, etables, block_min, 0.0, 0.0, msg_v2f, msg_v2f,
            belief, msg_v2f, vterm, cdelta, scratch)
 
 

@@ -51,7 +51,8 @@ def test_tree_with_evidence_probability_of_evidence(tmp_path):
 
 def test_loopy_grid_with_loopy_bp(tmp_path):
     raw = grid(np.random.default_rng(12), n=3, low=0.5, high=2.0)
-    run = fgebm("infer", write(tmp_path / "grid.uai", raw), "--task", "MAR", "--method", "bp", "--damping", "0.3")
+    run = fgebm("infer", write(tmp_path / "grid.uai", raw), "--task", "MAR", "--method", "bp", "--damping", "0.3",
+                "--schedule", "flood")
     assert run.returncode == 0, run.stderr
     assert "method loopy-bp (requested bp, schedule flood, damping 0.3): converged after" in run.stderr
     header, line = run.stdout.splitlines()

@@ -26,9 +26,9 @@ def test_auto_damping_converges_where_undamped_min_sum_oscillates():
     fg = _oscillating_grid()
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        auto = infer(fg, beta=np.inf)                     # the default: damping="auto"
+        auto = infer(fg, beta=np.inf, schedule="flood")   # the default: damping="auto"
     with pytest.warns(ConvergenceWarning, match="damping 0"):
-        plain = infer(fg, beta=np.inf, damping=0.0)
+        plain = infer(fg, beta=np.inf, schedule="flood", damping=0.0)
     assert auto.converged and auto.damping == bp_module.AUTO_DAMPING and auto.schedule == "flood"
     assert not plain.converged and plain.n_iter == 1000
     assert auto.n_iter > bp_module.AUTO_UNDAMPED_ITERATIONS
@@ -41,8 +41,8 @@ def test_auto_damping_converges_where_undamped_min_sum_oscillates():
 def test_auto_damping_keeps_the_undamped_run_when_it_converges():
     rng = np.random.default_rng(3)
     fg = random_graph(rng, 8, 12, inf_prob=0.0, scale=0.5)
-    auto = infer(fg, beta=1.0, method="bp")
-    plain = infer(fg, beta=1.0, method="bp", damping=0.0)
+    auto = infer(fg, beta=1.0, method="bp", schedule="flood")
+    plain = infer(fg, beta=1.0, method="bp", schedule="flood", damping=0.0)
     assert auto.converged and auto.damping == 0.0
     assert auto.n_iter == plain.n_iter
     np.testing.assert_array_equal(auto.marginal_array, plain.marginal_array)
@@ -54,8 +54,8 @@ def test_auto_damping_switch_continues_from_the_undamped_messages(monkeypatch):
     monkeypatch.setattr(bp_module, "AUTO_UNDAMPED_ITERATIONS", 0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        auto = infer(fg, beta=np.inf)
-    damped = infer(fg, beta=np.inf, damping=0.5)
+        auto = infer(fg, beta=np.inf, schedule="flood")
+    damped = infer(fg, beta=np.inf, schedule="flood", damping=0.5)
     assert auto.damping == 0.5
     np.testing.assert_array_equal(auto.map_state, damped.map_state)
 
