@@ -93,3 +93,327 @@ def _enumerate(w, unary, beta, allowed, allowed_ptr, factor_out_ptr):
     factor_marg /= total
     log_sum = np.log(total) if beta < INF else total
     return e_min, map_state, log_sum, var_marg, factor_marg
+
+
+# ------------------------------------------------------------ junction tree
+# Node tables are flat C-order arrays over the node's variables: its frontal
+# variables (eliminated in the node) first, then its separator (shared with
+# the parent), so entry = front_index * sep_size + sep_index. A table over a
+# subset of a node's variables is reached through one stride per node axis
+# (0 for the axes it does not have): mixed-radix index arithmetic, no lists.
+
+
+@njit(**JIT)
+def _reduce_factors(var_states, fixed, factor_edge_ptr, edge_var, edge_stride, factor_block, block_ptr,
+                    red_ptr, red_index):
+    """Full table index of every entry of each factor restricted to the evidence.
+
+    ``fixed[v]`` is the clamped state of v or -1. Factor f's reduced table is
+    over its free scope variables (scope order, C order) and has
+    ``red_ptr[f + 1] - red_ptr[f]`` entries; ``red_index`` gets, for each, the
+    index of the same configuration in ``tables``.
+    """
+    n_factors = len(factor_edge_ptr) - 1
+    digit = np.zeros(64, dtype=np.int64)
+    for f in range(n_factors):
+        base = block_ptr[factor_block[f]]
+        free_e = np.empty(factor_edge_ptr[f + 1] - factor_edge_ptr[f], dtype=np.int64)
+        nf = 0
+        for e in range(factor_edge_ptr[f], factor_edge_ptr[f + 1]):
+            if fixed[edge_var[e]] >= 0:
+                base += fixed[edge_var[e]] * edge_stride[e]
+            else:
+                free_e[nf] = e
+                nf += 1
+        if nf > len(digit):
+            digit = np.zeros(nf, dtype=np.int64)
+        digit[:nf] = 0
+        t = base
+        for r in range(red_ptr[f], red_ptr[f + 1]):
+            red_index[r] = t
+            d = nf - 1
+            while d >= 0:
+                e = free_e[d]
+                digit[d] += 1
+                t += edge_stride[e]
+                if digit[d] < var_states[edge_var[e]]:
+                    break
+                t -= edge_stride[e] * digit[d]
+                digit[d] = 0
+                d -= 1
+
+
+@njit(**JIT)
+def _plan_nodes(order, clique_ptr, clique_vars, k):
+    """Junction-tree nodes of an elimination: cliques contained in a child merged into it.
+
+    Returns ``(node_ptr, node_var, n_front, parent, var_node)``, nodes in
+    topological order (children before parents): node n's variables are
+    ``node_var[node_ptr[n]:node_ptr[n + 1]]``, the first ``n_front[n]`` of them
+    frontal; ``parent[n]`` is -1 for a root; ``var_node[v]`` is the node where
+    v is frontal.
+    """
+    n = len(order)
+    rank = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        rank[order[i]] = i
+    csize = np.diff(clique_ptr)
+    pclique = np.full(n, -1, dtype=np.int64)
+    merged_into = np.full(n, -1, dtype=np.int64)   # clique -> first clique of the node that absorbs it
+    first = np.empty(n, dtype=np.int64)            # clique -> first clique of its node
+    top = np.empty(n, dtype=np.int64)              # first clique -> last clique of its node
+    for i in range(n):
+        first[i] = merged_into[i] if merged_into[i] >= 0 else i
+        top[first[i]] = i
+        best = n
+        for t in range(clique_ptr[i] + 1, clique_ptr[i + 1]):
+            best = min(best, rank[clique_vars[t]])
+        if best < n:
+            pclique[i] = best
+            if csize[i] - 1 == csize[best] and merged_into[best] < 0:
+                merged_into[best] = first[i]
+    # nodes ordered by their last clique: a parent's last clique comes after its children's
+    node_of_first = np.full(n, -1, dtype=np.int64)
+    n_nodes = 0
+    for i in range(n):
+        if first[i] == i:
+            n_nodes += 1
+    tops = np.empty(n_nodes, dtype=np.int64)
+    m = 0
+    for i in range(n):
+        if first[top[first[i]]] == first[i] and top[first[i]] == i:
+            tops[m] = i
+            node_of_first[first[i]] = m
+            m += 1
+    node_ptr = np.zeros(n_nodes + 1, dtype=np.int64)
+    n_front = np.zeros(n_nodes, dtype=np.int64)
+    for m in range(n_nodes):
+        node_ptr[m + 1] = node_ptr[m] + csize[first[tops[m]]]
+    node_var = np.empty(node_ptr[n_nodes], dtype=np.int64)
+    var_node = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        m = node_of_first[first[i]]
+        node_var[node_ptr[m] + n_front[m]] = order[i]
+        n_front[m] += 1
+        var_node[order[i]] = m
+    parent = np.full(n_nodes, -1, dtype=np.int64)
+    for m in range(n_nodes):
+        t = tops[m]
+        sep_start = node_ptr[m] + n_front[m]
+        for q in range(clique_ptr[t] + 1, clique_ptr[t + 1]):
+            node_var[sep_start + q - clique_ptr[t] - 1] = clique_vars[q]
+        if pclique[t] >= 0:
+            parent[m] = node_of_first[first[pclique[t]]]
+    return node_ptr, node_var, n_front, parent, var_node
+
+
+@njit(**JIT)
+def _strides_onto(node_ptr, node_var, k, m, sub_vars, pos, strides):
+    """``strides[d]``: stride of node m's axis d in a C-order table over ``sub_vars`` (0 if absent)."""
+    s = 1
+    for q in range(len(sub_vars) - 1, -1, -1):
+        pos[sub_vars[q]] = s
+        s *= k[sub_vars[q]]
+    nd = node_ptr[m + 1] - node_ptr[m]
+    for d in range(nd):
+        v = node_var[node_ptr[m] + d]
+        strides[d] = pos[v]
+    for q in range(len(sub_vars)):
+        pos[sub_vars[q]] = 0
+
+
+@njit(**JIT)
+def _add_into(dst, off, dims, nd, src, soff, strides, digit, sign):
+    """``dst[off + i] += sign * src[soff + j(i)]`` over a node table (``j`` by the strides)."""
+    size = 1
+    for d in range(nd):
+        size *= dims[d]
+    digit[:nd] = 0
+    j = soff
+    for i in range(off, off + size):
+        x = src[j]
+        if sign > 0 or x < INF:
+            dst[i] += sign * x
+        d = nd - 1
+        while d >= 0:
+            digit[d] += 1
+            j += strides[d]
+            if digit[d] < dims[d]:
+                break
+            j -= strides[d] * digit[d]
+            digit[d] = 0
+            d -= 1
+
+
+@njit(**JIT)
+def _softmin_onto(src, off, dims, nd, out, strides, digit, acc, beta):
+    """``out[j] = -(1/beta) log sum_{i -> j} exp(-beta src[off + i])`` (min at beta = inf; shifted by the min)."""
+    size = 1
+    for d in range(nd):
+        size *= dims[d]
+    n_out = 1
+    for d in range(nd):
+        if strides[d] > 0:
+            n_out *= dims[d]
+    out[:n_out] = INF
+    for rep in range(1 if beta == INF else 2):
+        digit[:nd] = 0
+        j = 0
+        for i in range(off, off + size):
+            x = src[i]
+            if rep == 0:
+                if x < out[j]:
+                    out[j] = x
+            elif out[j] < INF:
+                acc[j] += np.exp(-beta * (x - out[j]))
+            d = nd - 1
+            while d >= 0:
+                digit[d] += 1
+                j += strides[d]
+                if digit[d] < dims[d]:
+                    break
+                j -= strides[d] * digit[d]
+                digit[d] = 0
+                d -= 1
+        if rep == 0 and beta < INF:
+            acc[:n_out] = 0.0
+    if beta < INF:
+        for j in range(n_out):
+            if out[j] < INF:
+                out[j] -= np.log(acc[j]) / beta
+
+
+@njit(**JIT)
+def _absorb(node_ptr, node_var, k, belief, tab_ptr, home, scope_ptr, scope_var, src, src_ptr):
+    """Add each table ``src[src_ptr[i]:...]`` (C order over its scope) into its home node's table."""
+    pos = np.zeros(len(k), dtype=np.int64)
+    strides = np.zeros(64, dtype=np.int64)
+    digit = np.zeros(64, dtype=np.int64)
+    dims = np.zeros(64, dtype=np.int64)
+    for i in range(len(home)):
+        m = home[i]
+        nd = node_ptr[m + 1] - node_ptr[m]
+        if nd > len(dims):
+            strides = np.zeros(nd, dtype=np.int64)
+            digit = np.zeros(nd, dtype=np.int64)
+            dims = np.zeros(nd, dtype=np.int64)
+        for d in range(nd):
+            dims[d] = k[node_var[node_ptr[m] + d]]
+        _strides_onto(node_ptr, node_var, k, m, scope_var[scope_ptr[i]:scope_ptr[i + 1]], pos, strides)
+        _add_into(belief, tab_ptr[m], dims, nd, src, src_ptr[i], strides, digit, 1.0)
+
+
+@njit(**JIT)
+def _node_dims(node_ptr, node_var, k, m, dims):
+    nd = node_ptr[m + 1] - node_ptr[m]
+    for d in range(nd):
+        dims[d] = k[node_var[node_ptr[m] + d]]
+    return nd
+
+
+@njit(**JIT)
+def _passes(node_ptr, node_var, n_front, parent, k, belief, tab_ptr, msg, sep_ptr, beta, downward, root_value):
+    """Upward pass (messages to parents, root values) and, if ``downward``, the downward pass.
+
+    After the upward pass ``belief`` holds each node's table plus its
+    children's messages; after the downward pass, every node's energy
+    marginal (up to the free energy). The parent's message to a child is the
+    parent's marginal on the separator minus the child's message (``inf`` where
+    the child's message is ``inf``: those entries of the child are ``inf`` already).
+    """
+    n_nodes = len(parent)
+    width = 2
+    for m in range(n_nodes):
+        width = max(width, node_ptr[m + 1] - node_ptr[m])
+    strides = np.zeros(width, dtype=np.int64)
+    digit = np.zeros(width, dtype=np.int64)
+    dims = np.zeros(width, dtype=np.int64)
+    pos = np.zeros(len(k), dtype=np.int64)
+    max_sep = 1
+    for m in range(n_nodes):
+        max_sep = max(max_sep, sep_ptr[m + 1] - sep_ptr[m])
+    tmp = np.empty(max_sep)
+    acc = np.empty(max_sep)
+    for m in range(n_nodes):
+        s_size = sep_ptr[m + 1] - sep_ptr[m]
+        f_size = (tab_ptr[m + 1] - tab_ptr[m]) // s_size
+        # the message: softmin over the frontal index (the table is (f_size, s_size))
+        dims[0] = f_size
+        dims[1] = s_size
+        strides[0] = 0
+        strides[1] = 1
+        _softmin_onto(belief, tab_ptr[m], dims, 2, tmp, strides, digit, acc, beta)
+        msg[sep_ptr[m]:sep_ptr[m + 1]] = tmp[:s_size]
+        p = parent[m]
+        if p < 0:
+            root_value[m] = tmp[0]
+            continue
+        nd = _node_dims(node_ptr, node_var, k, p, dims)
+        _strides_onto(node_ptr, node_var, k, p, node_var[node_ptr[m] + n_front[m]:node_ptr[m + 1]], pos, strides)
+        _add_into(belief, tab_ptr[p], dims, nd, msg, sep_ptr[m], strides, digit, 1.0)
+    if not downward:
+        return
+    for m in range(n_nodes - 1, -1, -1):
+        p = parent[m]
+        if p < 0:
+            continue
+        s_size = sep_ptr[m + 1] - sep_ptr[m]
+        nd = _node_dims(node_ptr, node_var, k, p, dims)
+        _strides_onto(node_ptr, node_var, k, p, node_var[node_ptr[m] + n_front[m]:node_ptr[m + 1]], pos, strides)
+        _softmin_onto(belief, tab_ptr[p], dims, nd, tmp, strides, digit, acc, beta)
+        for s in range(s_size):
+            up = msg[sep_ptr[m] + s]
+            tmp[s] = INF if up == INF else tmp[s] - up
+        t = tab_ptr[m]
+        f_size = (tab_ptr[m + 1] - tab_ptr[m]) // s_size
+        for f in range(f_size):
+            for s in range(s_size):
+                belief[t] += tmp[s]
+                t += 1
+
+
+@njit(**JIT)
+def _marginal_costs(node_ptr, node_var, k, belief, tab_ptr, home, scope_ptr, scope_var, out, out_off, out_len, beta):
+    """Energy marginal of each scope (C order) from its home node's table, into ``out[out_off[i]:][:out_len[i]]``."""
+    width = 1
+    for m in range(len(node_ptr) - 1):
+        width = max(width, node_ptr[m + 1] - node_ptr[m])
+    strides = np.zeros(width, dtype=np.int64)
+    digit = np.zeros(width, dtype=np.int64)
+    dims = np.zeros(width, dtype=np.int64)
+    pos = np.zeros(len(k), dtype=np.int64)
+    max_out = 1
+    for i in range(len(home)):
+        max_out = max(max_out, out_len[i])
+    tmp = np.empty(max_out)
+    acc = np.empty(max_out)
+    for i in range(len(home)):
+        m = home[i]
+        nd = _node_dims(node_ptr, node_var, k, m, dims)
+        _strides_onto(node_ptr, node_var, k, m, scope_var[scope_ptr[i]:scope_ptr[i + 1]], pos, strides)
+        _softmin_onto(belief, tab_ptr[m], dims, nd, tmp, strides, digit, acc, beta)
+        out[out_off[i]:out_off[i] + out_len[i]] = tmp[:out_len[i]]
+
+
+@njit(**JIT)
+def _backtrack(node_ptr, node_var, n_front, parent, k, belief, tab_ptr, state):
+    """MAP states, root first: each node's frontal states minimise its table given its separator's states."""
+    for m in range(len(parent) - 1, -1, -1):
+        nf = n_front[m]
+        s_idx = 0
+        s_size = 1
+        for q in range(node_ptr[m + 1] - 1, node_ptr[m] + nf - 1, -1):
+            s_idx += state[node_var[q]] * s_size
+            s_size *= k[node_var[q]]
+        f_size = (tab_ptr[m + 1] - tab_ptr[m]) // s_size
+        best = INF
+        arg = 0
+        for f in range(f_size):
+            x = belief[tab_ptr[m] + f * s_size + s_idx]
+            if x < best:
+                best = x
+                arg = f
+        for q in range(node_ptr[m] + nf - 1, node_ptr[m] - 1, -1):
+            v = node_var[q]
+            state[v] = arg % k[v]
+            arg //= k[v]
