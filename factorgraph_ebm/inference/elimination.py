@@ -222,6 +222,11 @@ class _Tree:
         logk = np.log(k.astype(np.float64))
         n_nodes = len(self.parent)
         node_of_entry = np.repeat(np.arange(n_nodes), np.diff(self.node_ptr))
+        # inside the frontal and the separator part of each node: most used variables first (see _build_node)
+        part = np.arange(len(self.node_var)) >= np.repeat(self.node_ptr[:-1] + self.n_front, np.diff(self.node_ptr))
+        uses = np.bincount(red.scope_var, minlength=len(k))
+        self.node_var = np.ascontiguousarray(
+            self.node_var[np.lexsort((-uses[self.node_var], part, node_of_entry))])
         size = np.zeros(n_nodes)
         np.add.at(size, node_of_entry, logk[self.node_var])
         sep = np.zeros(n_nodes)
@@ -239,25 +244,24 @@ class _Tree:
         has = counts > 0
         self.home = np.full(n_f, -1, dtype=np.int64)
         self.home[has] = self.var_node[order.order[first_rank[has]]]
-        self.node_graph = None
+        by_home = np.argsort(self.home, kind="stable")
+        self.fac = np.ascontiguousarray(by_home[self.home[by_home] >= 0])
+        self.fac_ptr = np.searchsorted(self.home[self.fac], np.arange(n_nodes + 1)).astype(np.int64)
+        self.child = np.ascontiguousarray(np.argsort(self.parent, kind="stable")[np.sum(self.parent < 0):])
+        self.child_ptr = np.searchsorted(self.parent[self.child], np.arange(n_nodes + 1)).astype(np.int64)
 
-    def run(self, beta, red_tables, red, compiled, downward):
-        """Node tables after the passes, and the root values."""
-        belief = np.zeros(int(self.tab_ptr[-1]))
-        has = self.home >= 0
-        idx = np.flatnonzero(has)
-        _kernels._absorb(self.node_ptr, self.node_var, self.k, belief, self.tab_ptr, self.home[idx],
-                         _sub_ptr(red.scope_ptr, idx), _sub_vals(red.scope_ptr, red.scope_var, idx),
-                         red_tables, red.table_ptr[idx])
-        free = np.flatnonzero(red.fixed < 0)
-        w = compiled.wiring
-        _kernels._absorb(self.node_ptr, self.node_var, self.k, belief, self.tab_ptr, self.var_node[free],
-                         np.arange(len(free) + 1, dtype=np.int64), free, compiled.unary, w.var_state_ptr[free])
-        msg = np.empty(int(self.sep_ptr[-1]))
+    def run(self, beta, red_tables, red, compiled, upward=True, belief=None, msg=None):
+        """Upward pass (new tables; returns ``(belief, msg, root values)``), or the downward pass on given ones."""
+        if upward:
+            belief = np.empty(int(self.tab_ptr[-1]))
+            msg = np.empty(int(self.sep_ptr[-1]))
         root_value = np.zeros(len(self.parent))
+        w = compiled.wiring
         _kernels._passes(self.node_ptr, self.node_var, self.n_front, self.parent, self.k, belief, self.tab_ptr,
-                         msg, self.sep_ptr, float(beta), downward, root_value)
-        return belief, root_value
+                         msg, self.sep_ptr, float(beta), upward, not upward, root_value, self.fac_ptr, self.fac,
+                         red.scope_ptr, red.scope_var, red_tables, red.table_ptr, compiled.unary, w.var_state_ptr,
+                         self.child_ptr, self.child)
+        return belief, msg, root_value
 
 
 def _sub_ptr(ptr, idx):
@@ -275,17 +279,44 @@ def _sub_vals(ptr, vals, idx):
 class _JunctionAnswers:
     """MAP assignment and factor marginals of a junction-tree run, on demand (picklable)."""
 
-    def __init__(self, compiled, red, tree, red_tables, red_index, belief, beta):
+    def __init__(self, compiled, red, tree, red_tables, red_index, belief, msg, beta):
         self.compiled, self.red, self.tree = compiled, red, tree
-        self.red_tables, self.red_index, self.belief, self.beta = red_tables, red_index, belief, beta
+        self.red_tables, self.red_index, self.belief, self.msg, self.beta = red_tables, red_index, belief, msg, beta
         self._factor = None
+
+    def _downward(self):
+        """Run the downward pass once (node tables become clique marginals; the messages are dropped)."""
+        if self.msg is not None:
+            self.tree.run(self.beta, self.red_tables, self.red, self.compiled, upward=False,
+                          belief=self.belief, msg=self.msg)
+            self.msg = None
+
+    def variable_marginals(self):
+        """Flat variable marginals, from the node where each variable is frontal."""
+        self._downward()
+        compiled, red, tree, beta = self.compiled, self.red, self.tree, self.beta
+        w = compiled.wiring
+        freev = np.flatnonzero(red.fixed < 0)
+        sub = np.zeros(len(freev) + 1, dtype=np.int64)
+        sub[1:] = np.cumsum(w.var_states[freev])
+        costs = np.zeros(int(sub[-1]))
+        _kernels._marginal_costs(tree.node_ptr, tree.node_var, tree.k, self.belief, tree.tab_ptr, tree.var_node[freev],
+                                 np.arange(len(freev) + 1, dtype=np.int64), freev, costs, sub[:-1].copy(),
+                                 np.diff(sub), float(beta))
+        marg = np.zeros(int(w.var_state_ptr[-1]))
+        pos = np.repeat(w.var_state_ptr[freev], w.var_states[freev]) + (
+            np.arange(int(sub[-1])) - np.repeat(sub[:-1], w.var_states[freev]))
+        marg[pos] = probabilities_from_costs(costs, sub, beta)
+        fixed = np.flatnonzero(red.fixed >= 0)
+        marg[w.var_state_ptr[fixed] + red.fixed[fixed]] = 1.0
+        return marg
 
     def map_state(self):
         """MAP by backtracking a min pass (the run's own tables at beta = inf, a new upward pass otherwise)."""
         red, tree = self.red, self.tree
         belief = self.belief
         if self.beta != np.inf:
-            belief, _ = tree.run(np.inf, self.red_tables, red, self.compiled, downward=False)
+            belief = tree.run(np.inf, self.red_tables, red, self.compiled)[0]
         state = np.zeros(len(red.k), dtype=np.int64)
         _kernels._backtrack(tree.node_ptr, tree.node_var, tree.n_front, tree.parent, tree.k, belief,
                             tree.tab_ptr, state)
@@ -301,6 +332,7 @@ class _JunctionAnswers:
         return self._factor[ptr[first]:ptr[first + count]]
 
     def _all_factors(self):
+        self._downward()
         compiled, red, tree = self.compiled, self.red, self.tree
         w = compiled.wiring
         costs = np.zeros(int(red.table_ptr[-1]))
@@ -314,6 +346,26 @@ class _JunctionAnswers:
         out = np.zeros(int(compiled.factor_entry_ptr[-1]))
         out[compiled.factor_entry_ptr[factor] + self.red_index - w.block_ptr[w.factor_block[factor]]] = probs
         return out
+
+
+class _JunctionResult(InferenceResult):
+    """An InferenceResult whose variable marginals (and the downward pass) come on first access.
+
+    The free energies (upward pass) and, at beta = inf, the MAP state are
+    computed at once; ``marginal_array`` and the factor marginals run the
+    downward pass when first read.
+    """
+
+    @property
+    def marginal_array(self):
+        """Variable marginals, flat (``compiled.wiring.var_state_ptr`` indexes them)."""
+        if self._marginals is None:
+            self._marginals = self.answers.variable_marginals()
+        return self._marginals
+
+    @marginal_array.setter
+    def marginal_array(self, value):
+        self._marginals = value
 
 
 def junction_tree(compiled, beta, memory_budget=None):
@@ -348,8 +400,7 @@ def junction_tree(compiled, beta, memory_budget=None):
 def _run(compiled, beta, red, order, cost, reason=None):
     red_tables, red_index = red.tables(compiled)
     tree = _Tree(compiled, red, order)
-    belief, root_value = tree.run(beta, red_tables, red, compiled, downward=True)
-    w = compiled.wiring
+    belief, msg, root_value = tree.run(beta, red_tables, red, compiled)
     graph_of_var = np.searchsorted(compiled.graph_var_ptr, np.arange(compiled.n_vars), side="right") - 1
     root = np.flatnonzero(tree.parent < 0)
     free = np.zeros(compiled.n_graphs)
@@ -361,28 +412,15 @@ def _run(compiled, beta, red, order, cost, reason=None):
         g = int(np.flatnonzero(~np.isfinite(free))[0])
         batch = f" of graph {g}" if compiled.n_graphs > 1 else ""
         raise ZeroPartitionError(f"zero partition: every assignment{batch} has infinite energy given the evidence")
-    # variable marginals from the node where each variable is frontal
-    freev = np.flatnonzero(red.fixed < 0)
-    sub = np.zeros(len(freev) + 1, dtype=np.int64)
-    sub[1:] = np.cumsum(w.var_states[freev])
-    tmp = np.zeros(int(sub[-1]))
-    _kernels._marginal_costs(tree.node_ptr, tree.node_var, tree.k, belief, tree.tab_ptr, tree.var_node[freev],
-                             np.arange(len(freev) + 1, dtype=np.int64), freev, tmp, sub[:-1].copy(), np.diff(sub), float(beta))
-    marg = np.zeros(int(w.var_state_ptr[-1]))
-    probs = probabilities_from_costs(tmp, sub, beta)
-    pos = np.repeat(w.var_state_ptr[freev], w.var_states[freev]) + (
-        np.arange(int(sub[-1])) - np.repeat(sub[:-1], w.var_states[freev]))
-    marg[pos] = probs
-    fixed = np.flatnonzero(red.fixed >= 0)
-    marg[w.var_state_ptr[fixed] + red.fixed[fixed]] = 1.0
-    answers = _JunctionAnswers(compiled, red, tree, red_tables, red_index, belief, beta)
+    answers = _JunctionAnswers(compiled, red, tree, red_tables, red_index, belief, msg, beta)
     if beta == np.inf:
         map_state = answers.map_state()
         free = sum_ranges(compiled.factor_energies(map_state), compiled.graph_factor_ptr)
     else:
         map_state = None
-    result = InferenceResult(compiled, "junction-tree", beta, marg, free, 1, 0.0, True,
+    result = _JunctionResult(compiled, "junction-tree", beta, None, free, 1, 0.0, True,
                              answers.map_state, answers.factor_probabilities, map_state=map_state)
+    result.answers = answers
     result.reason = reason or ("exact: " + cost.reason)
     result.cost = cost
     return result

@@ -223,18 +223,19 @@ def _strides_onto(node_ptr, node_var, k, m, sub_vars, pos, strides):
 
 
 @njit(**JIT)
-def _add_into(dst, off, dims, nd, src, soff, strides, digit, sign):
-    """``dst[off + i] += sign * src[soff + j(i)]`` over a node table (``j`` by the strides)."""
+def _add_into(dst, off, dims, nd, src, soff, strides, digit):
+    """``dst[off + i] += src[soff + j(i)]`` over a table of axes ``dims[:nd]`` (``j`` by the strides)."""
     size = 1
     for d in range(nd):
         size *= dims[d]
     digit[:nd] = 0
     j = soff
-    for i in range(off, off + size):
-        x = src[j]
-        if sign > 0 or x < INF:
-            dst[i] += sign * x
-        d = nd - 1
+    last = strides[nd - 1]
+    kl = dims[nd - 1]
+    for i0 in range(off, off + size, kl):
+        for i in range(kl):
+            dst[i0 + i] += src[j + i * last]
+        d = nd - 2
         while d >= 0:
             digit[d] += 1
             j += strides[d]
@@ -256,17 +257,24 @@ def _softmin_onto(src, off, dims, nd, out, strides, digit, acc, beta):
         if strides[d] > 0:
             n_out *= dims[d]
     out[:n_out] = INF
+    acc[:n_out] = 0.0
+    last = strides[nd - 1]
+    kl = dims[nd - 1]
     for rep in range(1 if beta == INF else 2):
         digit[:nd] = 0
         j = 0
-        for i in range(off, off + size):
-            x = src[i]
+        for i0 in range(off, off + size, kl):
             if rep == 0:
-                if x < out[j]:
-                    out[j] = x
-            elif out[j] < INF:
-                acc[j] += np.exp(-beta * (x - out[j]))
-            d = nd - 1
+                for i in range(kl):
+                    x = src[i0 + i]
+                    if x < out[j + i * last]:
+                        out[j + i * last] = x
+            else:
+                for i in range(kl):
+                    lo = out[j + i * last]
+                    if lo < INF:
+                        acc[j + i * last] += np.exp(-beta * (src[i0 + i] - lo))
+            d = nd - 2
             while d >= 0:
                 digit[d] += 1
                 j += strides[d]
@@ -275,8 +283,6 @@ def _softmin_onto(src, off, dims, nd, out, strides, digit, acc, beta):
                 j -= strides[d] * digit[d]
                 digit[d] = 0
                 d -= 1
-        if rep == 0 and beta < INF:
-            acc[:n_out] = 0.0
     if beta < INF:
         for j in range(n_out):
             if out[j] < INF:
@@ -284,23 +290,56 @@ def _softmin_onto(src, off, dims, nd, out, strides, digit, acc, beta):
 
 
 @njit(**JIT)
-def _absorb(node_ptr, node_var, k, belief, tab_ptr, home, scope_ptr, scope_var, src, src_ptr):
-    """Add each table ``src[src_ptr[i]:...]`` (C order over its scope) into its home node's table."""
-    pos = np.zeros(len(k), dtype=np.int64)
-    strides = np.zeros(64, dtype=np.int64)
-    digit = np.zeros(64, dtype=np.int64)
-    dims = np.zeros(64, dtype=np.int64)
-    for i in range(len(home)):
-        m = home[i]
-        nd = node_ptr[m + 1] - node_ptr[m]
-        if nd > len(dims):
-            strides = np.zeros(nd, dtype=np.int64)
-            digit = np.zeros(nd, dtype=np.int64)
-            dims = np.zeros(nd, dtype=np.int64)
-        for d in range(nd):
-            dims[d] = k[node_var[node_ptr[m] + d]]
-        _strides_onto(node_ptr, node_var, k, m, scope_var[scope_ptr[i]:scope_ptr[i + 1]], pos, strides)
-        _add_into(belief, tab_ptr[m], dims, nd, src, src_ptr[i], strides, digit, 1.0)
+def _level(node_ptr, node_var, m, sub_vars, posn):
+    """Last axis of node m that a table over ``sub_vars`` uses (``posn`` maps node m's variables to axes)."""
+    lvl = -1
+    for q in range(len(sub_vars)):
+        lvl = max(lvl, posn[sub_vars[q]])
+    return lvl
+
+
+@njit(**JIT)
+def _build_node(m, node_ptr, node_var, n_front, k, belief, tab_ptr, fac_ptr, fac, scope_ptr, scope_var, tables,
+                table_ptr, unary, var_state_ptr, child_ptr, child, msg, sep_ptr, pos, posn, strides, digit, dims):
+    """Node m's table: its factors, the unaries of its frontal variables and its children's messages.
+
+    Built axis by axis: the table over the first d + 1 axes is the one over
+    the first d axes repeated along axis d (in place, from the end), plus the
+    tables whose last axis is d. A term is added over the prefix it needs, not
+    over the whole table (node variables are ordered by how many factors use them).
+    """
+    nd = _node_dims(node_ptr, node_var, k, m, dims)
+    off = tab_ptr[m]
+    for d in range(nd):
+        posn[node_var[node_ptr[m] + d]] = d
+    belief[off] = 0.0
+    prefix = 1
+    for d in range(nd):
+        kd = dims[d]
+        for i in range(prefix - 1, -1, -1):
+            x = belief[off + i]
+            for j in range(kd - 1, -1, -1):
+                belief[off + i * kd + j] = x
+        prefix *= kd
+        for t in range(fac_ptr[m], fac_ptr[m + 1]):
+            f = fac[t]
+            sv = scope_var[scope_ptr[f]:scope_ptr[f + 1]]
+            if _level(node_ptr, node_var, m, sv, posn) == d:
+                _strides_onto(node_ptr, node_var, k, m, sv, pos, strides)
+                _add_into(belief, off, dims, d + 1, tables, table_ptr[f], strides, digit)
+        v = node_var[node_ptr[m] + d]
+        if d < n_front[m] and k[v] > 1:
+            sv = node_var[node_ptr[m] + d:node_ptr[m] + d + 1]
+            _strides_onto(node_ptr, node_var, k, m, sv, pos, strides)
+            _add_into(belief, off, dims, d + 1, unary, var_state_ptr[v], strides, digit)
+        for t in range(child_ptr[m], child_ptr[m + 1]):
+            c = child[t]
+            sv = node_var[node_ptr[c] + n_front[c]:node_ptr[c + 1]]
+            if _level(node_ptr, node_var, m, sv, posn) == d:
+                _strides_onto(node_ptr, node_var, k, m, sv, pos, strides)
+                _add_into(belief, off, dims, d + 1, msg, sep_ptr[c], strides, digit)
+    for d in range(nd):
+        posn[node_var[node_ptr[m] + d]] = -1
 
 
 @njit(**JIT)
@@ -312,8 +351,9 @@ def _node_dims(node_ptr, node_var, k, m, dims):
 
 
 @njit(**JIT)
-def _passes(node_ptr, node_var, n_front, parent, k, belief, tab_ptr, msg, sep_ptr, beta, downward, root_value):
-    """Upward pass (messages to parents, root values) and, if ``downward``, the downward pass.
+def _passes(node_ptr, node_var, n_front, parent, k, belief, tab_ptr, msg, sep_ptr, beta, upward, downward, root_value,
+            fac_ptr, fac, scope_ptr, scope_var, tables, table_ptr, unary, var_state_ptr, child_ptr, child):
+    """Upward pass (messages to parents, root values) and / or the downward pass.
 
     After the upward pass ``belief`` holds each node's table plus its
     children's messages; after the downward pass, every node's energy
@@ -329,12 +369,15 @@ def _passes(node_ptr, node_var, n_front, parent, k, belief, tab_ptr, msg, sep_pt
     digit = np.zeros(width, dtype=np.int64)
     dims = np.zeros(width, dtype=np.int64)
     pos = np.zeros(len(k), dtype=np.int64)
+    posn = np.full(len(k), -1, dtype=np.int64)
     max_sep = 1
     for m in range(n_nodes):
         max_sep = max(max_sep, sep_ptr[m + 1] - sep_ptr[m])
     tmp = np.empty(max_sep)
     acc = np.empty(max_sep)
-    for m in range(n_nodes):
+    for m in range(n_nodes if upward else 0):
+        _build_node(m, node_ptr, node_var, n_front, k, belief, tab_ptr, fac_ptr, fac, scope_ptr, scope_var, tables,
+                    table_ptr, unary, var_state_ptr, child_ptr, child, msg, sep_ptr, pos, posn, strides, digit, dims)
         s_size = sep_ptr[m + 1] - sep_ptr[m]
         f_size = (tab_ptr[m + 1] - tab_ptr[m]) // s_size
         # the message: softmin over the frontal index (the table is (f_size, s_size))
@@ -347,10 +390,6 @@ def _passes(node_ptr, node_var, n_front, parent, k, belief, tab_ptr, msg, sep_pt
         p = parent[m]
         if p < 0:
             root_value[m] = tmp[0]
-            continue
-        nd = _node_dims(node_ptr, node_var, k, p, dims)
-        _strides_onto(node_ptr, node_var, k, p, node_var[node_ptr[m] + n_front[m]:node_ptr[m + 1]], pos, strides)
-        _add_into(belief, tab_ptr[p], dims, nd, msg, sep_ptr[m], strides, digit, 1.0)
     if not downward:
         return
     for m in range(n_nodes - 1, -1, -1):
