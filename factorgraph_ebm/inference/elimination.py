@@ -160,8 +160,8 @@ def _predict(compiled, budget):
     """``(reduced, order, ExactCost)`` for a compiled graph and a memory budget in bytes."""
     red = _Reduced(compiled)
     cap = budget / _BYTES_PER_ENTRY - 2.0 * red.table_ptr[-1]
-    order = elimination_order(red.k, (red.scope_ptr, red.scope_var), max_entries=max(cap / 2.0, 1.0))
-    entries = order.total_entries + order.separator_entries + 2.0 * red.table_ptr[-1]
+    order = elimination_order(red.k, (red.scope_ptr, red.scope_var), max_entries=max(cap, 1.0))
+    entries = order.total_entries + 2.0 * red.table_ptr[-1]
     nbytes = _BYTES_PER_ENTRY * entries
     seconds = SECONDS_PER_ENTRY * entries
     feasible = order.complete and nbytes <= budget
@@ -250,18 +250,17 @@ class _Tree:
         self.child = np.ascontiguousarray(np.argsort(self.parent, kind="stable")[np.sum(self.parent < 0):])
         self.child_ptr = np.searchsorted(self.parent[self.child], np.arange(n_nodes + 1)).astype(np.int64)
 
-    def run(self, beta, red_tables, red, compiled, upward=True, belief=None, msg=None):
-        """Upward pass (new tables; returns ``(belief, msg, root values)``), or the downward pass on given ones."""
+    def run(self, beta, red_tables, red, compiled, upward=True, belief=None):
+        """Upward pass (new tables; returns ``(belief, root values)``), or the downward pass on ``belief``."""
         if upward:
             belief = np.empty(int(self.tab_ptr[-1]))
-            msg = np.empty(int(self.sep_ptr[-1]))
         root_value = np.zeros(len(self.parent))
         w = compiled.wiring
         _kernels._passes(self.node_ptr, self.node_var, self.n_front, self.parent, self.k, belief, self.tab_ptr,
-                         msg, self.sep_ptr, float(beta), upward, not upward, root_value, self.fac_ptr, self.fac,
+                         self.sep_ptr, float(beta), upward, not upward, root_value, self.fac_ptr, self.fac,
                          red.scope_ptr, red.scope_var, red_tables, red.table_ptr, compiled.unary, w.var_state_ptr,
                          self.child_ptr, self.child)
-        return belief, msg, root_value
+        return belief, root_value
 
 
 def _sub_ptr(ptr, idx):
@@ -279,17 +278,17 @@ def _sub_vals(ptr, vals, idx):
 class _JunctionAnswers:
     """MAP assignment and factor marginals of a junction-tree run, on demand (picklable)."""
 
-    def __init__(self, compiled, red, tree, red_tables, red_index, belief, msg, beta):
+    def __init__(self, compiled, red, tree, red_tables, red_index, belief, beta):
         self.compiled, self.red, self.tree = compiled, red, tree
-        self.red_tables, self.red_index, self.belief, self.msg, self.beta = red_tables, red_index, belief, msg, beta
+        self.red_tables, self.red_index, self.belief, self.beta = red_tables, red_index, belief, beta
         self._factor = None
+        self.downward_done = False
 
     def _downward(self):
-        """Run the downward pass once (node tables become clique marginals; the messages are dropped)."""
-        if self.msg is not None:
-            self.tree.run(self.beta, self.red_tables, self.red, self.compiled, upward=False,
-                          belief=self.belief, msg=self.msg)
-            self.msg = None
+        """Run the downward pass once (node tables become clique marginals)."""
+        if not self.downward_done:
+            self.tree.run(self.beta, self.red_tables, self.red, self.compiled, upward=False, belief=self.belief)
+            self.downward_done = True
 
     def variable_marginals(self):
         """Flat variable marginals, from the node where each variable is frontal."""
@@ -400,7 +399,7 @@ def junction_tree(compiled, beta, memory_budget=None):
 def _run(compiled, beta, red, order, cost, reason=None):
     red_tables, red_index = red.tables(compiled)
     tree = _Tree(compiled, red, order)
-    belief, msg, root_value = tree.run(beta, red_tables, red, compiled)
+    belief, root_value = tree.run(beta, red_tables, red, compiled)
     graph_of_var = np.searchsorted(compiled.graph_var_ptr, np.arange(compiled.n_vars), side="right") - 1
     root = np.flatnonzero(tree.parent < 0)
     free = np.zeros(compiled.n_graphs)
@@ -412,7 +411,7 @@ def _run(compiled, beta, red, order, cost, reason=None):
         g = int(np.flatnonzero(~np.isfinite(free))[0])
         batch = f" of graph {g}" if compiled.n_graphs > 1 else ""
         raise ZeroPartitionError(f"zero partition: every assignment{batch} has infinite energy given the evidence")
-    answers = _JunctionAnswers(compiled, red, tree, red_tables, red_index, belief, msg, beta)
+    answers = _JunctionAnswers(compiled, red, tree, red_tables, red_index, belief, beta)
     if beta == np.inf:
         map_state = answers.map_state()
         free = sum_ranges(compiled.factor_energies(map_state), compiled.graph_factor_ptr)

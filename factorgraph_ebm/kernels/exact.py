@@ -300,8 +300,12 @@ def _level(node_ptr, node_var, m, sub_vars, posn):
 
 @njit(**JIT)
 def _build_node(m, node_ptr, node_var, n_front, k, belief, tab_ptr, fac_ptr, fac, scope_ptr, scope_var, tables,
-                table_ptr, unary, var_state_ptr, child_ptr, child, msg, sep_ptr, pos, posn, strides, digit, dims):
+                table_ptr, unary, var_state_ptr, child_ptr, child, sep_ptr, pos, posn, strides, digit, dims,
+                tmp, acc, beta, work2):
     """Node m's table: its factors, the unaries of its frontal variables and its children's messages.
+
+    A child's message (its table summed over its frontal variables) is
+    computed here, when it is needed, into ``tmp``: messages are never stored.
 
     Built axis by axis: the table over the first d + 1 axes is the one over
     the first d axes repeated along axis d (in place, from the end), plus the
@@ -336,10 +340,22 @@ def _build_node(m, node_ptr, node_var, n_front, k, belief, tab_ptr, fac_ptr, fac
             c = child[t]
             sv = node_var[node_ptr[c] + n_front[c]:node_ptr[c + 1]]
             if _level(node_ptr, node_var, m, sv, posn) == d:
+                _message(belief, tab_ptr, sep_ptr, c, tmp, acc, beta, work2)
                 _strides_onto(node_ptr, node_var, k, m, sv, pos, strides)
-                _add_into(belief, off, dims, d + 1, msg, sep_ptr[c], strides, digit)
+                _add_into(belief, off, dims, d + 1, tmp, 0, strides, digit)
     for d in range(nd):
         posn[node_var[node_ptr[m] + d]] = -1
+
+
+@njit(**JIT)
+def _message(belief, tab_ptr, sep_ptr, m, out, acc, beta, work2):
+    """Node m's table summed over its frontal variables (the table is (front size, separator size))."""
+    s_size = sep_ptr[m + 1] - sep_ptr[m]
+    work2[0] = (tab_ptr[m + 1] - tab_ptr[m]) // s_size
+    work2[1] = s_size
+    work2[2] = 0
+    work2[3] = 1
+    _softmin_onto(belief, tab_ptr[m], work2[0:2], 2, out, work2[2:4], work2[4:6], acc, beta)
 
 
 @njit(**JIT)
@@ -351,9 +367,9 @@ def _node_dims(node_ptr, node_var, k, m, dims):
 
 
 @njit(**JIT)
-def _passes(node_ptr, node_var, n_front, parent, k, belief, tab_ptr, msg, sep_ptr, beta, upward, downward, root_value,
+def _passes(node_ptr, node_var, n_front, parent, k, belief, tab_ptr, sep_ptr, beta, upward, downward, root_value,
             fac_ptr, fac, scope_ptr, scope_var, tables, table_ptr, unary, var_state_ptr, child_ptr, child):
-    """Upward pass (messages to parents, root values) and / or the downward pass.
+    """Upward pass (node tables with their children's messages, root values) and / or the downward pass.
 
     After the upward pass ``belief`` holds each node's table plus its
     children's messages; after the downward pass, every node's energy
@@ -368,27 +384,21 @@ def _passes(node_ptr, node_var, n_front, parent, k, belief, tab_ptr, msg, sep_pt
     strides = np.zeros(width, dtype=np.int64)
     digit = np.zeros(width, dtype=np.int64)
     dims = np.zeros(width, dtype=np.int64)
+    work2 = np.zeros(6, dtype=np.int64)
     pos = np.zeros(len(k), dtype=np.int64)
     posn = np.full(len(k), -1, dtype=np.int64)
     max_sep = 1
     for m in range(n_nodes):
         max_sep = max(max_sep, sep_ptr[m + 1] - sep_ptr[m])
     tmp = np.empty(max_sep)
+    up = np.empty(max_sep)
     acc = np.empty(max_sep)
     for m in range(n_nodes if upward else 0):
         _build_node(m, node_ptr, node_var, n_front, k, belief, tab_ptr, fac_ptr, fac, scope_ptr, scope_var, tables,
-                    table_ptr, unary, var_state_ptr, child_ptr, child, msg, sep_ptr, pos, posn, strides, digit, dims)
-        s_size = sep_ptr[m + 1] - sep_ptr[m]
-        f_size = (tab_ptr[m + 1] - tab_ptr[m]) // s_size
-        # the message: softmin over the frontal index (the table is (f_size, s_size))
-        dims[0] = f_size
-        dims[1] = s_size
-        strides[0] = 0
-        strides[1] = 1
-        _softmin_onto(belief, tab_ptr[m], dims, 2, tmp, strides, digit, acc, beta)
-        msg[sep_ptr[m]:sep_ptr[m + 1]] = tmp[:s_size]
-        p = parent[m]
-        if p < 0:
+                    table_ptr, unary, var_state_ptr, child_ptr, child, sep_ptr, pos, posn, strides, digit, dims,
+                    tmp, acc, beta, work2)
+        if parent[m] < 0:
+            _message(belief, tab_ptr, sep_ptr, m, tmp, acc, beta, work2)
             root_value[m] = tmp[0]
     if not downward:
         return
@@ -397,12 +407,12 @@ def _passes(node_ptr, node_var, n_front, parent, k, belief, tab_ptr, msg, sep_pt
         if p < 0:
             continue
         s_size = sep_ptr[m + 1] - sep_ptr[m]
+        _message(belief, tab_ptr, sep_ptr, m, up, acc, beta, work2)
         nd = _node_dims(node_ptr, node_var, k, p, dims)
         _strides_onto(node_ptr, node_var, k, p, node_var[node_ptr[m] + n_front[m]:node_ptr[m + 1]], pos, strides)
         _softmin_onto(belief, tab_ptr[p], dims, nd, tmp, strides, digit, acc, beta)
         for s in range(s_size):
-            up = msg[sep_ptr[m] + s]
-            tmp[s] = INF if up == INF else tmp[s] - up
+            tmp[s] = INF if up[s] == INF else tmp[s] - up[s]
         t = tab_ptr[m]
         f_size = (tab_ptr[m + 1] - tab_ptr[m]) // s_size
         for f in range(f_size):
