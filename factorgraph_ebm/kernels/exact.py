@@ -349,13 +349,42 @@ def _build_node(m, node_ptr, node_var, n_front, k, belief, tab_ptr, fac_ptr, fac
 
 @njit(**JIT)
 def _message(belief, tab_ptr, sep_ptr, m, out, acc, beta, work2):
-    """Node m's table summed over its frontal variables (the table is (front size, separator size))."""
+    """Node m's table summed over its frontal variables (the table is (front size, separator size)).
+
+    One pass over the table: ``out`` holds the running minimum of each
+    separator entry and ``acc`` the sum of ``exp(-beta (e - out))``, rescaled
+    when the minimum drops.
+    """
     s_size = sep_ptr[m + 1] - sep_ptr[m]
-    work2[0] = (tab_ptr[m + 1] - tab_ptr[m]) // s_size
-    work2[1] = s_size
-    work2[2] = 0
-    work2[3] = 1
-    _softmin_onto(belief, tab_ptr[m], work2[0:2], 2, out, work2[2:4], work2[4:6], acc, beta)
+    f_size = (tab_ptr[m + 1] - tab_ptr[m]) // s_size
+    off = tab_ptr[m]
+    out[:s_size] = INF
+    acc[:s_size] = 0.0
+    if beta == INF:
+        for f in range(f_size):
+            row = off + f * s_size
+            for s in range(s_size):
+                x = belief[row + s]
+                if x < out[s]:
+                    out[s] = x
+        return
+    for f in range(f_size):
+        row = off + f * s_size
+        for s in range(s_size):
+            x = belief[row + s]
+            lo = out[s]
+            if x >= lo:
+                if x < INF:
+                    acc[s] += np.exp(-beta * (x - lo))
+            elif lo == INF:
+                out[s] = x
+                acc[s] = 1.0
+            else:
+                acc[s] = acc[s] * np.exp(-beta * (lo - x)) + 1.0
+                out[s] = x
+    for s in range(s_size):
+        if out[s] < INF:
+            out[s] -= np.log(acc[s]) / beta
 
 
 @njit(**JIT)
