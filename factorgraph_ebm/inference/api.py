@@ -7,7 +7,7 @@ from ..compile.lower import compile_graph, resolve_evidence, with_evidence
 from ..exceptions import InferenceError
 from ..utils.lazy import lazy_module
 from ..utils.validation import check_beta
-from .bp import belief_propagation
+from .bp import belief_propagation, check_damping
 from .elimination import _BYTES_PER_ENTRY, SECONDS_PER_ENTRY, _budget, _predict, _run, junction_tree
 from .exact import enumerate_exact
 
@@ -93,6 +93,7 @@ def infer(graph, evidence=None, *, method="auto", beta=1.0, parameters=None, sch
     if method not in METHODS:
         raise InferenceError(f"method must be one of {METHODS}, got {method!r}")
     beta = check_beta(beta)
+    check_damping(damping)
     compiled = _compiled(graph, evidence, parameters)
     if method == "enumerate":
         return enumerate_exact(compiled, beta)

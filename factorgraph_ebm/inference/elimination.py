@@ -165,8 +165,13 @@ def _predict(compiled, budget):
     nbytes = _BYTES_PER_ENTRY * entries
     seconds = SECONDS_PER_ENTRY * entries
     feasible = order.complete and nbytes <= budget
-    at_least = "" if order.complete else "at least "
-    size = f"{at_least}{entries:.3g} table entries ({at_least}{_fmt_bytes(nbytes)}, {order.heuristic} width {order.width})"
+    if order.complete:
+        size = (f"{entries:.3g} table entries ({_fmt_bytes(nbytes)}; {order.heuristic} elimination width "
+                f"{order.width})")
+    else:
+        size = (f"more than {entries:.3g} table entries (more than {_fmt_bytes(nbytes)}; the {order.heuristic} "
+                f"order passed the budget after {len(order.order)} of {len(red.k)} variables, elimination width "
+                f"{order.width} so far)")
     if feasible:
         reason = f"exact inference needs {size}, within the memory budget of {_fmt_bytes(budget)}"
     else:

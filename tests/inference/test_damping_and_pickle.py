@@ -26,9 +26,9 @@ def test_auto_damping_converges_where_undamped_min_sum_oscillates():
     fg = _oscillating_grid()
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
-        auto = infer(fg, beta=np.inf)                     # the default: damping="auto"
+        auto = infer(fg, beta=np.inf, method="bp")        # the default: damping="auto"
     with pytest.warns(ConvergenceWarning, match="damping 0"):
-        plain = infer(fg, beta=np.inf, damping=0.0)
+        plain = infer(fg, beta=np.inf, method="bp", damping=0.0)
     assert auto.converged and auto.damping == bp_module.AUTO_DAMPING and auto.schedule == "flood"
     assert not plain.converged and plain.n_iter == 1000
     assert auto.n_iter > bp_module.AUTO_UNDAMPED_ITERATIONS
@@ -53,8 +53,8 @@ def test_auto_damping_switch_continues_from_the_undamped_messages(monkeypatch):
     monkeypatch.setattr(bp_module, "AUTO_UNDAMPED_ITERATIONS", 0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
-        auto = infer(fg, beta=np.inf)
-    damped = infer(fg, beta=np.inf, damping=0.5)
+        auto = infer(fg, beta=np.inf, method="bp")
+    damped = infer(fg, beta=np.inf, method="bp", damping=0.5)
     assert auto.damping == 0.5
     np.testing.assert_array_equal(auto.map_state, damped.map_state)
 
