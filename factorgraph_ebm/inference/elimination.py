@@ -30,9 +30,9 @@ from ..compile.compiled import sum_ranges
 from ..exceptions import InferenceError, ZeroPartitionError
 from ..utils.lazy import lazy_module
 from .ordering import elimination_order
-from .result import InferenceResult, check_zero_partition, probabilities_from_costs
+from .result import InferenceResult, check_zero_partition
 
-_kernels = lazy_module("factorgraph_ebm.kernels.exact")
+_kernels = lazy_module("factorgraph_ebm.kernels.junction")
 
 __all__ = ["junction_tree", "exact_cost", "ExactCost", "default_memory_budget", "MEMORY_BUDGET_ENV",
            "SECONDS_PER_ENTRY"]
@@ -268,16 +268,15 @@ class _Tree:
         return belief, root_value
 
 
-def _sub_ptr(ptr, idx):
-    return np.concatenate([[0], np.cumsum(ptr[idx + 1] - ptr[idx])]).astype(np.int64)
+def _ranges(starts, lengths):
+    """Concatenated ``arange(s, s + n)`` for each (start, length)."""
+    offs = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    return np.repeat(starts, lengths) + np.arange(int(offs[-1])) - np.repeat(offs[:-1], lengths)
 
 
 def _sub_vals(ptr, vals, idx):
-    if len(idx) == len(ptr) - 1:
-        return vals
-    take = np.repeat(ptr[idx], ptr[idx + 1] - ptr[idx]) + (
-        np.arange(int((ptr[idx + 1] - ptr[idx]).sum())) - np.repeat(_sub_ptr(ptr, idx)[:-1], ptr[idx + 1] - ptr[idx]))
-    return np.ascontiguousarray(vals[take])
+    """The CSR rows ``idx`` of ``(ptr, vals)``, concatenated."""
+    return np.ascontiguousarray(vals[_ranges(ptr[idx], ptr[idx + 1] - ptr[idx])])
 
 
 class _JunctionAnswers:
@@ -287,33 +286,55 @@ class _JunctionAnswers:
         self.compiled, self.red, self.tree = compiled, red, tree
         self.red_tables, self.red_index, self.belief, self.beta = red_tables, red_index, belief, beta
         self._factor = None
-        self.downward_done = False
+        self._variable = None
 
-    def _downward(self):
-        """Run the downward pass once (node tables become clique marginals)."""
-        if not self.downward_done:
-            self.tree.run(self.beta, self.red_tables, self.red, self.compiled, upward=False, belief=self.belief)
-            self.downward_done = True
-
-    def variable_marginals(self):
-        """Flat variable marginals, from the node where each variable is frontal."""
-        self._downward()
+    def _marginals(self):
+        """Variable and factor marginals, once: downward pass, then one pass per node table (which it consumes)."""
+        if self._factor is not None:
+            return
         compiled, red, tree, beta = self.compiled, self.red, self.tree, self.beta
+        tree.run(beta, self.red_tables, red, compiled, upward=False, belief=self.belief)
         w = compiled.wiring
         freev = np.flatnonzero(red.fixed < 0)
-        sub = np.zeros(len(freev) + 1, dtype=np.int64)
-        sub[1:] = np.cumsum(w.var_states[freev])
-        costs = np.zeros(int(sub[-1]))
-        _kernels._marginal_costs(tree.node_ptr, tree.node_var, tree.k, self.belief, tree.tab_ptr, tree.var_node[freev],
-                                 np.arange(len(freev) + 1, dtype=np.int64), freev, costs, sub[:-1].copy(),
-                                 np.diff(sub), float(beta))
+        fac = np.flatnonzero(tree.home >= 0)
+        n_fac = len(fac)
+        # items: the factors with a free variable, then the free variables, grouped by node
+        item_node = np.concatenate([tree.home[fac], tree.var_node[freev]])
+        scope_len = np.concatenate([np.diff(red.scope_ptr)[fac], np.ones(len(freev), dtype=np.int64)])
+        scope_vals = np.concatenate([_sub_vals(red.scope_ptr, red.scope_var, fac), freev]).astype(np.int64)
+        out_len = np.concatenate([np.diff(red.table_ptr)[fac], w.var_states[freev]]).astype(np.int64)
+        by_node = np.argsort(item_node, kind="stable")
+        item_ptr = np.searchsorted(item_node[by_node], np.arange(len(tree.parent) + 1)).astype(np.int64)
+        starts = np.concatenate([[0], np.cumsum(scope_len)])
+        sorted_scope_ptr = np.concatenate([[0], np.cumsum(scope_len[by_node])]).astype(np.int64)
+        sorted_scope = scope_vals[np.repeat(starts[by_node], scope_len[by_node])
+                                  + np.arange(int(sorted_scope_ptr[-1])) - np.repeat(sorted_scope_ptr[:-1], scope_len[by_node])]
+        out_ptr = np.concatenate([[0], np.cumsum(out_len)]).astype(np.int64)
+        weights = np.zeros(int(out_ptr[-1]))
+        _kernels._node_marginals(tree.node_ptr, tree.node_var, tree.k, self.belief, tree.tab_ptr, float(beta),
+                                 item_ptr, sorted_scope_ptr, np.ascontiguousarray(sorted_scope), weights,
+                                 np.ascontiguousarray(out_ptr[:-1][by_node]))
+        self.belief = None      # consumed
+        if beta == np.inf:
+            weights = (weights > 0).astype(np.float64)
+        total = np.add.reduceat(weights, out_ptr[:-1]) if len(weights) else weights
+        probs = weights / np.repeat(total, out_len)
+        # factor marginals, factor-entry layout (factors without free variables: 1 at their one entry)
+        fprob = np.ones(int(red.table_ptr[-1]))
+        fprob[_ranges(red.table_ptr[fac], np.diff(red.table_ptr)[fac])] = probs[:out_ptr[n_fac]]
+        factor = np.repeat(np.arange(compiled.n_factors), np.diff(red.table_ptr))
+        self._factor = np.zeros(int(compiled.factor_entry_ptr[-1]))
+        self._factor[compiled.factor_entry_ptr[factor] + self.red_index - w.block_ptr[w.factor_block[factor]]] = fprob
         marg = np.zeros(int(w.var_state_ptr[-1]))
-        pos = np.repeat(w.var_state_ptr[freev], w.var_states[freev]) + (
-            np.arange(int(sub[-1])) - np.repeat(sub[:-1], w.var_states[freev]))
-        marg[pos] = probabilities_from_costs(costs, sub, beta)
+        marg[_ranges(w.var_state_ptr[freev], w.var_states[freev])] = probs[out_ptr[n_fac]:]
         fixed = np.flatnonzero(red.fixed >= 0)
         marg[w.var_state_ptr[fixed] + red.fixed[fixed]] = 1.0
-        return marg
+        self._variable = marg
+
+    def variable_marginals(self):
+        """Flat variable marginals."""
+        self._marginals()
+        return self._variable
 
     def map_state(self):
         """MAP by backtracking a min pass (the run's own tables at beta = inf, a new upward pass otherwise)."""
@@ -330,26 +351,9 @@ class _JunctionAnswers:
 
     def factor_probabilities(self, first, count):
         """Marginals of factors ``first .. first + count - 1`` (flat, factor-entry layout)."""
-        if self._factor is None:
-            self._factor = self._all_factors()
+        self._marginals()
         ptr = self.compiled.factor_entry_ptr
         return self._factor[ptr[first]:ptr[first + count]]
-
-    def _all_factors(self):
-        self._downward()
-        compiled, red, tree = self.compiled, self.red, self.tree
-        w = compiled.wiring
-        costs = np.zeros(int(red.table_ptr[-1]))
-        idx = np.flatnonzero(tree.home >= 0)
-        _kernels._marginal_costs(tree.node_ptr, tree.node_var, tree.k, self.belief, tree.tab_ptr, tree.home[idx],
-                                 _sub_ptr(red.scope_ptr, idx), _sub_vals(red.scope_ptr, red.scope_var, idx),
-                                 costs, red.table_ptr[idx], np.diff(red.table_ptr)[idx], float(self.beta))
-        # ``costs`` is laid out by red.table_ptr; factors without free variables keep their one entry at 0
-        probs = probabilities_from_costs(costs, red.table_ptr, self.beta)
-        factor = np.repeat(np.arange(compiled.n_factors), np.diff(red.table_ptr))
-        out = np.zeros(int(compiled.factor_entry_ptr[-1]))
-        out[compiled.factor_entry_ptr[factor] + self.red_index - w.block_ptr[w.factor_block[factor]]] = probs
-        return out
 
 
 class _JunctionResult(InferenceResult):
