@@ -41,9 +41,10 @@ __all__ = ["junction_tree", "exact_cost", "ExactCost", "default_memory_budget", 
 MEMORY_BUDGET_ENV = "FGEBM_MEMORY_BUDGET"
 #: Fraction of the machine's RAM the default budget allows.
 MEMORY_FRACTION = 0.25
-#: Process seconds per clique table entry of a full run (upward and downward pass,
-#: marginals; beta = 1, warm kernels), measured on UAI 2014 PR instances.
-SECONDS_PER_ENTRY = 4e-8
+#: Process seconds per clique table entry of a run with marginals (upward pass, downward
+#: pass, variable and factor marginals; beta = 1, warm kernels, one thread), measured on
+#: UAI 2014 DBN, ObjectDetection and Grids instances (3-6e-8; log Z alone is 1.3-1.8e-8).
+SECONDS_PER_ENTRY = 5e-8
 #: Bytes per predicted entry: float64 node tables, messages and the reduced factors' index.
 _BYTES_PER_ENTRY = 8
 
@@ -92,8 +93,9 @@ class ExactCost:
     Attributes
     ----------
     entries : float
-        Table entries the junction tree holds (node tables and separator messages).
-        A lower bound when ``complete`` is False.
+        Table entries the run holds: the clique tables of the order (an upper
+        bound of the merged node tables) and the evidence-sliced factor tables
+        with their index. A lower bound when ``complete`` is False.
     bytes : float
         Predicted memory, bytes.
     width : int
@@ -161,10 +163,10 @@ def _predict(compiled, budget):
     red = _Reduced(compiled)
     cap = budget / _BYTES_PER_ENTRY - 2.0 * red.table_ptr[-1]
     order = elimination_order(red.k, (red.scope_ptr, red.scope_var), max_entries=max(cap, 1.0))
-    entries = order.total_entries + 2.0 * red.table_ptr[-1]
+    entries = float(order.total_entries + 2.0 * red.table_ptr[-1])
     nbytes = _BYTES_PER_ENTRY * entries
     seconds = SECONDS_PER_ENTRY * entries
-    feasible = order.complete and nbytes <= budget
+    feasible = bool(order.complete and nbytes <= budget)
     if order.complete:
         size = (f"{entries:.3g} table entries ({_fmt_bytes(nbytes)}; {order.heuristic} elimination width "
                 f"{order.width})")

@@ -126,7 +126,7 @@ def elimination_order(n_states, scopes, *, heuristic="auto", restarts="auto", ra
     --------
     >>> eo = elimination_order([2, 2, 2, 2], [(0, 1), (1, 2), (2, 3), (3, 0)])   # a 4-cycle
     >>> eo.width, eo.total_entries, len(eo.order)
-    (2, 18.0, 4)
+    (2, 22.0, 4)
     """
     if heuristic not in HEURISTICS:
         raise InferenceError(f"heuristic must be one of {HEURISTICS}, got {heuristic!r}")
