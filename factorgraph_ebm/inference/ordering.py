@@ -21,8 +21,9 @@ __all__ = ["HEURISTICS", "EliminationOrder", "elimination_order"]
 #: Heuristics :func:`elimination_order` knows; "auto" tries each of the others.
 HEURISTICS = ("auto", "min-fill", "weighted-min-fill", "min-degree")
 _CODES = {"min-fill": 0, "weighted-min-fill": 1, "min-degree": 2, "sweep": 3}
-#: Variables below which ``restarts="auto"`` makes extra randomised runs of each heuristic.
-RESTART_MAX_VARS = 20_000
+#: ``restarts="auto"``: 2 extra randomised runs of each heuristic below the first size
+#: (variables), 1 below the second, none above.
+RESTART_MAX_VARS = (2_000, 20_000)
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def elimination_order(n_states, scopes, *, heuristic="auto", restarts="auto", ra
         state counts differ).
     restarts : int or "auto"
         Extra runs of each heuristic with other random tie-breaking; ``"auto"``:
-        2 below ``RESTART_MAX_VARS`` variables, else 0.
+        2 below 2,000 variables, 1 below 20,000, else 0 (``RESTART_MAX_VARS``).
     random_state : int
         Seed of the tie-breaking (same seed, same order).
     max_entries : float, optional
@@ -138,7 +139,7 @@ def elimination_order(n_states, scopes, *, heuristic="auto", restarts="auto", ra
     if len(var) and (var.min() < 0 or var.max() >= n):
         raise InferenceError(f"scopes name variable ids outside [0, {n}): {int(var.min())} .. {int(var.max())}")
     if restarts == "auto":
-        restarts = 2 if n < RESTART_MAX_VARS else 0
+        restarts = 2 if n < RESTART_MAX_VARS[0] else 1 if n < RESTART_MAX_VARS[1] else 0
     if heuristic == "auto":
         names = ["min-fill", "min-degree"]
         if n and k.min() != k.max():
