@@ -43,8 +43,9 @@ MEMORY_BUDGET_ENV = "FGEBM_MEMORY_BUDGET"
 MEMORY_FRACTION = 0.25
 #: Process seconds per clique table entry of a run with marginals (upward pass, downward
 #: pass, variable and factor marginals; beta = 1, warm kernels, one thread), measured on
-#: UAI 2014 DBN, ObjectDetection and Grids instances (3-6e-8; log Z alone is 1.3-1.8e-8).
-SECONDS_PER_ENTRY = 5e-8
+#: UAI 2014 DBN, ObjectDetection, Grids and Promedus instances (2-7e-8; log Z alone, which
+#: skips the downward pass, 0.8-1.8e-8).
+SECONDS_PER_ENTRY = 6e-8
 #: Bytes per predicted entry: float64 node tables, messages and the reduced factors' index.
 _BYTES_PER_ENTRY = 8
 
@@ -225,7 +226,7 @@ class _Tree:
         k = red.k
         self.k = k
         (self.node_ptr, self.node_var, self.n_front, self.parent,
-         self.var_node) = _kernels._plan_nodes(order.order, order.clique_ptr, order.clique_vars, k)
+         self.var_node) = _kernels._plan_nodes(order.order, order.clique_ptr, order.clique_vars)
         logk = np.log(k.astype(np.float64))
         n_nodes = len(self.parent)
         node_of_entry = np.repeat(np.arange(n_nodes), np.diff(self.node_ptr))

@@ -55,7 +55,7 @@ def _reduce_factors(var_states, fixed, factor_edge_ptr, edge_var, edge_stride, f
 
 
 @njit(**JIT)
-def _plan_nodes(order, clique_ptr, clique_vars, k):
+def _plan_nodes(order, clique_ptr, clique_vars):
     """Junction-tree nodes of an elimination: cliques contained in a child merged into it.
 
     Returns ``(node_ptr, node_var, n_front, parent, var_node)``, nodes in
