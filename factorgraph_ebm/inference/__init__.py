@@ -2,15 +2,22 @@
 
 from .api import METHODS, energy, free_energy, infer
 from .bp import belief_propagation
-from .exact import enumerate_exact, junction_tree
+from .elimination import default_memory_budget, exact_cost, junction_tree
+from .exact import enumerate_exact
+from .ordering import HEURISTICS, EliminationOrder, elimination_order
 from .result import InferenceResult
 
 __all__ = [
+    "HEURISTICS",
     "METHODS",
+    "EliminationOrder",
     "InferenceResult",
     "belief_propagation",
+    "default_memory_budget",
+    "elimination_order",
     "energy",
     "enumerate_exact",
+    "exact_cost",
     "free_energy",
     "infer",
     "junction_tree",

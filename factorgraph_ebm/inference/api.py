@@ -7,18 +7,19 @@ from ..compile.lower import compile_graph, resolve_evidence, with_evidence
 from ..exceptions import InferenceError
 from ..utils.lazy import lazy_module
 from ..utils.validation import check_beta
-from .bp import belief_propagation
-from .exact import _clique_plan, enumerate_exact, junction_tree, junction_tree_cost
+from .bp import belief_propagation, check_damping
+from .elimination import _BYTES_PER_ENTRY, SECONDS_PER_ENTRY, _budget, _predict, _run, junction_tree
+from .exact import enumerate_exact
 
 _kernels = lazy_module("factorgraph_ebm.kernels.bp")
 
-__all__ = ["infer", "free_energy", "energy", "METHODS"]
+__all__ = ["infer", "free_energy", "energy", "METHODS", "AUTO_EXACT_MAX_SECONDS"]
 
 METHODS = ("auto", "bp", "exact", "enumerate")
-#: ``auto`` tries the junction tree on loopy graphs up to this many variables.
-AUTO_EXACT_MAX_VARS = 2000
-#: ... when it holds at most this many table entries (see ``junction_tree_cost``).
-AUTO_EXACT_MAX_WORK = 1 << 20
+#: ``auto`` runs exact inference on a loopy graph when it fits the memory budget and
+#: its predicted process time (``exact_cost(...).seconds``) is at most this.
+AUTO_EXACT_MAX_SECONDS = 2.0
+_BYTES_FOR_SECONDS = _BYTES_PER_ENTRY / SECONDS_PER_ENTRY
 
 
 def _compiled(graph, evidence, parameters):
@@ -29,21 +30,24 @@ def _compiled(graph, evidence, parameters):
     return compile_graph(graph, evidence=evidence, parameters=parameters)
 
 
-def _cheap_plans(compiled):
-    """Clique plans of every graph of the batch when a junction tree is cheap for all, else None."""
-    if compiled.n_vars > AUTO_EXACT_MAX_VARS:
-        return None
-    plans = []
-    for g in range(compiled.n_graphs):
-        plan = _clique_plan(compiled, g)
-        if junction_tree_cost(plan) > AUTO_EXACT_MAX_WORK:
-            return None
-        plans.append(plan)
-    return plans
+def _auto(compiled, beta, memory_budget, bp_options):
+    """Exact inference when its prediction fits the budget and ``AUTO_EXACT_MAX_SECONDS``, else loopy BP."""
+    budget = _budget(memory_budget)
+    budget = min(budget, _BYTES_FOR_SECONDS * AUTO_EXACT_MAX_SECONDS)
+    red, order, cost = _predict(compiled, budget)
+    if cost.feasible:
+        reason = (f"exact: {cost.heuristic} width {cost.width}, {cost.entries:.3g} entries "
+                  f"({cost.bytes / 1e6:.3g} MB, about {cost.seconds:.2g} s) fit the budget")
+        return _run(compiled, beta, red, order, cost, reason)
+    result = belief_propagation(compiled, beta, **bp_options)
+    over = "time" if cost.bytes <= _budget(memory_budget) else "memory"
+    result.reason = (f"bp: exact would need {'more than ' if not cost.complete else ''}{cost.entries:.3g} entries "
+                     f"({cost.heuristic} width {cost.width}), over the {over} limit")
+    return result
 
 
 def infer(graph, evidence=None, *, method="auto", beta=1.0, parameters=None, schedule="auto",
-          damping="auto", tol=1e-9, max_iter=1000):
+          damping="auto", tol=1e-9, max_iter=1000, memory_budget=None):
     """Answer MAP and distribution questions about a factor graph.
 
     Parameters
@@ -52,16 +56,24 @@ def infer(graph, evidence=None, *, method="auto", beta=1.0, parameters=None, sch
     evidence : dict or array, optional
         Clamped states of any subset of variables (see ``resolve_evidence``).
     method : {"auto", "bp", "exact", "enumerate"}
-        ``auto``: tree BP on forests (exact), the junction tree on small loopy
-        graphs of low treewidth, loopy BP otherwise. ``exact``: junction tree.
+        ``auto``: tree BP on forests (exact); on loopy graphs the junction tree
+        when its predicted memory fits ``memory_budget`` and its predicted time
+        is at most ``AUTO_EXACT_MAX_SECONDS``, loopy BP otherwise.
+        ``exact``: the junction tree of an elimination order (see
+        :func:`~factorgraph_ebm.inference.elimination.exact_cost`); refused with
+        an InferenceError when it does not fit ``memory_budget``.
         ``enumerate``: brute force (tiny models; the test oracle).
-        ``result.method`` says which ran.
+        ``result.method`` says which ran, ``result.reason`` why (``auto`` on loopy graphs).
     beta : float > 0
         Inverse temperature; ``np.inf`` = min-sum (MAP).
     parameters : mapping, optional
         Values of the parameters of parameterized energies.
     schedule, damping, tol, max_iter
         Belief-propagation options (see :func:`belief_propagation`).
+    memory_budget : float, optional
+        Bytes exact inference may use; default
+        :func:`~factorgraph_ebm.inference.elimination.default_memory_budget`
+        (``FGEBM_MEMORY_BUDGET`` or a quarter of the RAM).
 
     Returns
     -------
@@ -81,16 +93,16 @@ def infer(graph, evidence=None, *, method="auto", beta=1.0, parameters=None, sch
     if method not in METHODS:
         raise InferenceError(f"method must be one of {METHODS}, got {method!r}")
     beta = check_beta(beta)
+    check_damping(damping)
     compiled = _compiled(graph, evidence, parameters)
     if method == "enumerate":
         return enumerate_exact(compiled, beta)
     if method == "exact":
-        return junction_tree(compiled, beta)
+        return junction_tree(compiled, beta, memory_budget)
+    bp_options = dict(schedule=schedule, damping=damping, tol=tol, max_iter=max_iter)
     if method == "auto" and schedule == "auto" and not _kernels._bfs_order(compiled.wiring)[2]:
-        plans = _cheap_plans(compiled)
-        if plans is not None:
-            return junction_tree(compiled, beta, plans)
-    return belief_propagation(compiled, beta, schedule=schedule, damping=damping, tol=tol, max_iter=max_iter)
+        return _auto(compiled, beta, memory_budget, bp_options)
+    return belief_propagation(compiled, beta, **bp_options)
 
 
 def free_energy(graph, clamp, *, beta=1.0, evidence=None, **options):

@@ -52,6 +52,11 @@ class InferenceResult:
     damping : float
         Damping the BP run ended with (``damping="auto"`` starts undamped and
         damps only when the undamped run did not converge); 0 for exact methods.
+    reason : str or None
+        Why this method ran, when ``infer(method="auto")`` chose on a loopy
+        graph (e.g. ``"exact: min-fill width 12, 3.1e+05 entries (2.4 MB, about
+        0.012 s) fit the budget"`` or ``"bp: exact would need 1.1e+12 entries
+        ..."``); the prediction for ``method="exact"``; None otherwise.
 
     Results pickle (their lazy parts are module-level objects), so they can
     come back from joblib or multiprocessing workers.
@@ -74,6 +79,7 @@ class InferenceResult:
         self._table_adder = table_adder
         self.schedule = schedule
         self.damping = damping
+        self.reason = None
 
     def __repr__(self):
         fe = self.free_energies[0] if len(self.free_energies) == 1 else self.free_energies

@@ -147,15 +147,19 @@ def test_energy_of_assignments():
 
 
 def test_auto_picks_exact_only_when_the_junction_tree_is_cheap():
-    from factorgraph_ebm.inference.exact import MAX_JUNCTION_ENTRIES, _clique_plan, junction_tree_cost
+    from factorgraph_ebm.inference import exact_cost
+    from factorgraph_ebm.inference.api import AUTO_EXACT_MAX_SECONDS
 
     rng = np.random.default_rng(3)
     small = potts_grid(4, 2, 0.3, rng)
     res = infer(small)
-    assert res.method == "junction-tree"
+    assert res.method == "junction-tree" and res.reason.startswith("exact: ")
     np.testing.assert_allclose(res.log_partition, infer(small, method="enumerate").log_partition, atol=1e-9)
-    wide = potts_grid(12, 2, 0.3, rng)
-    plan = _clique_plan(compile_graph(wide), 0)
-    # 12 x 12 binary: cliques of >= 2^13 states joined through separators of >= 2^12
-    assert junction_tree_cost(plan) > MAX_JUNCTION_ENTRIES
-    assert infer(wide, tol=1e-8).method == "loopy-bp"
+    wide = potts_grid(40, 3, 0.3, rng)
+    cost = exact_cost(compile_graph(wide))
+    # 40 x 40 ternary: cliques of >= 3^40 states
+    assert cost.seconds > AUTO_EXACT_MAX_SECONDS
+    res = infer(wide, tol=1e-8)
+    assert res.method == "loopy-bp" and res.reason.startswith("bp: exact would need")
+    # a memory budget below the small grid's tables sends auto to BP too
+    assert infer(small, memory_budget=100).method == "loopy-bp"

@@ -143,7 +143,7 @@ def test_parameters_save_load_round_trip_and_bad_files(tmp_path):
         (lambda: get_loss(["nll"]), r"loss must be a Loss or one of \[.*\], got \['nll'\]"),
         (lambda: NLLLoss(infer_options="damping"), "infer_options must be a dict of options of infer.* got str"),
         (lambda: NLLLoss(infer_options={"dampin": 0.5}),
-         r"infer_options: 'dampin' is not an option of infer\(\); use one of \('schedule', 'damping', 'tol', 'max_iter'\)"),
+         r"infer_options: 'dampin' is not an option of infer\(\); use one of \('schedule', 'damping', 'tol', 'max_iter', 'memory_budget'\)"),
         (lambda: NLLLoss(infer_options={"beta": 2.0}), "infer_options: 'beta' is not an option"),
     ],
 )
