@@ -53,6 +53,8 @@ def _describe(result, method, seconds):
     else:
         exact = "exact on this forest" if result.method == "tree-bp" else "exact"
         LOGGER.info("method %s (requested %s): %s; %.2f s", result.method, method, exact, seconds)
+    if getattr(result, "reason", None):
+        LOGGER.info("why: %s", result.reason)
 
 
 def _solve(fg, evidence, args):
@@ -64,6 +66,8 @@ def _solve(fg, evidence, args):
         options["damping"] = args.damping
     if args.max_iters is not None:
         options["max_iter"] = args.max_iters
+    if args.memory_budget is not None:
+        options["memory_budget"] = args.memory_budget
     LOGGER.info("running %s (method %s, beta %s) ...", args.task, args.method, beta)
     timer = Timer()
     with warnings.catch_warnings():

@@ -6,16 +6,12 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from ..inference.exact import elimination_cliques
 from ..io.formats import model_format
 from ..io.uai import NETWORK_KEY
+from ..utils.validation import format_bytes
 from ._common import LOGGER, Timer, load_model
 
-__all__ = ["run_info", "model_summary", "TREEWIDTH_MAX_VARS"]
-
-#: ``info`` estimates the treewidth by default up to this many variables (the
-#: greedy elimination is quadratic-ish in Python); ``--treewidth`` forces it.
-TREEWIDTH_MAX_VARS = 2000
+__all__ = ["run_info", "model_summary"]
 
 
 def _edges(fg):
@@ -40,59 +36,73 @@ def _is_forest(fg, var, factor):
     return len(var) == n_nodes - n_components
 
 
-def model_summary(fg, treewidth=True):
-    """Variables, factors, max arity, treewidth estimate and forest test of ``fg``.
+def model_summary(fg, evidence=None, memory_budget=None):
+    """Size and structure of ``fg``, and what exact inference on it would cost.
 
-    The treewidth estimate is the largest clique of the greedy elimination used
-    by the junction tree, minus one (an upper bound on the true treewidth);
-    None when ``treewidth`` is False.
+    ``exact`` is the :class:`~factorgraph_ebm.inference.elimination.ExactCost`
+    of the elimination order exact inference would use (given ``evidence``:
+    clamped variables leave the scopes); its width is an upper bound on the
+    treewidth.
 
     Examples
     --------
     >>> from factorgraph_ebm.models import potts_grid
     >>> s = model_summary(potts_grid(np.zeros((3, 3, 2)), 1.0))
-    >>> s["variables"], s["factors"], s["max arity"], s["treewidth estimate"], s["forest"]
+    >>> s["variables"], s["factors"], s["max arity"], s["exact"].width, s["forest"]
     (9, 21, 2, 3, False)
     """
+    from ..compile.lower import compile_graph
+    from ..inference.elimination import exact_cost
+
     var, factor = _edges(fg)
     states = fg.var_states
-    summary = {
+    return {
         "variables": fg.n_vars,
         "states": (int(states.min()), int(states.max())) if len(states) else (0, 0),
         "factors": fg.n_factors,
         "max arity": max((spec.arity for spec in fg.factor_specs), default=0),
-        "treewidth estimate": None,
         "forest": _is_forest(fg, var, factor),
+        "exact": exact_cost(compile_graph(fg, evidence=evidence), memory_budget),
     }
-    if treewidth and fg.n_vars:
-        scopes = [tuple(s) for spec in fg.factor_specs for s in spec.scopes.tolist()]
-        cliques = elimination_cliques(states, scopes)[1]
-        summary["treewidth estimate"] = max(len(c) for c in cliques) - 1
-    return summary
+
+
+def _auto_choice(summary):
+    """What ``infer(method="auto")`` runs on the model, and why."""
+    from ..inference.api import AUTO_EXACT_MAX_SECONDS
+
+    cost = summary["exact"]
+    if summary["forest"]:
+        return "tree BP (exact: the model is a forest)"
+    if cost.feasible and cost.seconds <= AUTO_EXACT_MAX_SECONDS:
+        return "exact (junction tree)"
+    why = "memory budget" if not cost.feasible else f"{AUTO_EXACT_MAX_SECONDS:g} s time limit"
+    return f"loopy BP (exact inference is over the {why})"
 
 
 def run_info(args):
     """Run ``fgebm info`` with parsed arguments; returns the exit code."""
+    from ..io.evidence import read_evidence
+
     fg = load_model(args.model)
-    want_tw = args.treewidth or fg.n_vars <= TREEWIDTH_MAX_VARS
+    evidence = read_evidence(args.evidence, fg) if args.evidence else None
     timer = Timer()
-    summary = model_summary(fg, treewidth=want_tw)
-    if want_tw:
-        LOGGER.info("treewidth estimate took %.2f s", timer.seconds)
+    summary = model_summary(fg, evidence, args.memory_budget)
+    cost = summary["exact"]
+    LOGGER.info("elimination order search took %.2f s", timer.seconds)
     kind = "UAI " + fg.graph.graph.get(NETWORK_KEY, "MARKOV") if model_format(args.model) == ".uai" else "libDAI"
     lo, hi = summary["states"]
-    tw = summary["treewidth estimate"]
+    at_least = "" if cost.complete else ">= "
     lines = [
         f"model: {args.model} ({kind})",
         f"variables: {summary['variables']}",
         f"states: {lo}" if lo == hi else f"states: {lo} to {hi}",
         f"factors: {summary['factors']}",
         f"max arity: {summary['max arity']}",
-        "treewidth estimate: " + (
-            str(tw) if tw is not None
-            else f"not computed ({fg.n_vars} variables > {TREEWIDTH_MAX_VARS}; pass --treewidth)"
-        ),
         f"forest: {'yes' if summary['forest'] else 'no'}",
+        f"elimination order: {cost.heuristic}, width {at_least}{cost.width}",
+        f"exact inference: {at_least}{cost.entries:.3g} table entries, {at_least}{format_bytes(cost.bytes)}, about "
+        f"{cost.seconds:.2g} s; {'fits' if cost.feasible else 'over'} the memory budget of {format_bytes(cost.budget)}",
+        f"method auto: {_auto_choice(summary)}",
     ]
     sys.stdout.write("\n".join(lines) + "\n")
     return 0

@@ -52,6 +52,16 @@ _positive_int = _number(int, lambda v: v >= 1, "an integer >= 1")
 _damping_number = _number(float, lambda v: 0.0 <= v < 1.0, "'auto' or a number in [0, 1)")
 
 
+def _memory_budget(text):
+    from ..exceptions import FactorGraphError
+    from ..utils.validation import parse_bytes
+
+    try:
+        return parse_bytes(text, "--memory-budget")
+    except FactorGraphError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _damping(text):
     return "auto" if text == "auto" else _damping_number(text)
 
@@ -72,7 +82,8 @@ def _build_parser():
                      help="MAR: marginals; MPE: most probable explanation; PR: log10 partition function")
     inf.add_argument("--evidence", metavar="FILE.evid", help="UAI evidence file (either layout)")
     inf.add_argument("--method", default="auto", choices=("auto", "exact", "bp"),
-                     help="auto (default): exact on forests and small low-treewidth models, loopy BP otherwise")
+                     help="auto (default): exact where its predicted memory fits the budget and its predicted time "
+                          "is short (see fgebm info), loopy BP otherwise")
     inf.add_argument("--beta", type=_positive_float, metavar="B",
                      help="inverse temperature for MAR and PR (default 1: the model as written)")
     inf.add_argument("--max-iters", type=_positive_int, metavar="N", help="loopy BP iteration cap (default 1000)")
@@ -83,11 +94,17 @@ def _build_parser():
                      help="loopy BP damping: 'auto' (default: undamped, then 0.5 if that does not converge "
                           "in 100 iterations) or a number in [0, 1)")
     inf.add_argument("--out", metavar="FILE", help="result file (default: standard output)")
+    inf.add_argument("--memory-budget", type=_memory_budget, metavar="BYTES",
+                     help="memory exact inference may use, e.g. 2G or 500M (default: FGEBM_MEMORY_BUDGET, "
+                          "else a quarter of the RAM)")
 
-    info = sub.add_parser("info", parents=[quiet], help="variables, factors, max arity, treewidth estimate, forest?")
+    info = sub.add_parser("info", parents=[quiet],
+                          help="size, structure, elimination width, and what exact inference would cost")
     info.add_argument("model", help="model file: .uai or .fg (optionally .gz)")
-    info.add_argument("--treewidth", action="store_true",
-                      help="estimate the treewidth even for large models (slow)")
+    info.add_argument("--evidence", metavar="FILE.evid", help="UAI evidence file (observed variables leave the scopes)")
+    info.add_argument("--memory-budget", type=_memory_budget, metavar="BYTES",
+                     help="memory exact inference may use, e.g. 2G or 500M (default: FGEBM_MEMORY_BUDGET, "
+                          "else a quarter of the RAM)")
 
     warm = sub.add_parser("warmup", parents=[quiet],
                           help="compile every Numba kernel now (once per machine; otherwise on first use)")

@@ -66,7 +66,8 @@ def _exact():
     grid = potts_grid(np.zeros((2, 2, 2)), 1.0)
     for method in ("enumerate", "exact"):
         for beta in (np.inf, 1.0):
-            infer(grid, beta=beta, method=method).map_state
+            res = infer(grid, beta=beta, method=method)
+            res.map_state, res.marginal_array, res.factor_marginal_array()
 
 
 #: name -> (what it compiles, function, kernels it compiles). Ordered longest first, so two
@@ -74,12 +75,14 @@ def _exact():
 GROUPS = {
     "loopy": ("loopy BP: min-sum and sum-product flooding, sequential and residual schedules, Bethe free energy",
               _loopy, ("bp._flood", "bp._sweep", "bp._fill_decode", "bp._probabilities", "schedules._sequential",
-                       "schedules._residual")),
+                       "schedules._residual", "decoding._fill_conditioned", "decoding._local_search")),
     "tree": ("tree BP: exact min-sum and sum-product on forests (chains, taggers)", _tree,
              ("bp._tree_pass", "bp._fill_bfs_order", "bp._fill_exp_tables", "bp._fill_decode")),
     "marginals": ("factor marginals and the gradients of likelihood losses", _marginals,
                   ("bp._gather_costs", "bp._add_factor_marginals")),
-    "exact": ("exact inference: enumeration and the junction tree", _exact, ("exact._enumerate",)),
+    "exact": ("exact inference: elimination orders, the junction tree, enumeration", _exact,
+              ("exact._enumerate", "elimination._eliminate", "junction._passes", "junction._node_marginals",
+               "junction._backtrack")),
 }
 
 

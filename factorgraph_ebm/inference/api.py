@@ -17,8 +17,9 @@ __all__ = ["infer", "free_energy", "energy", "METHODS", "AUTO_EXACT_MAX_SECONDS"
 
 METHODS = ("auto", "bp", "exact", "enumerate")
 #: ``auto`` runs exact inference on a loopy graph when it fits the memory budget and
-#: its predicted process time (``exact_cost(...).seconds``) is at most this.
-AUTO_EXACT_MAX_SECONDS = 2.0
+#: its predicted process time (``exact_cost(...).seconds``) is at most this: an exact answer is
+#: worth a few seconds more than loopy BP's approximation.
+AUTO_EXACT_MAX_SECONDS = 10.0
 _BYTES_FOR_SECONDS = _BYTES_PER_ENTRY / SECONDS_PER_ENTRY
 
 

@@ -29,6 +29,7 @@ import numpy as np
 from ..compile.compiled import sum_ranges
 from ..exceptions import InferenceError, ZeroPartitionError
 from ..utils.lazy import lazy_module
+from ..utils.validation import format_bytes, parse_bytes
 from .ordering import elimination_order
 from .result import InferenceResult, check_zero_partition
 
@@ -63,15 +64,7 @@ def default_memory_budget():
     """
     text = os.environ.get(MEMORY_BUDGET_ENV, "").strip()
     if text:
-        scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}.get(text[-1].upper(), 1)
-        try:
-            value = float(text[:-1] if scale > 1 else text) * scale
-        except ValueError:
-            raise InferenceError(
-                f"{MEMORY_BUDGET_ENV}={text!r} is not a number of bytes; use e.g. 2G, 500M or 1e9") from None
-        if not value > 0:
-            raise InferenceError(f"{MEMORY_BUDGET_ENV}={text!r} must be positive")
-        return value
+        return parse_bytes(text, MEMORY_BUDGET_ENV, InferenceError)
     try:
         return MEMORY_FRACTION * os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
     except (ValueError, OSError, AttributeError):
@@ -81,10 +74,7 @@ def default_memory_budget():
 def _budget(memory_budget):
     if memory_budget is None:
         return default_memory_budget()
-    value = float(memory_budget)
-    if not value > 0:
-        raise InferenceError(f"memory_budget must be a positive number of bytes, got {memory_budget!r}")
-    return value
+    return parse_bytes(memory_budget, "memory_budget", InferenceError)
 
 
 @dataclass(frozen=True)
@@ -169,26 +159,19 @@ def _predict(compiled, budget):
     seconds = SECONDS_PER_ENTRY * entries
     feasible = bool(order.complete and nbytes <= budget)
     if order.complete:
-        size = (f"{entries:.3g} table entries ({_fmt_bytes(nbytes)}; {order.heuristic} elimination width "
+        size = (f"{entries:.3g} table entries ({format_bytes(nbytes)}; {order.heuristic} elimination width "
                 f"{order.width})")
     else:
-        size = (f"more than {entries:.3g} table entries (more than {_fmt_bytes(nbytes)}; the {order.heuristic} "
+        size = (f"more than {entries:.3g} table entries (more than {format_bytes(nbytes)}; the {order.heuristic} "
                 f"order passed the budget after {len(order.order)} of {len(red.k)} variables, elimination width "
                 f"{order.width} so far)")
     if feasible:
-        reason = f"exact inference needs {size}, within the memory budget of {_fmt_bytes(budget)}"
+        reason = f"exact inference needs {size}, within the memory budget of {format_bytes(budget)}"
     else:
-        reason = (f"exact inference would need {size}, over the memory budget of {_fmt_bytes(budget)}; "
+        reason = (f"exact inference would need {size}, over the memory budget of {format_bytes(budget)}; "
                   f"raise memory_budget= (or {MEMORY_BUDGET_ENV}) or use method='bp'")
     return red, order, ExactCost(entries, nbytes, order.width, seconds, feasible, reason, budget,
                                  order.heuristic, order.complete)
-
-
-def _fmt_bytes(n):
-    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= scale:
-            return f"{n / scale:.3g} {unit}"
-    return f"{n:.0f} B"
 
 
 def exact_cost(compiled, memory_budget=None):

@@ -7,7 +7,8 @@ import numpy as np
 
 from ..exceptions import DeclarationError, DeclarationTypeError, FactorGraphError, InferenceError
 
-__all__ = ["check_beta", "check_scalar", "check_energy_table", "as_float_array", "check_shape"]
+__all__ = ["check_beta", "check_scalar", "check_energy_table", "as_float_array", "check_shape", "parse_bytes",
+           "format_bytes"]
 
 
 def check_beta(beta):
@@ -137,3 +138,46 @@ def check_energy_table(table, shape, owner):
             f"{owner}: energy table contains -inf (energies must be > -inf; use +inf to forbid)"
         )
     return arr
+
+
+#: Suffixes :func:`parse_bytes` accepts (powers of 1024, as ``free -h`` and ``ls -h`` print them).
+BYTE_SUFFIXES = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+
+
+def parse_bytes(value, what, error=None):
+    """A positive number of bytes from a number or a text such as ``"2G"``, ``"500M"``, ``"1e9"``.
+
+    Bad values raise ``error`` (default :class:`FactorGraphError`) naming ``what``.
+
+    Examples
+    --------
+    >>> parse_bytes("2G", "memory_budget"), parse_bytes(1e6, "memory_budget")
+    (2147483648.0, 1000000.0)
+    """
+    from ..exceptions import FactorGraphError
+
+    error = FactorGraphError if error is None else error
+    text = str(value).strip()
+    scale = BYTE_SUFFIXES.get(text[-1:].upper(), 1) if not isinstance(value, (int, float)) else 1
+    try:
+        number = float(text[:-1] if scale > 1 else text)
+    except ValueError:
+        raise error(f"{what}={value!r} is not a number of bytes; use e.g. 2G, 500M or 1e9") from None
+    if not number * scale > 0 or number * scale == float("inf"):
+        raise error(f"{what} must be a positive, finite number of bytes, got {value!r}")
+    return number * scale
+
+
+
+def format_bytes(n):
+    """``n`` bytes as a short text with a decimal unit.
+
+    Examples
+    --------
+    >>> format_bytes(2.5e9), format_bytes(512)
+    ('2.5 GB', '512 B')
+    """
+    for unit, scale in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.3g} {unit}"
+    return f"{n:.0f} B"

@@ -167,22 +167,26 @@ def test_bad_files_exit_1_with_one_line(tmp_path, capsys):
         assert code == 1 and err.splitlines()[-1].startswith(f"fgebm {args[0]}: ") and message in err.splitlines()[-1]
 
 
-def test_info(tmp_path, capsys, monkeypatch):
+def test_info(tmp_path, capsys):
     code, out, _ = run(capsys, "info", model_file(tmp_path, tree(np.random.default_rng(0))))
     assert code == 0
     fields = dict(line.split(": ", 1) for line in out.splitlines())
     assert fields["variables"] == "6" and fields["factors"] == "6" and fields["states"] == "2 to 4"
-    assert fields["max arity"] == "3" and fields["forest"] == "yes" and fields["treewidth estimate"] == "2"
-    assert fields["model"].endswith("(UAI MARKOV)")
-    code, out, _ = run(capsys, "info", model_file(tmp_path, grid(np.random.default_rng(0), n=4)))
+    assert fields["max arity"] == "3" and fields["forest"] == "yes" and fields["elimination order"].endswith("width 2")
+    assert fields["model"].endswith("(UAI MARKOV)") and fields["method auto"].startswith("tree BP")
+    path = model_file(tmp_path, grid(np.random.default_rng(0), n=4))
+    code, out, _ = run(capsys, "info", path)
     fields = dict(line.split(": ", 1) for line in out.splitlines())
     assert fields["forest"] == "no" and fields["max arity"] == "2" and fields["variables"] == "16"
-    assert 4 <= int(fields["treewidth estimate"]) <= 6  # a 4 x 4 grid has treewidth 4; greedy is an upper bound
-    monkeypatch.setattr(info_module, "TREEWIDTH_MAX_VARS", 10)
-    code, out, _ = run(capsys, "info", model_file(tmp_path, grid(np.random.default_rng(0), n=4)))
-    assert "treewidth estimate: not computed (16 variables > 10; pass --treewidth)" in out
-    code, out, _ = run(capsys, "info", model_file(tmp_path, grid(np.random.default_rng(0), n=4)), "--treewidth")
-    assert "not computed" not in out
+    assert fields["elimination order"].endswith("width 4")   # a 4 x 4 grid has treewidth 4
+    assert "fits the memory budget" in fields["exact inference"] and fields["method auto"] == "exact (junction tree)"
+    code, out, _ = run(capsys, "info", path, "--memory-budget", "100")
+    fields = dict(line.split(": ", 1) for line in out.splitlines())
+    assert "over the memory budget of 100 B" in fields["exact inference"]
+    assert fields["method auto"] == "loopy BP (exact inference is over the memory budget)"
+    with pytest.raises(SystemExit) as exit_info:
+        run(capsys, "info", path, "--memory-budget", "lots")
+    assert exit_info.value.code == 2 and "--memory-budget='lots' is not a number of bytes" in capsys.readouterr().err
 
 
 def test_convert_round_trip_across_formats(tmp_path, capsys):
