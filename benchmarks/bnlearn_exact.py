@@ -42,6 +42,7 @@ from _machine import machine  # noqa: E402
 
 from factorgraph_ebm import compile_graph, infer  # noqa: E402
 from factorgraph_ebm.exceptions import ConvergenceWarning  # noqa: E402
+from factorgraph_ebm.inference.elimination import exact_cost  # noqa: E402
 from factorgraph_ebm.io.uai import read_uai, write_uai  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -116,12 +117,8 @@ def run(bif_path, scratch, rng, n_evidence, n_check):
         start = time.process_time()
         result = infer(fg, evidence, method="auto", beta=1.0)
         seconds = time.process_time() - start
-    try:
-        from factorgraph_ebm.inference.exact import exact_cost
-        cost = exact_cost(compile_graph(fg))
-        row.update(entries=float(cost.entries), width=int(cost.width))
-    except ImportError:
-        pass
+    cost = exact_cost(compile_graph(fg, evidence=evidence))
+    row.update(entries=float(cost.entries), width=int(cost.width))
     row.update(method=result.method, reason=getattr(result, "reason", None), seconds=round(seconds, 3),
                log10_pe=result.log_partition / math.log(10.0), prior_log10_z=prior.log_partition / math.log(10.0),
                converged=bool(result.converged))

@@ -9,13 +9,11 @@ import numpy as np
 
 from ..exceptions import InferenceError, ZeroPartitionError
 from ..utils.lazy import lazy_module
-from .elimination import junction_tree
-from .ordering import elimination_order
 from .result import InferenceResult
 
 _kernels = lazy_module("factorgraph_ebm.kernels.exact")
 
-__all__ = ["enumerate_exact", "junction_tree", "elimination_cliques", "MAX_ENUMERATION"]
+__all__ = ["enumerate_exact", "MAX_ENUMERATION"]
 
 #: Largest number of joint assignments brute force will walk.
 MAX_ENUMERATION = 5_000_000
@@ -81,30 +79,3 @@ def _uniform_support(weights, ptr):
     """Uniform distribution over the positive entries of each range."""
     p = (weights > 0).astype(np.float64)
     return p / np.repeat(np.add.reduceat(p, ptr[:-1]), np.diff(ptr))
-
-
-# ---------------------------------------------------------------- orders
-def elimination_cliques(n_states, scopes):
-    """Elimination order and cliques of :func:`~factorgraph_ebm.inference.ordering.elimination_order`.
-
-    Parameters
-    ----------
-    n_states : sequence of int
-        States per variable.
-    scopes : iterable of sequences of int
-        Variable ids of each factor.
-
-    Returns
-    -------
-    order : list of int
-        Elimination order.
-    cliques : list of tuple
-        ``cliques[i]`` = ``order[i]`` and its neighbours when eliminated (sorted).
-
-    Examples
-    --------
-    >>> sorted(len(c) for c in elimination_cliques([2, 2, 2], [(0, 1), (1, 2), (0, 2)])[1])
-    [1, 2, 3]
-    """
-    eo = elimination_order(n_states, list(scopes))
-    return eo.order.tolist(), [tuple(sorted(c)) for c in eo.cliques]

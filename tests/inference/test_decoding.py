@@ -46,7 +46,7 @@ def _tie_graph(rng, n_vars, n_factors, inf_prob):
 
 
 def _messages(compiled):
-    """Final min-sum messages of loopy BP (as ``infer`` runs it) and the spanning-tree decode."""
+    """Final min-sum messages of flooding loopy BP (as ``infer(schedule="flood")`` runs it) and the tree decode."""
     order = bp_kernels._bfs_order(compiled.wiring)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -133,7 +133,7 @@ def test_infer_reports_the_new_decode_on_loopy_graphs(seed, inf_prob, ev_prob):
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            res = infer(compiled, method="bp", beta=np.inf, max_iter=100)
+            res = infer(compiled, method="bp", schedule="flood", beta=np.inf, max_iter=100)
         msgs, tree = _messages(compiled)
     except ZeroPartitionError:
         return

@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from factorgraph_ebm import ConvergenceWarning, FactorGraph, InferenceError, ZeroPartitionError, compile_graph, infer
 from factorgraph_ebm.inference import HEURISTICS, default_memory_budget, elimination_order, exact_cost
 from factorgraph_ebm.inference.elimination import MEMORY_BUDGET_ENV
-from factorgraph_ebm.inference.exact import elimination_cliques
 from random_models import potts_grid, random_evidence, random_graph
 
 
@@ -76,12 +75,6 @@ def test_bad_arguments_name_themselves():
         elimination_order([2, 2], [(0, 1)], heuristic="min-width")
     with pytest.raises(InferenceError, match="outside"):
         elimination_order([2, 2], [(0, 2)])
-
-
-def test_elimination_cliques_keeps_its_old_shape():
-    order, cliques = elimination_cliques([2, 2, 2], [(0, 1), (1, 2), (0, 2)])
-    assert sorted(order) == [0, 1, 2] and sorted(map(len, cliques)) == [1, 2, 3]
-    assert all(c == tuple(sorted(c)) for c in cliques)
 
 
 def _safe(fg, ev, beta, **kw):
