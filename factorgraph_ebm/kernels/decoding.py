@@ -1,7 +1,6 @@
 """MAP decoding on loopy graphs: sequential conditioning and local search.
 
-Self-contained (no helpers from other kernel modules, so Numba's disk cache
-stays valid). ``w`` is the :class:`~factorgraph_ebm.compile.Wiring` tuple.
+``w`` is the :class:`~factorgraph_ebm.compile.Wiring` tuple.
 Every loop here is serial and reads the wiring, so the kernels use
 ``JIT_LOOP`` (no reference counting, no allocation): callers pass the work
 arrays (see :mod:`factorgraph_ebm.inference.decoding`).
@@ -16,6 +15,7 @@ by the unary (evidence) are never taken.
 import numpy as np
 
 from ._jit import JIT_INLINE, JIT_LOOP, njit
+from .bp import _normalize
 
 INF = np.inf
 #: A move must lower the finite energy by more than this (relative) to count,
@@ -166,17 +166,6 @@ def _edge_v2f(e, w, unary, cmsg, cv2f):
             cv2f[m + x] += cmsg[m2 + x]
 
 
-@njit(**JIT_INLINE)
-def _shift_min(msg, m, k):
-    """Shift ``msg[m:m + k]`` to minimum 0 when its minimum is finite."""
-    lo = INF
-    for x in range(k):
-        lo = min(lo, msg[m + x])
-    if lo < INF:
-        for x in range(k):
-            msg[m + x] -= lo
-
-
 @njit(**JIT_LOOP)
 def _condition_factor(f, w, unary, state, cmsg, cv2f):
     """Recompute factor ``f``'s messages to its free variables with the fixed ones clamped.
@@ -199,7 +188,7 @@ def _condition_factor(f, w, unary, state, cmsg, cv2f):
         k = w.var_states[w.edge_var[free]]
         for x in range(k):
             cmsg[mo + x] = w.tables[base + x * step]
-        _shift_min(cmsg, mo, k)
+        _normalize(cmsg, mo, k)
         return
     for e in range(e0, e1):
         if state[w.edge_var[e]] < 0:
@@ -233,7 +222,7 @@ def _condition_factor(f, w, unary, state, cmsg, cv2f):
                 xo = (t // w.edge_stride[eo]) % k
                 if c < cmsg[mo + xo]:
                     cmsg[mo + xo] = c
-        _shift_min(cmsg, mo, k)
+        _normalize(cmsg, mo, k)
 
 
 @njit(**JIT_LOOP)
