@@ -29,8 +29,18 @@ def _loopy():
 
     grid = potts_grid(np.random.default_rng(0).normal(size=(3, 3, 2)), 1.0)
     for beta in (np.inf, 1.0):
-        infer(grid, beta=beta, method="bp").map_state
-        for schedule in ("flood", "sequential", "residual"):   # auto may not need all of them here
+        infer(grid, beta=beta, method="bp", schedule="flood").map_state
+
+
+def _schedules():
+    import numpy as np
+
+    from ..inference.api import infer
+    from ..models.potts import potts_grid
+
+    grid = potts_grid(np.random.default_rng(0).normal(size=(3, 3, 2)), 1.0)
+    for beta in (np.inf, 1.0):
+        for schedule in ("sequential", "random", "residual"):
             infer(grid, beta=beta, method="bp", schedule=schedule)
 
 
@@ -73,9 +83,11 @@ def _exact():
 #: name -> (what it compiles, function, kernels it compiles). Ordered longest first, so two
 #: workers finish together; "exact" reuses the tree pass, compiled by then.
 GROUPS = {
-    "loopy": ("loopy BP: min-sum and sum-product flooding, sequential and residual schedules, Bethe free energy",
-              _loopy, ("bp._flood", "bp._sweep", "bp._fill_decode", "bp._probabilities", "schedules._sequential",
-                       "schedules._residual", "decoding._fill_conditioned", "decoding._local_search")),
+    "loopy": ("loopy BP: min-sum and sum-product flooding, Bethe free energy, MAP decoding on loopy graphs",
+              _loopy, ("bp._flood", "bp._sweep", "bp._fill_decode", "bp._probabilities",
+                       "decoding._fill_conditioned", "decoding._local_search")),
+    "schedules": ("loopy BP: sequential, random-order and residual schedules (what schedule='auto' runs)",
+                  _schedules, ("schedules._sequential", "schedules._residual")),
     "tree": ("tree BP: exact min-sum and sum-product on forests (chains, taggers)", _tree,
              ("bp._tree_pass", "bp._fill_bfs_order", "bp._fill_exp_tables", "bp._fill_decode")),
     "marginals": ("factor marginals and the gradients of likelihood losses", _marginals,
