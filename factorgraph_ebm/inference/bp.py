@@ -14,7 +14,7 @@ message is ``max_x |p_new(x) - p_old(x)|`` of the two messages read as
 probability vectors at finite beta (independent of the state count and of
 constants; states of negligible probability do not count), and the largest
 change of the min-normalised energies at beta = inf (see
-``kernels.bp._message_change``).
+``kernels.messages._message_change``).
 
 ``damping="auto"`` (the default) runs a schedule undamped for up to
 :data:`AUTO_UNDAMPED_ITERATIONS` sweeps, which converges fastest where BP

@@ -15,7 +15,7 @@ by the unary (evidence) are never taken.
 import numpy as np
 
 from ._jit import JIT_INLINE, JIT_LOOP, njit
-from .bp import _normalize
+from .messages import _normalize
 
 INF = np.inf
 #: A move must lower the finite energy by more than this (relative) to count,

@@ -10,7 +10,7 @@ module's disk cache too (see the package notes on Numba's cache).
 * Random: the same with a fresh order each sweep (Fisher-Yates shuffle driven by
   a splitmix64 state passed in, so a seed reproduces the run).
 * Residual (Elidan, McGraw and Koller 2006): the factor-to-variable message
-  whose candidate new value differs most (:func:`.bp._message_change`) from the
+  whose candidate new value differs most (:func:`.messages._message_change`) from the
   current one is written next; the candidates of the messages it affects (of
   every other factor of its variable, towards their other variables) are then
   recomputed. An indexed binary max-heap keeps the residuals.
@@ -23,7 +23,7 @@ final ``msg_f2v``.
 import numpy as np
 
 from ._jit import JIT, JIT_INLINE, JIT_LOOP, njit
-from .bp import INF, _factor_message, _factor_messages, _settle, _unary_message, _var_messages
+from .messages import INF, _factor_message, _factor_messages, _settle, _unary_message, _var_messages
 
 
 @njit(**JIT_LOOP)

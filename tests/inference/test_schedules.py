@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from factorgraph_ebm import ConvergenceWarning, InferenceError, ZeroPartitionError, compile_graph, infer
 from factorgraph_ebm.inference import bp as bp_module
 from factorgraph_ebm.inference.bp import LOOPY_SCHEDULES, belief_propagation
-from factorgraph_ebm.kernels.bp import _message_change
+from factorgraph_ebm.kernels.messages import _message_change
 from random_models import random_evidence, random_forest, random_graph
 
 BETAS = [0.5, 1.0, np.inf]
