@@ -121,7 +121,9 @@ def test_a_fresh_process_predicts_exactly_the_same_on_real_sentences(tmp_path, e
         pred, marg = tagger.predict(X[150:]), tagger.predict_marginals(X[150:])
         np.testing.assert_array_equal(there["lengths"], [len(p) for p in pred])
         np.testing.assert_array_equal(there["pred"], np.concatenate(pred))
-        np.testing.assert_array_equal(there["marg"], np.concatenate(marg))             # bit for bit
+        # the same parameters and the same kernels, but this process may have compiled them itself while the fresh
+        # one loads them from the disk cache: with fastmath reassociation the two can round differently (1 ulp)
+        np.testing.assert_allclose(there["marg"], np.concatenate(marg), rtol=1e-13, atol=0)
     assert tagger.score(X[150:], tags[150:]) > 0.7
 
 
