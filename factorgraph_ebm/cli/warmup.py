@@ -83,11 +83,11 @@ def _exact():
 #: name -> (what it compiles, function, kernels it compiles). Ordered longest first, so two
 #: workers finish together; "exact" reuses the tree pass, compiled by then.
 GROUPS = {
+    "schedules": ("loopy BP: sequential, random-order and residual schedules (what schedule='auto' runs)",
+                  _schedules, ("schedules._sequential", "schedules._residual")),
     "loopy": ("loopy BP: min-sum and sum-product flooding, Bethe free energy, MAP decoding on loopy graphs",
               _loopy, ("bp._flood", "bp._sweep", "bp._fill_decode", "bp._probabilities",
                        "decoding._fill_conditioned", "decoding._local_search")),
-    "schedules": ("loopy BP: sequential, random-order and residual schedules (what schedule='auto' runs)",
-                  _schedules, ("schedules._sequential", "schedules._residual")),
     "tree": ("tree BP: exact min-sum and sum-product on forests (chains, taggers)", _tree,
              ("bp._tree_pass", "bp._fill_bfs_order", "bp._fill_exp_tables", "bp._fill_decode")),
     "marginals": ("factor marginals and the gradients of likelihood losses", _marginals,
