@@ -366,30 +366,39 @@ def _exp_chunk(y, bits, n):
 def _message(belief, tab_ptr, sep_ptr, m, out, acc, beta, work2):
     """Node m's table summed over its frontal variables (the table is (front size, separator size)).
 
-    Two passes over the table: the minimum of each separator entry, then the
-    sum of ``exp(-beta (e - min))``, whose exponentials are computed in chunks
-    of :data:`EXP_CHUNK` by :func:`_exp_chunk` (loops that vectorise).
+    The minimum of each separator entry, then the sum of ``exp(-beta (e - min))``,
+    whose exponentials are computed in chunks of :data:`EXP_CHUNK` by
+    :func:`_exp_chunk` (loops that vectorise). With a large separator both are
+    done block by block of separator entries, so the table is read once from memory.
     """
     s_size = sep_ptr[m + 1] - sep_ptr[m]
     f_size = (tab_ptr[m + 1] - tab_ptr[m]) // s_size
     off = tab_ptr[m]
     out[:s_size] = INF
     acc[:s_size] = 0.0
-    for f in range(f_size):
-        row = off + f * s_size
-        for s in range(s_size):
-            x = belief[row + s]
-            o = out[s]
-            out[s] = x if x < o else o
+    if beta == INF or s_size < EXP_CHUNK:
+        for f in range(f_size):
+            row = off + f * s_size
+            for s in range(s_size):
+                x = belief[row + s]
+                o = out[s]
+                out[s] = x if x < o else o
     if beta == INF:
         return
     y = np.empty(EXP_CHUNK)
     bits = np.empty(EXP_CHUNK, dtype=np.int64)
     if s_size >= EXP_CHUNK:
-        for f in range(f_size):
-            row = off + f * s_size
-            for s0 in range(0, s_size, EXP_CHUNK):
-                n = min(EXP_CHUNK, s_size - s0)
+        # by blocks of separator entries: the block of each row is read again from the cache
+        for s0 in range(0, s_size, EXP_CHUNK):
+            n = min(EXP_CHUNK, s_size - s0)
+            for f in range(f_size):
+                row = off + f * s_size + s0
+                for i in range(n):
+                    x = belief[row + i]
+                    o = out[s0 + i]
+                    out[s0 + i] = x if x < o else o
+            for f in range(f_size):
+                row = off + f * s_size
                 for i in range(n):
                     lo = out[s0 + i]
                     y[i] = -beta * (belief[row + s0 + i] - lo) if lo < INF else -INF
