@@ -261,7 +261,8 @@ def _build_node(m, node_ptr, node_var, n_front, k, belief, tab_ptr, fac_ptr, fac
                 tmp, acc, beta, work2, term_off, term_str, jt):
     """Node m's table: its factors, the unaries of its frontal variables and its children's messages.
 
-    ``src`` holds the factor tables, then (from ``unary_off``) the unaries.
+    ``src`` holds the factor tables, then (from ``unary_off``) the unaries,
+    then room for one child message (at its end).
     A child's message (its table summed over its frontal variables) is
     computed here, when it is needed, into ``tmp``: messages are never stored.
 
@@ -294,7 +295,21 @@ def _build_node(m, node_ptr, node_var, n_front, k, belief, tab_ptr, fac_ptr, fac
             term_off[n_terms] = unary_off + var_state_ptr[v]
             term_str[n_terms, :d + 1] = strides[:d + 1]
             n_terms += 1
+        fused_child = -1
         if dims[d] >= FUSE_MIN_STATES:
+            # the first child message of this level goes into the same pass, from the end of src
+            for t in range(child_ptr[m], child_ptr[m + 1]):
+                c = child[t]
+                sv = node_var[node_ptr[c] + n_front[c]:node_ptr[c + 1]]
+                if _level(node_ptr, node_var, m, sv, posn) == d:
+                    msg_off = len(src) - (sep_ptr[c + 1] - sep_ptr[c])
+                    _message(belief, tab_ptr, sep_ptr, c, src[msg_off:], acc, beta, work2)
+                    _strides_onto(node_ptr, node_var, k, m, sv, pos, strides)
+                    term_off[n_terms] = msg_off
+                    term_str[n_terms, :d + 1] = strides[:d + 1]
+                    n_terms += 1
+                    fused_child = c
+                    break
             _expand_add(belief, off, dims, d, src, n_terms, term_off, term_str, jt, digit)
         else:
             kd = dims[d]
@@ -308,7 +323,7 @@ def _build_node(m, node_ptr, node_var, n_front, k, belief, tab_ptr, fac_ptr, fac
         for t in range(child_ptr[m], child_ptr[m + 1]):
             c = child[t]
             sv = node_var[node_ptr[c] + n_front[c]:node_ptr[c + 1]]
-            if _level(node_ptr, node_var, m, sv, posn) == d:
+            if c != fused_child and _level(node_ptr, node_var, m, sv, posn) == d:
                 _message(belief, tab_ptr, sep_ptr, c, tmp, acc, beta, work2)
                 _strides_onto(node_ptr, node_var, k, m, sv, pos, strides)
                 _add_into(belief, off, dims, d + 1, tmp, 0, strides, digit)
@@ -468,10 +483,10 @@ def _passes(node_ptr, node_var, n_front, parent, k, belief, tab_ptr, sep_ptr, be
     term_off = np.zeros(max_terms, dtype=np.int64)
     term_str = np.zeros((max_terms, width), dtype=np.int64)
     jt = np.zeros(max_terms, dtype=np.int64)
-    src = np.empty(len(tables) + len(unary) if upward else 0)
+    src = np.empty(len(tables) + len(unary) + max_sep if upward else 0)   # factors, unaries, a child message
     if upward:
         src[:len(tables)] = tables
-        src[len(tables):] = unary
+        src[len(tables):len(tables) + len(unary)] = unary
     for m in range(n_nodes if upward else 0):
         _build_node(m, node_ptr, node_var, n_front, k, belief, tab_ptr, fac_ptr, fac, scope_ptr, scope_var, src,
                     table_ptr, len(tables), var_state_ptr, child_ptr, child, sep_ptr, pos, posn, strides, digit, dims,
