@@ -208,19 +208,69 @@ def _level(node_ptr, node_var, m, sub_vars, posn):
     return lvl
 
 
+#: Axes with at least this many states get their terms in the same pass as the repeat
+#: (:func:`_expand_add`); shorter axes one pass per term (:func:`_add_into`), faster there.
+FUSE_MIN_STATES = 8
+
+
 @njit(**JIT)
-def _build_node(m, node_ptr, node_var, n_front, k, belief, tab_ptr, fac_ptr, fac, scope_ptr, scope_var, tables,
-                table_ptr, unary, var_state_ptr, child_ptr, child, sep_ptr, pos, posn, strides, digit, dims,
-                tmp, acc, beta, work2):
+def _expand_add(belief, off, dims, d, src, n_terms, term_off, term_str, jt, digit):
+    """Table over axes ``0..d`` = the one over axes ``0..d - 1`` repeated along axis d, plus ``n_terms`` terms.
+
+    In place, from the end (entry i of the prefix table is read before the
+    entries ``i * dims[d] + j`` are written). Term t is read from ``src`` at
+    ``term_off[t]`` with strides ``term_str[t, :d + 1]``: one pass writes
+    each entry once, however many terms it gets.
+    """
+    prefix = 1
+    for q in range(d):
+        prefix *= dims[q]
+    kd = dims[d]
+    for t in range(n_terms):
+        jt[t] = term_off[t]
+        for q in range(d):
+            jt[t] += (dims[q] - 1) * term_str[t, q]
+    for q in range(d):
+        digit[q] = dims[q] - 1
+    for i in range(prefix - 1, -1, -1):
+        x = belief[off + i]
+        base = off + i * kd
+        for j in range(kd):
+            belief[base + j] = x
+        for t in range(n_terms):
+            st = term_str[t, d]
+            j0 = jt[t]
+            for j in range(kd):
+                belief[base + j] += src[j0 + j * st]
+        q = d - 1
+        while q >= 0:
+            if digit[q] > 0:
+                digit[q] -= 1
+                for t in range(n_terms):
+                    jt[t] -= term_str[t, q]
+                break
+            digit[q] = dims[q] - 1
+            for t in range(n_terms):
+                jt[t] += term_str[t, q] * (dims[q] - 1)
+            q -= 1
+
+
+@njit(**JIT)
+def _build_node(m, node_ptr, node_var, n_front, k, belief, tab_ptr, fac_ptr, fac, scope_ptr, scope_var, src,
+                table_ptr, unary_off, var_state_ptr, child_ptr, child, sep_ptr, pos, posn, strides, digit, dims,
+                tmp, acc, beta, work2, term_off, term_str, jt):
     """Node m's table: its factors, the unaries of its frontal variables and its children's messages.
 
+    ``src`` holds the factor tables, then (from ``unary_off``) the unaries,
+    then room for one child message (at its end).
     A child's message (its table summed over its frontal variables) is
     computed here, when it is needed, into ``tmp``: messages are never stored.
 
     Built axis by axis: the table over the first d + 1 axes is the one over
-    the first d axes repeated along axis d (in place, from the end), plus the
-    tables whose last axis is d. A term is added over the prefix it needs, not
-    over the whole table (node variables are ordered by how many factors use them).
+    the first d axes repeated along axis d plus the factors and unaries whose
+    last axis is d (one pass, :func:`_expand_add`), plus the children's
+    messages whose last axis is d. A term is added over the prefix it needs,
+    not over the whole table (node variables are ordered by how many factors use them).
     """
     nd = _node_dims(node_ptr, node_var, k, m, dims)
     off = tab_ptr[m]
@@ -229,27 +279,51 @@ def _build_node(m, node_ptr, node_var, n_front, k, belief, tab_ptr, fac_ptr, fac
     belief[off] = 0.0
     prefix = 1
     for d in range(nd):
-        kd = dims[d]
-        for i in range(prefix - 1, -1, -1):
-            x = belief[off + i]
-            for j in range(kd - 1, -1, -1):
-                belief[off + i * kd + j] = x
-        prefix *= kd
+        n_terms = 0
         for t in range(fac_ptr[m], fac_ptr[m + 1]):
             f = fac[t]
             sv = scope_var[scope_ptr[f]:scope_ptr[f + 1]]
             if _level(node_ptr, node_var, m, sv, posn) == d:
                 _strides_onto(node_ptr, node_var, k, m, sv, pos, strides)
-                _add_into(belief, off, dims, d + 1, tables, table_ptr[f], strides, digit)
+                term_off[n_terms] = table_ptr[f]
+                term_str[n_terms, :d + 1] = strides[:d + 1]
+                n_terms += 1
         v = node_var[node_ptr[m] + d]
         if d < n_front[m] and k[v] > 1:
             sv = node_var[node_ptr[m] + d:node_ptr[m] + d + 1]
             _strides_onto(node_ptr, node_var, k, m, sv, pos, strides)
-            _add_into(belief, off, dims, d + 1, unary, var_state_ptr[v], strides, digit)
+            term_off[n_terms] = unary_off + var_state_ptr[v]
+            term_str[n_terms, :d + 1] = strides[:d + 1]
+            n_terms += 1
+        fused_child = -1
+        if dims[d] >= FUSE_MIN_STATES:
+            # the first child message of this level goes into the same pass, from the end of src
+            for t in range(child_ptr[m], child_ptr[m + 1]):
+                c = child[t]
+                sv = node_var[node_ptr[c] + n_front[c]:node_ptr[c + 1]]
+                if _level(node_ptr, node_var, m, sv, posn) == d:
+                    msg_off = len(src) - (sep_ptr[c + 1] - sep_ptr[c])
+                    _message(belief, tab_ptr, sep_ptr, c, src[msg_off:], acc, beta, work2)
+                    _strides_onto(node_ptr, node_var, k, m, sv, pos, strides)
+                    term_off[n_terms] = msg_off
+                    term_str[n_terms, :d + 1] = strides[:d + 1]
+                    n_terms += 1
+                    fused_child = c
+                    break
+            _expand_add(belief, off, dims, d, src, n_terms, term_off, term_str, jt, digit)
+        else:
+            kd = dims[d]
+            for i in range(prefix - 1, -1, -1):
+                x = belief[off + i]
+                for j in range(kd - 1, -1, -1):
+                    belief[off + i * kd + j] = x
+            for t in range(n_terms):
+                _add_into(belief, off, dims, d + 1, src, term_off[t], term_str[t], digit)
+        prefix *= dims[d]
         for t in range(child_ptr[m], child_ptr[m + 1]):
             c = child[t]
             sv = node_var[node_ptr[c] + n_front[c]:node_ptr[c + 1]]
-            if _level(node_ptr, node_var, m, sv, posn) == d:
+            if c != fused_child and _level(node_ptr, node_var, m, sv, posn) == d:
                 _message(belief, tab_ptr, sep_ptr, c, tmp, acc, beta, work2)
                 _strides_onto(node_ptr, node_var, k, m, sv, pos, strides)
                 _add_into(belief, off, dims, d + 1, tmp, 0, strides, digit)
@@ -257,41 +331,112 @@ def _build_node(m, node_ptr, node_var, n_front, k, belief, tab_ptr, fac_ptr, fac
         posn[node_var[node_ptr[m] + d]] = -1
 
 
+#: Entries whose exponentials :func:`_exp_chunk` computes at once (vectorised).
+EXP_CHUNK = 1024
+
+# Cody-Waite split of log(2) (the high part has trailing zero bits, so k * _LN2_HI is exact for |k| < 2048)
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_INV_LN2 = 1.44269504088896338700e+00
+#: Below this argument :func:`_exp_chunk` returns 0 (exp(-708) is about 3e-308, the smallest normal double).
+_EXP_MIN_ARG = -708.0
+
+
+@njit(**JIT)
+def _exp_chunk(y, bits, n):
+    """``y[:n] = exp(y[:n])`` for ``y <= 0`` (``-inf`` allowed), in loops that vectorise.
+
+    Range reduction ``y = k log 2 + r`` (|r| <= log(2) / 2), a degree-12
+    Taylor polynomial for ``exp(r)`` (truncation error < 2e-16 relative) and
+    ``2 ** k`` built in the exponent bits of ``bits`` (an int64 array viewed as
+    float64). Arguments below ``_EXP_MIN_ARG`` give 0 (a relative change of
+    less than 1e-300 to a sum that holds a 1, as in :func:`_message`).
+    """
+    for i in range(n):
+        x = y[i]
+        xc = x if x > _EXP_MIN_ARG else _EXP_MIN_ARG
+        kf = np.floor(xc * _INV_LN2 + 0.5)
+        r = (xc - kf * _LN2_HI) - kf * _LN2_LO
+        p = 1.0 / 479001600.0
+        p = p * r + 1.0 / 39916800.0
+        p = p * r + 1.0 / 3628800.0
+        p = p * r + 1.0 / 362880.0
+        p = p * r + 1.0 / 40320.0
+        p = p * r + 1.0 / 5040.0
+        p = p * r + 1.0 / 720.0
+        p = p * r + 1.0 / 120.0
+        p = p * r + 1.0 / 24.0
+        p = p * r + 1.0 / 6.0
+        p = p * r + 0.5
+        p = p * r + 1.0
+        p = p * r + 1.0
+        bits[i] = (np.int64(kf) + 1023) << 52
+        y[i] = p if x >= _EXP_MIN_ARG else 0.0
+    scale = bits[:n].view(np.float64)
+    for i in range(n):
+        y[i] *= scale[i]
+
+
 @njit(**JIT)
 def _message(belief, tab_ptr, sep_ptr, m, out, acc, beta, work2):
     """Node m's table summed over its frontal variables (the table is (front size, separator size)).
 
-    One pass over the table: ``out`` holds the running minimum of each
-    separator entry and ``acc`` the sum of ``exp(-beta (e - out))``, rescaled
-    when the minimum drops.
+    The minimum of each separator entry, then the sum of ``exp(-beta (e - min))``,
+    whose exponentials are computed in chunks of :data:`EXP_CHUNK` by
+    :func:`_exp_chunk` (loops that vectorise). With a large separator both are
+    done block by block of separator entries, so the table is read once from memory.
     """
     s_size = sep_ptr[m + 1] - sep_ptr[m]
     f_size = (tab_ptr[m + 1] - tab_ptr[m]) // s_size
     off = tab_ptr[m]
     out[:s_size] = INF
     acc[:s_size] = 0.0
-    if beta == INF:
+    if beta == INF or s_size < EXP_CHUNK:
         for f in range(f_size):
             row = off + f * s_size
             for s in range(s_size):
                 x = belief[row + s]
-                if x < out[s]:
-                    out[s] = x
+                o = out[s]
+                out[s] = x if x < o else o
+    if beta == INF:
         return
-    for f in range(f_size):
-        row = off + f * s_size
-        for s in range(s_size):
-            x = belief[row + s]
-            lo = out[s]
-            if x >= lo:
-                if x < INF:
-                    acc[s] += np.exp(-beta * (x - lo))
-            elif lo == INF:
-                out[s] = x
-                acc[s] = 1.0
-            else:
-                acc[s] = acc[s] * np.exp(-beta * (lo - x)) + 1.0
-                out[s] = x
+    y = np.empty(EXP_CHUNK)
+    bits = np.empty(EXP_CHUNK, dtype=np.int64)
+    if s_size >= EXP_CHUNK:
+        # by blocks of separator entries: the block of each row is read again from the cache
+        for s0 in range(0, s_size, EXP_CHUNK):
+            n = min(EXP_CHUNK, s_size - s0)
+            for f in range(f_size):
+                row = off + f * s_size + s0
+                for i in range(n):
+                    x = belief[row + i]
+                    o = out[s0 + i]
+                    out[s0 + i] = x if x < o else o
+            for f in range(f_size):
+                row = off + f * s_size
+                for i in range(n):
+                    lo = out[s0 + i]
+                    y[i] = -beta * (belief[row + s0 + i] - lo) if lo < INF else -INF
+                _exp_chunk(y, bits, n)
+                for i in range(n):
+                    acc[s0 + i] += y[i]
+    else:
+        rows = EXP_CHUNK // s_size
+        for f0 in range(0, f_size, rows):
+            nr = min(rows, f_size - f0)
+            i = 0
+            for f in range(f0, f0 + nr):
+                row = off + f * s_size
+                for s in range(s_size):
+                    lo = out[s]
+                    y[i] = -beta * (belief[row + s] - lo) if lo < INF else -INF
+                    i += 1
+            _exp_chunk(y, bits, nr * s_size)
+            i = 0
+            for f in range(nr):
+                for s in range(s_size):
+                    acc[s] += y[i]
+                    i += 1
     for s in range(s_size):
         if out[s] < INF:
             out[s] -= np.log(acc[s]) / beta
@@ -332,10 +477,20 @@ def _passes(node_ptr, node_var, n_front, parent, k, belief, tab_ptr, sep_ptr, be
     tmp = np.empty(max_sep)
     up = np.empty(max_sep)
     acc = np.empty(max_sep)
+    max_terms = 1
+    for m in range(n_nodes):
+        max_terms = max(max_terms, fac_ptr[m + 1] - fac_ptr[m] + 1)
+    term_off = np.zeros(max_terms, dtype=np.int64)
+    term_str = np.zeros((max_terms, width), dtype=np.int64)
+    jt = np.zeros(max_terms, dtype=np.int64)
+    src = np.empty(len(tables) + len(unary) + max_sep if upward else 0)   # factors, unaries, a child message
+    if upward:
+        src[:len(tables)] = tables
+        src[len(tables):len(tables) + len(unary)] = unary
     for m in range(n_nodes if upward else 0):
-        _build_node(m, node_ptr, node_var, n_front, k, belief, tab_ptr, fac_ptr, fac, scope_ptr, scope_var, tables,
-                    table_ptr, unary, var_state_ptr, child_ptr, child, sep_ptr, pos, posn, strides, digit, dims,
-                    tmp, acc, beta, work2)
+        _build_node(m, node_ptr, node_var, n_front, k, belief, tab_ptr, fac_ptr, fac, scope_ptr, scope_var, src,
+                    table_ptr, len(tables), var_state_ptr, child_ptr, child, sep_ptr, pos, posn, strides, digit, dims,
+                    tmp, acc, beta, work2, term_off, term_str, jt)
         if parent[m] < 0:
             _message(belief, tab_ptr, sep_ptr, m, tmp, acc, beta, work2)
             root_value[m] = tmp[0]
