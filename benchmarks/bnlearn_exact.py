@@ -38,7 +38,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from _bif import STATES_KEY, read_bif  # noqa: E402
-from _machine import machine  # noqa: E402
+from _machine import machine, write_report  # noqa: E402
 
 from factorgraph_ebm import compile_graph, infer  # noqa: E402
 from factorgraph_ebm.exceptions import ConvergenceWarning  # noqa: E402
@@ -168,12 +168,7 @@ def main(argv=None):
             row = run(path, scratch, np.random.default_rng(args.seed), args.evidence, args.check)
             report["rows"].append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "reason"}), flush=True)
-    report["load_after"] = os.getloadavg()
-    out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=1, default=float))
-    out.with_suffix(".md").write_text(markdown(report))
-    print(markdown(report))
+    write_report(report, args.out, markdown)
 
 
 if __name__ == "__main__":

@@ -37,7 +37,7 @@ import warnings
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from _machine import machine  # noqa: E402
+from _machine import machine, write_report  # noqa: E402
 
 from factorgraph_ebm import infer  # noqa: E402
 from factorgraph_ebm.exceptions import ConvergenceWarning, InferenceError, ZeroPartitionError  # noqa: E402
@@ -226,12 +226,7 @@ def main(argv=None):
                 print(task, json.dumps(report[task + "-summary"]), flush=True)
         else:
             parser.error(f"unknown task {task!r}")
-    report["load_after"] = os.getloadavg()
-    out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(report, indent=1, default=float))
-    out.with_suffix(".md").write_text(markdown(report))
-    print(markdown(report))
+    write_report(report, args.out, markdown)
 
 
 if __name__ == "__main__":
