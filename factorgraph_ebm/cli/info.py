@@ -68,12 +68,12 @@ def model_summary(fg, evidence=None, memory_budget=None):
 
 def _auto_choice(summary):
     """What ``infer(method="auto")`` runs on the model, and why."""
-    from ..inference.api import AUTO_EXACT_MAX_SECONDS
+    from ..inference.api import AUTO_EXACT_MAX_SECONDS, auto_runs_exact
 
     cost = summary["exact"]
     if summary["forest"]:
         return "tree BP (exact: the model is a forest)"
-    if cost.feasible and cost.seconds <= AUTO_EXACT_MAX_SECONDS:
+    if auto_runs_exact(cost):
         return "exact (junction tree)"
     why = "memory budget" if not cost.feasible else f"{AUTO_EXACT_MAX_SECONDS:g} s time limit"
     return f"loopy BP (exact inference is over the {why})"

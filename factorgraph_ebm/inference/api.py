@@ -13,7 +13,7 @@ from .exact import enumerate_exact
 
 _kernels = lazy_module("factorgraph_ebm.kernels.bp")
 
-__all__ = ["infer", "free_energy", "energy", "METHODS", "AUTO_EXACT_MAX_SECONDS"]
+__all__ = ["infer", "free_energy", "energy", "METHODS", "AUTO_EXACT_MAX_SECONDS", "auto_runs_exact"]
 
 METHODS = ("auto", "bp", "exact", "enumerate")
 #: ``auto`` runs exact inference on a loopy graph when it fits the memory budget and
@@ -31,17 +31,38 @@ def _compiled(graph, evidence, parameters):
     return compile_graph(graph, evidence=evidence, parameters=parameters)
 
 
+def auto_runs_exact(cost):
+    """Whether ``method="auto"`` runs exact inference on a loopy graph with this predicted cost.
+
+    It must fit the memory budget it was predicted for and take at most
+    :data:`AUTO_EXACT_MAX_SECONDS`.
+
+    Examples
+    --------
+    >>> from factorgraph_ebm import compile_graph
+    >>> from factorgraph_ebm.inference.elimination import exact_cost
+    >>> from factorgraph_ebm.models import potts_grid
+    >>> auto_runs_exact(exact_cost(compile_graph(potts_grid(np.zeros((3, 3, 2)), 1.0))))
+    True
+    """
+    return cost.feasible and cost.seconds <= AUTO_EXACT_MAX_SECONDS
+
+
 def _auto(compiled, beta, memory_budget, bp_options):
-    """Exact inference when its prediction fits the budget and ``AUTO_EXACT_MAX_SECONDS``, else loopy BP."""
+    """Exact inference when :func:`auto_runs_exact`, else loopy BP.
+
+    The order search stops at the smaller of the memory budget and the bytes
+    :data:`AUTO_EXACT_MAX_SECONDS` allow, so a model too slow for exact
+    inference is told apart fast.
+    """
     budget = _budget(memory_budget)
-    budget = min(budget, _BYTES_FOR_SECONDS * AUTO_EXACT_MAX_SECONDS)
-    red, order, cost = _predict(compiled, budget)
-    if cost.feasible:
+    red, order, cost = _predict(compiled, min(budget, _BYTES_FOR_SECONDS * AUTO_EXACT_MAX_SECONDS))
+    if auto_runs_exact(cost):
         reason = (f"exact: {cost.heuristic} width {cost.width}, {cost.entries:.3g} entries "
                   f"({cost.bytes / 1e6:.3g} MB, about {cost.seconds:.2g} s) fit the budget")
         return _run(compiled, beta, red, order, cost, reason)
     result = belief_propagation(compiled, beta, **bp_options)
-    over = "time" if cost.bytes <= _budget(memory_budget) else "memory"
+    over = "time" if cost.bytes <= budget else "memory"
     result.reason = (f"bp: exact would need {'more than ' if not cost.complete else ''}{cost.entries:.3g} entries "
                      f"({cost.heuristic} width {cost.width}), over the {over} limit")
     return result
