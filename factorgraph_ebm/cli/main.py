@@ -75,8 +75,13 @@ def _build_parser():
 
     quiet = _Parser(add_help=False)
     quiet.add_argument("--quiet", "-q", action="store_true", help="no progress or timing on standard error")
+    budget = _Parser(add_help=False)
+    budget.add_argument("--memory-budget", type=_memory_budget, metavar="BYTES",
+                        help="memory exact inference may use, e.g. 2G or 500M (default: FGEBM_MEMORY_BUDGET, "
+                             "else a quarter of the RAM)")
 
-    inf = sub.add_parser("infer", parents=[quiet], help="MAR, MPE or PR of a .uai or .fg model (UAI result format)")
+    inf = sub.add_parser("infer", parents=[quiet, budget],
+                         help="MAR, MPE or PR of a .uai or .fg model (UAI result format)")
     inf.add_argument("model", help="model file: .uai or .fg (optionally .gz)")
     inf.add_argument("--task", required=True, choices=("MAR", "MPE", "PR"),
                      help="MAR: marginals; MPE: most probable explanation; PR: log10 partition function")
@@ -94,17 +99,11 @@ def _build_parser():
                      help="loopy BP damping: 'auto' (default: undamped, then 0.5 if that does not converge "
                           "in 100 iterations) or a number in [0, 1)")
     inf.add_argument("--out", metavar="FILE", help="result file (default: standard output)")
-    inf.add_argument("--memory-budget", type=_memory_budget, metavar="BYTES",
-                     help="memory exact inference may use, e.g. 2G or 500M (default: FGEBM_MEMORY_BUDGET, "
-                          "else a quarter of the RAM)")
 
-    info = sub.add_parser("info", parents=[quiet],
+    info = sub.add_parser("info", parents=[quiet, budget],
                           help="size, structure, elimination width, and what exact inference would cost")
     info.add_argument("model", help="model file: .uai or .fg (optionally .gz)")
     info.add_argument("--evidence", metavar="FILE.evid", help="UAI evidence file (observed variables leave the scopes)")
-    info.add_argument("--memory-budget", type=_memory_budget, metavar="BYTES",
-                     help="memory exact inference may use, e.g. 2G or 500M (default: FGEBM_MEMORY_BUDGET, "
-                          "else a quarter of the RAM)")
 
     warm = sub.add_parser("warmup", parents=[quiet],
                           help="compile every Numba kernel now (once per machine; otherwise on first use)")
