@@ -43,6 +43,7 @@ from ..compile.compiled import sum_ranges
 from ..exceptions import ConvergenceWarning, InferenceError
 from ..utils.lazy import lazy_module
 from ..utils.validation import check_scalar
+from .decoding import decode_map
 from .result import InferenceResult, check_zero_partition, marginals_from_beliefs, probabilities_from_costs
 
 __all__ = ["belief_propagation", "residual_cost", "SCHEDULES", "LOOPY_SCHEDULES", "AUTO_DAMPING",
@@ -281,8 +282,6 @@ class _Answers:
         tree = _kernels._decode(self.compiled.wiring, msgs.belief, msgs.v2f, self.order[0], self.order[1])
         if self.order[2]:
             return tree
-        from .decoding import decode_map  # local: keeps this edit to the one method
-
         return decode_map(self.compiled, msgs.f2v, tree)
 
     def map_state(self):
