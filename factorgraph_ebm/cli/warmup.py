@@ -21,7 +21,8 @@ import warnings
 __all__ = ["GROUPS", "warmup", "cold_groups"]
 
 
-def _loopy():
+def _loopy_runs(schedules):
+    """Loopy BP on a small grid with each of ``schedules``, min-sum (decoded) and sum-product."""
     import numpy as np
 
     from ..inference.api import infer
@@ -29,19 +30,16 @@ def _loopy():
 
     grid = potts_grid(np.random.default_rng(0).normal(size=(3, 3, 2)), 1.0)
     for beta in (np.inf, 1.0):
-        infer(grid, beta=beta, method="bp", schedule="flood").map_state
+        for schedule in schedules:
+            infer(grid, beta=beta, method="bp", schedule=schedule).map_state
+
+
+def _loopy():
+    _loopy_runs(("flood",))
 
 
 def _schedules():
-    import numpy as np
-
-    from ..inference.api import infer
-    from ..models.potts import potts_grid
-
-    grid = potts_grid(np.random.default_rng(0).normal(size=(3, 3, 2)), 1.0)
-    for beta in (np.inf, 1.0):
-        for schedule in ("sequential", "random", "residual"):
-            infer(grid, beta=beta, method="bp", schedule=schedule)
+    _loopy_runs(("sequential", "random", "residual"))
 
 
 def _tree():
