@@ -80,6 +80,7 @@ class _Messages:
         self.belief = np.zeros(int(compiled.wiring.var_state_ptr[-1]))
         self.inward = np.zeros(compiled.n_factors)   # tree schedule: constants of the inward messages
         self.free = None    # Bethe free energies per graph, when schedule="auto" computed them to choose
+        self.map_state = None   # min-sum decoding, when schedule="auto" computed it to choose
 
 
 def check_damping(damping):
@@ -193,7 +194,8 @@ def _auto(compiled, beta, etables, block_min, damping, tol, max_iter, state, dec
             msgs.free = _bethe_free_energies(compiled, beta, msgs)
             score = -beta * float(np.sum(msgs.free))
         elif valid:
-            score = -float(np.sum(compiled.factor_energies(decode(msgs))))
+            msgs.map_state = decode(msgs)
+            score = -float(np.sum(compiled.factor_energies(msgs.map_state)))
         if np.isnan(score):
             score = -np.inf
         attempts.append(_Attempt(schedule, msgs, n_iter, delta, used, tol, valid, score))
@@ -278,7 +280,10 @@ class _Answers:
         :func:`~factorgraph_ebm.inference.decoding.decode_map` also decodes by
         sequential conditioning, improves both by local search and keeps the
         better per graph (never worse than the spanning-tree decode).
+        Reuses the decoding ``schedule="auto"`` made to choose ``msgs``.
         """
+        if msgs.map_state is not None:
+            return msgs.map_state
         tree = _kernels._decode(self.compiled.wiring, msgs.belief, msgs.v2f, self.order[0], self.order[1])
         if self.order[2]:
             return tree
