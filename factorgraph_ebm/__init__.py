@@ -6,6 +6,12 @@ free energies (finite ``beta``). Train the parameters of the energies with a
 loss from :mod:`factorgraph_ebm.losses` and a :class:`Trainer`.
 """
 
+import os
+
+# Before anything can start Numba's OpenMP thread pool (which is when libgomp reads it): waiting
+# threads sleep instead of spinning; a value the user set is kept. Why: kernels/_jit.py, WAIT_POLICY.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 from .compile import CompiledGraph, compile_graph, with_evidence, with_parameters
 from .exceptions import (
     ConvergenceWarning,

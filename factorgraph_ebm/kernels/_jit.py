@@ -25,8 +25,23 @@ import shutil
 import sys
 import time
 
-import numba
-from numba.core import event
+# Set by the package's __init__ (before anything can start Numba's thread pool); again here for
+# code that imports the kernels some other way.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numba  # noqa: E402 - after the wait policy
+from numba.core import event  # noqa: E402
+
+#: The OpenMP wait policy asked for (``OMP_WAIT_POLICY``): ``PASSIVE`` unless the user chose otherwise.
+#: (libgomp reads it once, when Numba starts its thread pool: a program that ran a parallel Numba
+#: function or called ``numba.set_num_threads`` before importing factorgraph_ebm keeps the default.)
+#: With libgomp's default (spin for a while, then sleep), a machine with one other busy process made
+#: two-thread flooding 2-29x slower than one thread: between the two parallel regions of every
+#: iteration the idle thread spins on the core the other process needs, and the region then waits
+#: for the thread that lost its core. Sleeping waiters cost about nothing on a quiet machine (100 x
+#: 100 grid, K = 2 min-sum: 0.55-0.80 ms per iteration passive, 0.69-0.71 spinning) and keep two
+#: threads within a few percent of one thread on a busy one.
+WAIT_POLICY = os.environ["OMP_WAIT_POLICY"]
 
 #: ``numba.njit`` is always nopython.
 JIT = {
