@@ -78,7 +78,8 @@ class PGMaxGridBP:
     Args:
         n: grid side N.
         k: number of states K.
-        pair: (K, K) energy table, indexed [first (left/top), second].
+        pair: (K, K) energy table shared by every edge, or (E, K, K), one per edge (horizontal edges in
+            row-major order, then vertical), indexed [first (left/top), second].
         beta: inverse temperature; ``np.inf`` selects max-product (min-sum).
         damping: damping factor passed to PGMax (its default would be 0.5).
         x64: enable JAX float64 (global JAX flag) before building anything.
@@ -88,8 +89,9 @@ class PGMaxGridBP:
                  damping: float = 0.0, x64: bool = True):
         jax.config.update("jax_enable_x64", bool(x64))
         pair = np.asarray(pair, dtype=np.float64)
-        if pair.shape != (k, k):
-            raise ValueError(f"pair must be ({k}, {k}), got {pair.shape}")
+        n_edges = 2 * n * (n - 1)
+        if pair.shape not in ((k, k), (n_edges, k, k)):
+            raise ValueError(f"pair must be ({k}, {k}) or ({n_edges}, {k}, {k}), got {pair.shape}")
         self.n, self.k = n, k
         self.beta = float(beta)
         self.min_sum = bool(np.isinf(beta))

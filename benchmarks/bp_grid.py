@@ -1,51 +1,64 @@
-"""Seconds per loopy-BP iteration on N x N Potts grids, and exact chain inference,
-for factorgraph-ebm, a plain vectorized NumPy BP and PGMax (CPU), in one run.
+"""Seconds per flooding BP iteration on N x N grids, on a quiet and on a busy machine, with 1 and 2 threads,
+for factorgraph-ebm, a fully vectorised NumPy BP and PGMax (CPU), side by side in one run; and exact chains.
 
 Usage (from the repository root; see benchmarks/README.md for the environment)::
 
-    python benchmarks/bp_grid.py                      # full table (about 75 min on 2 cores)
-    python benchmarks/bp_grid.py --sizes 100 --states 2 8 --peers numpy   # quick look
+    python benchmarks/bp_grid.py                                   # full table (about 40 min on 2 cores)
+    python benchmarks/bp_grid.py --sizes 100 --states 2 8 --peers numpy-vec --no-chain   # quick look
 
 What is measured
 ----------------
-* Grids: ``E(x) = sum_i unary[i, x_i] + coupling * sum_<ij> [x_i != x_j]`` with
-  random unaries, flooding schedule, no damping, zero initial messages, at
-  beta = inf (min-sum) and beta = 1 (sum-product). Seconds per iteration is
-  ``(median t(2n) - median t(n)) / n`` for factorgraph-ebm (n >= 10) and PGMax
-  (so the fixed cost of a call, marginals and free energy included, cancels out) and
-  ``median t(n) / n`` for NumPy (which has no fixed cost). Numba warm-up and
-  PGMax's JIT compile are excluded; PGMax's compile time is reported apart.
-* Agreement: after the same ``n`` iterations all engines run the same
-  schedule from the same messages, so their marginals must agree to round-off
-  (sum-product: largest absolute difference) and their decoded states must be
-  the same (min-sum: fraction of variables that agree).
-* Work: factor-to-variable messages x K^2 per iteration (the table entries a
-  pairwise message update has to visit), and the bytes of message traffic per
-  iteration (each message entry is read and written about four times:
-  f2v read, v2f written, v2f read, f2v written) against this machine's
-  memory bandwidth (a large NumPy copy, measured in the same run).
+* Grids: ``E(x) = sum_i unary[i, x_i] + sum_<ij> T_ij(x_i, x_j)`` with random
+  unaries uniform in [0, 2), flooding schedule, no damping, zero initial
+  messages, at beta = inf (min-sum) and beta = 1 (sum-product). Two kinds of
+  pairwise tables: ``potts`` (one shared table, coupling 0.5 off the diagonal,
+  as ``models.potts_grid`` declares it) and ``general`` (a distinct random K x
+  K table per edge, uniform in [0, 1): every engine reads E K^2 table entries
+  per iteration).
+* Conditions: ``quiet`` (nothing else running but the machine's own load) and
+  ``busy`` (one competing CPU-bound process, ``python -c "while True: pass"``,
+  started for the measurement), each with 1 and 2 Numba threads for ours
+  (``numba.set_num_threads``; calls below ``kernels._jit.PARALLEL_MIN_ENTRIES``
+  run on one thread anyway). The peers run with their own defaults in both
+  conditions. Ratios against the peers use ours at 2 threads (the default on
+  this machine) in the same condition.
+* Seconds per iteration: ``(median t(n + 1) - median t(1)) / n`` for
+  factorgraph-ebm and ``(median t(2n) - median t(n)) / n`` for PGMax (runs
+  alternated; the fixed cost of a call, marginals and free energy included,
+  cancels out; PGMax compiles one program per iteration count) and ``median
+  t(n) / n`` for NumPy (which has no fixed cost). Numba warm-up and PGMax's XLA compile are excluded; PGMax's
+  compile time is recorded apart.
+* Agreement: all engines run the same schedule from the same messages, so
+  after the same iterations sum-product marginals agree to round-off and
+  min-sum decoded states coincide (checked against the vectorised NumPy BP).
+* Work and floor: factor-to-variable messages x K^2 multiply-adds per
+  iteration; the floor is that work at :data:`FLOOR_RATE` (the two cores'
+  scalar rate, 1.25e9 a second each), and the table gives ours (quiet, 2
+  threads) as a multiple of it.
 * Chains: exact inference (one inward and one outward pass) on a chain of
   T = 100000 variables with K = 50 states: ours (tree schedule) against
-  forward-backward / Viterbi in NumPy (Python loop over t). PGMax has no tree
-  schedule (flooding needs T iterations to be exact), so it is not run there.
+  forward-backward / Viterbi in NumPy (Python loop over t).
 
-Writes a JSON file and a Markdown table (``--out``, default
-``benchmarks/results/bp_grid``) and prints the table.
+Writes a JSON file (after every row) and a Markdown table (``--out``,
+default ``benchmarks/results/bp_grid``) and prints the table.
 """
 
 import argparse
+import contextlib
 import json
 import multiprocessing
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import warnings
 
+import numba
 import numpy as np
 
-from factorgraph_ebm import belief_propagation, compile_graph
+from factorgraph_ebm import FactorGraph, belief_propagation, compile_graph
 from factorgraph_ebm.models import chain_graph, potts_grid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -55,6 +68,24 @@ from _numpy_bp_vec import VectorisedBP, grid_model  # noqa: E402
 from _numpy_chain import numpy_chain_marginals, numpy_chain_viterbi  # noqa: E402
 
 COUPLING = 0.5
+#: Multiply-adds per second the floor is counted at: two cores at 1.25e9 each.
+FLOOR_RATE = 2.5e9
+CONDITIONS = ("quiet", "busy")
+
+
+@contextlib.contextmanager
+def condition(name):
+    """``busy``: one competing CPU-bound process for the duration; ``quiet``: nothing."""
+    if name != "busy":
+        yield
+        return
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    time.sleep(0.3)
+    try:
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
 
 
 def median_time(fn, repeats):
@@ -67,98 +98,119 @@ def median_time(fn, repeats):
     return statistics.median(times), out
 
 
-def per_iteration(run, n, repeats):
-    """``(median t(2n) - median t(n)) / n`` and the result of the n-iteration run."""
-    run(n)  # warm-up
-    t_n, out = median_time(lambda: run(n), repeats)
-    t_2n, _ = median_time(lambda: run(2 * n), repeats)
-    return max(t_2n - t_n, 1e-12) / n, out
+def per_iteration(run, lo, hi, repeats):
+    """``(median t(hi) - median t(lo)) / (hi - lo)`` over alternated runs, and the last ``hi``-iteration result."""
+    run(lo)  # warm-up
+    t_lo, t_hi, out = [], [], None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        run(lo)
+        t_lo.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        out = run(hi)
+        t_hi.append(time.perf_counter() - t)
+    return max(statistics.median(t_hi) - statistics.median(t_lo), 1e-12) / (hi - lo), out
 
 
-def memory_bandwidth(n_bytes=1 << 29, repeats=5):
-    """Bytes per second of a large NumPy copy (one read and one write per byte)."""
-    a = np.ones(n_bytes // 8)
-    b = np.empty_like(a)
-    t, _ = median_time(lambda: np.copyto(b, a), repeats)
-    return 2 * a.nbytes / t
+def grid_edges_ab(size):
+    """Edge ends of an N x N grid (row-major ids): horizontal edges, then vertical, as ``_numpy_bp_vec`` orders them."""
+    ids = np.arange(size * size).reshape(size, size)
+    return (np.concatenate([ids[:, :-1].ravel(), ids[:-1, :].ravel()]),
+            np.concatenate([ids[:, 1:].ravel(), ids[1:, :].ravel()]))
 
 
-def ours_grid(unary, pair, beta, n, repeats):
-    t0 = time.perf_counter()
-    fg = potts_grid(unary, pair)
-    t1 = time.perf_counter()
-    cg = compile_graph(fg)
-    t2 = time.perf_counter()
-    ids = fg.variable_array("x").ids
+def declare(unary, tables):
+    """Our factor graph: ``potts_grid`` for a shared (K, K) table, one factor group of per-edge tables otherwise."""
+    if tables.ndim == 2:
+        return potts_grid(unary, tables)
+    size, _, k = unary.shape
+    fg = FactorGraph()
+    x = fg.add_variables("x", shape=(size, size), states=k)
+    fg.add_factor_group(x.ids.reshape(-1, 1), unary.reshape(-1, k), name="unary")
+    a, b = grid_edges_ab(size)
+    fg.add_factor_group(np.stack([x.ids.ravel()[a], x.ids.ravel()[b]], axis=1), tables, name="pairs")
+    return fg
 
-    def run(iters):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tol=0: never "converged"
-            return belief_propagation(cg, beta, schedule="flood", tol=0.0, max_iter=iters)
 
-    # at least 10 iterations between the two timed runs, so that the fixed cost
-    # (larger than an iteration on big grids) cancels without swamping the difference
-    sec, res = per_iteration(run, max(n, 10), repeats)
-    if n < 10:
-        res = run(n)  # the same iteration count as the peers, for the agreement check
-    k = unary.shape[-1]
-    out = {"per_iter_s": sec, "declare_s": t1 - t0, "compile_s": t2 - t1,
-           "messages": int(cg.n_messages)}
-    marg = res.marginal_array.reshape(-1, k)[ids]
-    if np.isinf(beta):  # lowest-belief state, as the peers decode (res.map_state decodes along a tree)
-        return out, np.argmax(marg, axis=-1)
-    return out, marg
+def ours_run(cg, beta, iters):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tol=0: never "converged"
+        return belief_propagation(cg, beta, schedule="flood", damping=0.0, tol=0.0, max_iter=iters)
+
+
+def ours_grid(cg, beta, n, repeats, threads):
+    """Our seconds per iteration at ``threads`` Numba threads."""
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        sec, _ = per_iteration(lambda iters: ours_run(cg, beta, iters), 1, n + 1, repeats)
+    finally:
+        numba.set_num_threads(before)   # one iteration (above) carries the fixed cost of a call
+    return sec
+
+
+def ours_answer(cg, ids, k, beta, iters):
+    """Our decoded states (min-sum: lowest belief, as the peers decode) or marginals after ``iters`` iterations."""
+    marg = ours_run(cg, beta, iters).marginal_array.reshape(-1, k)[ids]
+    return np.argmax(marg, axis=-1) if np.isinf(beta) else marg
 
 
 def numpy_grid(unary, pair, beta, n, repeats):
     t, msgs = median_time(lambda: numpy_bp_run(unary, pair, beta, n), repeats)
     b = grid_beliefs(unary, msgs)
     if np.isinf(beta):
-        return {"per_iter_s": t / n}, np.argmin(b, axis=-1)
+        return t / n, np.argmin(b, axis=-1)
     p = np.exp(-beta * (b - b.min(axis=-1, keepdims=True)))
-    return {"per_iter_s": t / n}, p / p.sum(axis=-1, keepdims=True)
+    return t / n, p / p.sum(axis=-1, keepdims=True)
 
 
-def numpy_vec_grid(unary, pair, beta, n, repeats):
+def numpy_vec_grid(unary, tables, beta, n, repeats):
     """The fully vectorised NumPy baseline (``_numpy_bp_vec.py``), per-edge tables, the same iterations."""
-    model = grid_model(unary, pair)
+    if tables.ndim == 2:
+        model = grid_model(unary, tables)
+    else:
+        model = (unary.reshape(-1, unary.shape[-1]), *grid_edges_ab(unary.shape[0]), tables)
     t, bp = median_time(lambda: VectorisedBP(*model, beta).run(n), repeats)
     marg = bp.marginals().reshape(unary.shape)
     if np.isinf(beta):
-        return {"per_iter_s": t / n}, np.argmin(marg, axis=-1)
-    return {"per_iter_s": t / n}, marg
+        return t / n, np.argmin(marg, axis=-1)
+    return t / n, marg
 
 
-def pgmax_grid(unary, pair, beta, n, repeats, x64):
+def pgmax_grid(unary, tables, beta, n, repeats, x64, conditions):
     from _pgmax_bp import PGMaxGridBP
 
     size, _, k = unary.shape
-    model = PGMaxGridBP(size, k, pair, beta, damping=0.0, x64=x64)
+    model = PGMaxGridBP(size, k, tables, beta, damping=0.0, x64=x64)
     arrs = model.init_arrays(unary)
     compile_s = model.compile(n, arrs) + model.compile(2 * n, arrs)
-    sec, out = per_iteration(lambda iters: model.run(arrs, iters), n, repeats)
+    info = {"build_s": model.build_seconds, "compile_s": compile_s}
+    for name in conditions:
+        with condition(name):
+            info[name], out = per_iteration(lambda iters: model.run(arrs, iters), n, 2 * n, repeats)
     marg = model.marginals(out)
-    info = {"per_iter_s": sec, "build_s": model.build_seconds, "compile_s": compile_s}
     if np.isinf(beta):
         return info, np.argmin(marg, axis=-1)
     return info, marg
 
 
-def _pgmax_worker(path, pair, beta, n, repeats, x64):
+def _pgmax_worker(path, beta, n, repeats, x64, conditions):
     unary = np.load(path + ".unary.npy")
-    info, out = pgmax_grid(unary, pair, beta, n, repeats, x64)
+    tables = np.load(path + ".tables.npy")
+    info, out = pgmax_grid(unary, tables, beta, n, repeats, x64, conditions)
     np.save(path + ".out.npy", out)
     with open(path + ".json", "w") as fh:
         json.dump(info, fh)
 
 
-def pgmax_isolated(unary, pair, beta, n, repeats, x64):
+def pgmax_isolated(unary, tables, beta, n, repeats, x64, conditions):
     """``pgmax_grid`` in a fresh process, so that running out of memory costs one row, not the run."""
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "pgmax")
         np.save(path + ".unary.npy", unary)
+        np.save(path + ".tables.npy", tables)
         proc = multiprocessing.get_context("spawn").Process(
-            target=_pgmax_worker, args=(path, pair, beta, n, repeats, x64))
+            target=_pgmax_worker, args=(path, beta, n, repeats, x64, conditions))
         proc.start()
         proc.join()
         if proc.exitcode != 0:
@@ -173,46 +225,88 @@ def agreement(beta, ours, other):
     return {"max_marginal_diff": float(np.max(np.abs(ours - other)))}
 
 
+def table_bytes(size, k):
+    """Bytes of one float64 K x K table per edge of an N x N grid."""
+    return 2 * size * (size - 1) * k * k * 8
+
+
 def pgmax_fits(size, k, budget_bytes):
     # PGMax keeps one K*K log-potential row per factor, and XLA's temporaries are
     # several times that (300 x 300, K = 32 took more than 24 GB).
-    return 12 * 2 * size * (size - 1) * k * k * 8 <= budget_bytes
+    return 12 * table_bytes(size, k) <= budget_bytes
 
 
-def run_grids(args, peers, bandwidth, log, save):
+def numpy_vec_fits(size, k, budget_bytes):
+    # tables, their exp and its transpose (or the transposed tables), each (E, K, K), and (E, K, K) temporaries
+    return 5 * table_bytes(size, k) <= budget_bytes
+
+
+def ours_fits(size, k, kind, budget_bytes):
+    # general tables: two copies (C order and transposed) and their exp-space copies
+    return kind == "potts" or 4 * table_bytes(size, k) <= budget_bytes
+
+
+ITERATIONS = {100: (20, 5), 300: (6, 3)}   # (n, repeats) per grid side; larger grids: (2, 1)
+
+
+def run_grids(args, peers, log, save):
     rows = []
     rng = np.random.default_rng(0)
+    budget = args.memory * 2**30
     for size in args.sizes:
-        n, repeats = {100: (10, 5), 300: (4, 3)}.get(size, (1, 3))
+        n, repeats = ITERATIONS.get(size, (2, 1))
         for k in args.states:
             unary = rng.uniform(0.0, 2.0, (size, size, k))
-            pair = COUPLING * (1.0 - np.eye(k))
-            for beta in (np.inf, 1.0):
-                mode = "min-sum" if np.isinf(beta) else "sum-product"
-                row = {"N": size, "K": k, "mode": mode, "iterations": n, "repeats": repeats}
-                row["ours"], ours_out = ours_grid(unary, pair, beta, n, repeats)
-                work = 2 * 2 * size * (size - 1) * k * k  # pairwise f2v messages x K^2
-                row["work_per_iter"] = work
-                row["ours"]["work_rate"] = work / row["ours"]["per_iter_s"]
-                traffic = 4 * 8 * row["ours"]["messages"]
-                row["ours"]["bandwidth_fraction"] = traffic / row["ours"]["per_iter_s"] / bandwidth
-                for peer in peers:
-                    if peer == "pgmax" and not pgmax_fits(size, k, args.pgmax_memory * 2**30):
-                        row[peer] = {"skipped": f"needs more than {args.pgmax_memory} GiB"}
-                        continue
-                    if peer == "numpy":
-                        row[peer], out = numpy_grid(unary, pair, beta, n, repeats)
-                    elif peer == "numpy-vec":
-                        row[peer], out = numpy_vec_grid(unary, pair, beta, n, repeats)
-                    else:
-                        row[peer], out = pgmax_isolated(unary, pair, beta, n, repeats, args.x64)
-                        if out is None:
+            for kind in args.tables:
+                if not ours_fits(size, k, kind, budget):
+                    log(f"{size} {k} {kind}: skipped (tables need more than {args.memory} GiB)")
+                    continue
+                if kind == "potts":
+                    tables = COUPLING * (1.0 - np.eye(k))
+                else:
+                    tables = rng.uniform(0.0, 1.0, (2 * size * (size - 1), k, k))
+                fg = declare(unary, tables)
+                cg = compile_graph(fg)
+                ids = fg.variable_array("x").ids
+                del fg
+                for mode in args.modes:
+                    beta = np.inf if mode == "min-sum" else 1.0
+                    row = {"N": size, "K": k, "tables": kind, "mode": mode, "iterations": n, "repeats": repeats,
+                           "messages": int(cg.n_messages), "work_per_iter": 2 * 2 * size * (size - 1) * k * k,
+                           "load_before": os.getloadavg()[0], "ours": {}}
+                    for cond in args.conditions:
+                        with condition(cond):
+                            for threads in args.threads:
+                                row["ours"][f"{cond}_{threads}"] = ours_grid(cg, beta, n, repeats, threads)
+                    for peer in peers:
+                        fits = {"pgmax": pgmax_fits, "numpy-vec": numpy_vec_fits}.get(peer, lambda *a: True)
+                        if not fits(size, k, budget):
+                            row[peer] = {"skipped": f"needs more than {args.memory} GiB"}
                             continue
-                    row[peer].update(agreement(beta, ours_out, out))
-                    row[peer]["speedup"] = row[peer]["per_iter_s"] / row["ours"]["per_iter_s"]
-                rows.append(row)
-                log(format_grid_row(row, peers))
-                save(rows)
+                        if peer == "pgmax":
+                            row[peer], out = pgmax_isolated(unary, tables, beta, n, repeats, args.x64,
+                                                            args.conditions)
+                            if out is None:
+                                continue
+                        else:
+                            row[peer] = {}
+                            for cond in args.conditions:
+                                with condition(cond):
+                                    if peer == "numpy-vec":
+                                        row[peer][cond], out = numpy_vec_grid(unary, tables, beta, n, repeats)
+                                    elif kind == "potts":
+                                        row[peer][cond], out = numpy_grid(unary, tables, beta, n, repeats)
+                                    else:
+                                        row[peer] = {"skipped": "shared tables only"}
+                                        break
+                            if "skipped" in row[peer]:
+                                continue
+                        same = ours_answer(cg, ids, k, beta, 2 * n if peer == "pgmax" else n)
+                        row[peer].update(agreement(beta, same, out))
+                    rows.append(row)
+                    log(format_grid_row(row, peers, args))
+                    save(rows)
+                del cg
     return rows
 
 
@@ -244,46 +338,76 @@ def run_chain(args, log):
     return rows
 
 
-def format_grid_row(row, peers):
-    o = row["ours"]
-    parts = [f"{row['N']:>5} {row['K']:>3} {row['mode']:<11} ours {o['per_iter_s'] * 1e3:9.2f} ms"]
+def _ms(sec):
+    return f"{sec * 1e3:.2f}"
+
+
+def ours_default(row, cond):
+    """Ours at the most threads measured (the default on this machine) in condition ``cond``."""
+    runs = {int(key.split("_")[1]): sec for key, sec in row["ours"].items() if key.startswith(cond + "_")}
+    return runs[max(runs)] if runs else None
+
+
+def format_grid_row(row, peers, args):
+    parts = [f"{row['N']:>5} {row['K']:>3} {row['tables']:<7} {row['mode']:<11} ours "
+             + " ".join(f"{key} {_ms(sec)}" for key, sec in row["ours"].items())]
     for peer in peers:
-        r = row[peer]
+        r = row.get(peer, {})
         if "skipped" in r:
             parts.append(f"{peer} skipped")
-        else:
-            parts.append(f"{peer} {r['per_iter_s'] * 1e3:9.2f} ms ({r['speedup']:5.1f}x)")
+            continue
+        parts.append(f"{peer} " + " ".join(f"{c} {_ms(r[c])} ({r[c] / ours_default(row, c):.1f}x)"
+                                           for c in args.conditions if c in r))
     return " | ".join(parts)
 
 
 def _agreement_cell(row, peers):
-    ran = [row[p] for p in peers if "skipped" not in row[p]]
+    ran = [row[p] for p in peers if p in row and "skipped" not in row[p]]
     if not ran:
         return "n/a"
     if row["mode"] == "min-sum":
         return f"same states: {min(r['map_agree'] for r in ran):.1%}"
-    return f"marginals within {max(r['max_marginal_diff'] for r in ran):.0e}"
+    return f"within {max(r['max_marginal_diff'] for r in ran):.0e}"
 
 
 def markdown(result):
-    peers = result["peers"]
-    head = "| N | K | mode | ours ms/iter | " + " | ".join(
-        f"{p} ms/iter | ours faster" for p in peers) + " | work rate (K^2 updates/s) | of memory bandwidth | agreement |"
-    lines = [head, "|" + "---|" * (head.count("|") - 1)]
+    peers, conditions, threads = result["peers"], result["conditions"], result["threads"]
+    ours_cols = [f"ours {c} {t}T" for c in conditions for t in threads]
+    peer_cols = [f"{p} {c}" for p in peers for c in conditions]
+    ratio_cols = [f"ours vs {p} {c}" for p in peers for c in conditions]
+    extra = []
+    if "busy" in conditions and len(threads) > 1:
+        extra.append(f"busy {max(threads)}T / {min(threads)}T")
+    extra += ["x floor", "agreement"]
+    head = ["N", "K", "tables", "mode"] + ours_cols + peer_cols + ratio_cols + extra
+    lines = ["ms per iteration; \"ours vs X\" = X's time / ours (ours at the most threads), same condition.", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in result["grids"]:
-        o = row["ours"]
-        cells = [str(row["N"]), str(row["K"]), row["mode"], f"{o['per_iter_s'] * 1e3:.2f}"]
+        cells = [str(row["N"]), str(row["K"]), row["tables"], row["mode"]]
+        cells += [_ms(row["ours"][f"{c}_{t}"]) if f"{c}_{t}" in row["ours"] else "" for c in conditions
+                  for t in threads]
         for p in peers:
-            r = row[p]
-            cells += (["n/a", r["skipped"]] if "skipped" in r
-                      else [f"{r['per_iter_s'] * 1e3:.2f}", f"{r['speedup']:.1f}x"])
-        cells += [f"{o['work_rate']:.2e}", f"{o['bandwidth_fraction']:.0%}", _agreement_cell(row, peers)]
+            r = row.get(p, {})
+            cells += [r["skipped"] if "skipped" in r else (_ms(r[c]) if c in r else "") for c in conditions]
+        for p in peers:
+            r = row.get(p, {})
+            cells += ["" if "skipped" in r or c not in r else f"{r[c] / ours_default(row, c):.1f}x"
+                      for c in conditions]
+        if "busy" in conditions and len(threads) > 1:
+            cells.append(f"{row['ours'][f'busy_{max(threads)}'] / row['ours'][f'busy_{min(threads)}']:.2f}")
+        quiet = ours_default(row, conditions[0])
+        cells += [f"{quiet / (row['work_per_iter'] / FLOOR_RATE):.1f}", _agreement_cell(row, peers)]
         lines.append("| " + " | ".join(cells) + " |")
     if result["chains"]:
         lines += ["", "| chain T | K | mode | ours s | numpy s | ours faster |", "|---|---|---|---|---|---|"]
         for c in result["chains"]:
             lines.append(f"| {c['T']} | {c['K']} | {c['mode']} | {c['ours_s']:.3f} | {c['numpy_s']:.3f} "
                          f"| {c['speedup']:.0f}x |")
+    m = result["machine"]
+    lines += ["", f"{m['cpu']}, {m['cores']} cores, numba {m['numba']} ({m.get('threading_layer', '?')} threads, "
+              f"OMP_WAIT_POLICY={m.get('omp_wait_policy', '?')}), numpy {m['numpy']}"
+              + (f", jax {m['jax']} / pgmax {m['pgmax']}" if "pgmax" in m else "")
+              + f"; load average {result['load_before']:.2f} before, {result['load_after']:.2f} after."]
     return "\n".join(lines) + "\n"
 
 
@@ -291,13 +415,17 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100, 300, 1000])
     parser.add_argument("--states", type=int, nargs="+", default=[2, 8, 32])
-    parser.add_argument("--peers", nargs="*", default=["numpy", "pgmax"], choices=["numpy", "numpy-vec", "pgmax"])
+    parser.add_argument("--tables", nargs="+", default=["potts", "general"], choices=["potts", "general"])
+    parser.add_argument("--modes", nargs="+", default=["min-sum", "sum-product"], choices=["min-sum", "sum-product"])
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--conditions", nargs="+", default=list(CONDITIONS), choices=CONDITIONS)
+    parser.add_argument("--peers", nargs="*", default=["numpy-vec", "pgmax"], choices=["numpy", "numpy-vec", "pgmax"])
     parser.add_argument("--chain", type=int, nargs=2, default=[100000, 50], metavar=("T", "K"))
     parser.add_argument("--chain-repeats", type=int, default=3)
     parser.add_argument("--no-chain", action="store_true")
     parser.add_argument("--float32-pgmax", dest="x64", action="store_false",
                         help="run PGMax in float32 (its default); float64 otherwise, like the others")
-    parser.add_argument("--pgmax-memory", type=float, default=14.0, help="GiB PGMax may use (else skipped)")
+    parser.add_argument("--memory", type=float, default=14.0, help="GiB an engine's tables may take (else skipped)")
     parser.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                                       "results", "bp_grid"))
     args = parser.parse_args(argv)
@@ -305,11 +433,14 @@ def main(argv=None):
     def log(msg):
         print(msg, flush=True)
 
-    bandwidth = memory_bandwidth()
     info = machine()
-    info["memory_bandwidth_GBps"] = bandwidth / 1e9
+    numba.set_num_threads(numba.get_num_threads())     # starts the pool, so the threading layer is known
+    info["threading_layer"] = numba.threading_layer()
+    info["omp_wait_policy"] = os.environ.get("OMP_WAIT_POLICY")
     log(f"machine: {info}")
-    result = {"machine": info, "peers": args.peers, "coupling": COUPLING, "pgmax_x64": args.x64}
+    result = {"machine": info, "peers": args.peers, "conditions": args.conditions, "threads": args.threads,
+              "coupling": COUPLING, "pgmax_x64": args.x64, "floor_rate": FLOOR_RATE,
+              "load_before": os.getloadavg()[0]}
     if "pgmax" in args.peers:
         import jax
         import pgmax
@@ -321,9 +452,9 @@ def main(argv=None):
         with open(args.out + ".json", "w") as fh:
             json.dump(dict(result, grids=rows, chains=[]), fh, indent=1)
 
-    result["grids"] = run_grids(args, args.peers, bandwidth, log, save)
+    result["grids"] = run_grids(args, args.peers, log, save)
     result["chains"] = [] if args.no_chain else run_chain(args, log)
-    os.makedirs(os.path.dirname(args.out), exist_ok=True)
+    result["load_after"] = os.getloadavg()[0]
     with open(args.out + ".json", "w") as fh:
         json.dump(result, fh, indent=1)
     table = markdown(result)
