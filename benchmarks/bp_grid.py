@@ -283,6 +283,11 @@ def run_grids(args, peers, log, save):
                         if not fits(size, k, budget):
                             row[peer] = {"skipped": f"needs more than {args.memory} GiB"}
                             continue
+                        if peer == "pgmax" and kind == "potts" and "general" in args.tables:
+                            # PGMax has no Potts path: a shared table costs it what per-edge tables do, so
+                            # its time is measured once, on the general row (the table repeats it here)
+                            row[peer] = {"skipped": "same work as the general row"}
+                            continue
                         if peer == "pgmax":
                             row[peer], out = pgmax_isolated(unary, tables, beta, n, repeats, args.x64,
                                                             args.conditions)
@@ -370,6 +375,17 @@ def _agreement_cell(row, peers):
     return f"within {max(r['max_marginal_diff'] for r in ran):.0e}"
 
 
+def _peer_times(result, row, peer):
+    """The peer's measurements for ``row``; PGMax on a Potts row: those of the general row of the same N, K, mode."""
+    r = row.get(peer, {})
+    if r.get("skipped") != "same work as the general row":
+        return r, ""
+    for other in result["grids"]:
+        if other["tables"] == "general" and all(other[key] == row[key] for key in ("N", "K", "mode")):
+            return other.get(peer, {}), " (g)"
+    return r, ""
+
+
 def markdown(result):
     peers, conditions, threads = result["peers"], result["conditions"], result["threads"]
     ours_cols = [f"ours {c} {t}T" for c in conditions for t in threads]
@@ -380,18 +396,19 @@ def markdown(result):
         extra.append(f"busy {max(threads)}T / {min(threads)}T")
     extra += ["x floor", "agreement"]
     head = ["N", "K", "tables", "mode"] + ours_cols + peer_cols + ratio_cols + extra
-    lines = ["ms per iteration; \"ours vs X\" = X's time / ours (ours at the most threads), same condition.", "",
+    lines = ["ms per iteration; \"ours vs X\" = X's time / ours (ours at the most threads), same condition; "
+             "(g): PGMax on a Potts row is its time on the general row (it does the same work for both).", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for row in result["grids"]:
         cells = [str(row["N"]), str(row["K"]), row["tables"], row["mode"]]
         cells += [_ms(row["ours"][f"{c}_{t}"]) if f"{c}_{t}" in row["ours"] else "" for c in conditions
                   for t in threads]
         for p in peers:
-            r = row.get(p, {})
-            cells += [r["skipped"] if "skipped" in r else (_ms(r[c]) if c in r else "") for c in conditions]
+            r, mark = _peer_times(result, row, p)
+            cells += [r["skipped"] if "skipped" in r else (_ms(r[c]) + mark if c in r else "") for c in conditions]
         for p in peers:
-            r = row.get(p, {})
-            cells += ["" if "skipped" in r or c not in r else f"{r[c] / ours_default(row, c):.1f}x"
+            r, mark = _peer_times(result, row, p)
+            cells += ["" if "skipped" in r or c not in r else f"{r[c] / ours_default(row, c):.1f}x{mark}"
                       for c in conditions]
         if "busy" in conditions and len(threads) > 1:
             cells.append(f"{row['ours'][f'busy_{max(threads)}'] / row['ours'][f'busy_{min(threads)}']:.2f}")

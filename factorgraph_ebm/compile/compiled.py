@@ -33,6 +33,8 @@ class Wiring(NamedTuple):
     block_ptr: np.ndarray       #: (B+1,) int64 offsets of each block in tables
     tables: np.ndarray          #: (2 * block_ptr[-1],) float64 energies (+inf forbidden), C order per
     #: block, followed by a second copy in which pairwise blocks are transposed
+    block_potts: np.ndarray     #: (B,) bool: a pairwise K x K Potts table, ``T = d + g [x_i != x_j]`` with
+    #: finite ``d`` and ``g >= 0`` (+inf allowed), whose messages cost O(K) (see :func:`potts_blocks`)
 
 
 @dataclass(frozen=True)

@@ -179,6 +179,69 @@ def _pair_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch):
 
 
 @njit(**JIT_INLINE)
+def _potts_message(f, k, w, beta, msg_v2f, out, scratch):
+    """Message of a Potts factor (``w.block_potts``: ``T = d + g [x_i != x_j]``, ``g >= 0``) to position ``k``, in O(K).
+
+    With ``q`` the source message and ``lo = min q``: min-sum
+    ``out_j = min(q_j, g + min_{i != j} q_i) - lo`` (the two smallest sources
+    suffice); sum-product ``out_j = -log(a_j + e^{-beta g} (s - a_j)) / beta``
+    with ``a_i = exp(-beta (q_i - lo))`` and ``s = sum a_i``, exact in the
+    log domain when that underflows. ``scratch``: length >= K. Returns the
+    constant removed (the unnormalised message is ``out + constant``), as
+    :func:`_pair_message` does.
+    """
+    e0 = w.factor_edge_ptr[f]
+    et = e0 + k
+    es = e0 + 1 - k
+    kk = w.var_states[w.edge_var[et]]
+    mt = w.edge_state_ptr[et]
+    ms = w.edge_state_ptr[es]
+    t0 = w.block_ptr[w.factor_block[f]]
+    d = w.tables[t0]
+    g = w.tables[t0 + 1] - d
+    lo = INF
+    lo2 = INF
+    arg = 0
+    for i in range(kk):
+        q = msg_v2f[ms + i]
+        if q < lo:
+            lo2 = lo
+            lo = q
+            arg = i
+        elif q < lo2:
+            lo2 = q
+    if lo == INF:
+        for j in range(kk):
+            out[mt + j] = INF
+        return 0.0
+    if beta == INF:
+        for j in range(kk):
+            c = (lo2 if j == arg else lo) + g
+            q = msg_v2f[ms + j]
+            out[mt + j] = (q if q < c else c) - lo
+        return d + lo
+    eg = np.exp(-beta * g)
+    s = 0.0
+    for i in range(kk):
+        a = np.exp(-beta * (msg_v2f[ms + i] - lo))
+        scratch[i] = a
+        s += a
+    for j in range(kk):
+        a = scratch[j]
+        v = a + eg * (s - a)
+        if v > TINY:
+            out[mt + j] = -np.log(v) / beta
+            continue
+        # underflow (j far above the minimum, g large): softmin of the two terms in the log domain
+        x1 = msg_v2f[ms + j] - lo
+        x2 = g - np.log(s - a) / beta      # j != arg here, so s - a >= 1
+        hi = max(x1, x2)
+        low = min(x1, x2)
+        out[mt + j] = low - np.log1p(np.exp(-beta * (hi - low))) / beta if hi < INF else low
+    return d + lo + _normalize(out, mt, kk)
+
+
+@njit(**JIT_INLINE)
 def _unary_message(f, w, out):
     """Message of a one-variable factor: its table, shifted to a minimum of 0 (any beta); returns the shift."""
     e = w.factor_edge_ptr[f]
@@ -253,6 +316,8 @@ def _factor_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch):
     """
     arity = w.factor_edge_ptr[f + 1] - w.factor_edge_ptr[f]
     if arity == 2:
+        if w.block_potts[w.factor_block[f]]:
+            return _potts_message(f, k, w, beta, msg_v2f, out, scratch)
         return _pair_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch)
     if arity == 1:
         return _unary_message(f, w, out)
