@@ -231,9 +231,11 @@ def table_bytes(size, k):
 
 
 def pgmax_fits(size, k, budget_bytes):
-    # PGMax keeps one K*K log-potential row per factor, and XLA's temporaries are
-    # several times that (300 x 300, K = 32 took more than 24 GB).
-    return 12 * table_bytes(size, k) <= budget_bytes
+    # PGMax keeps one K*K log-potential row per factor, and XLA's temporaries are several times that
+    # (300 x 300, K = 32 took more than 24 GB), plus message temporaries that grow with E K (1000 x 1000,
+    # K = 8 went past 24 GB in an earlier run; K = 2 fitted)
+    edges = 2 * size * (size - 1)
+    return 12 * table_bytes(size, k) + 2000 * edges * k <= budget_bytes
 
 
 def numpy_vec_fits(size, k, budget_bytes):
