@@ -1,0 +1,298 @@
+"""Tree schedule: exact BP on forests by an inward and an outward pass, and decoding by backtracking.
+
+The breadth-first order of :func:`_bfs_order` lists each tree (connected
+component) as one contiguous run starting at its root; the inward pass walks
+it backwards (leaves to root), the outward pass forwards. ``passes`` picks
+:data:`INWARD`, :data:`OUTWARD` (from the messages of an earlier inward pass)
+or :data:`BOTH`. After the inward pass alone, every variable's message to its
+parent factor and each root's belief are final, which is all the free energy
+(sum of the inward constants plus the root's softmin) and MAP backtracking
+(:func:`_decode`) read; the outward pass is only needed for marginals.
+
+Pairwise min-sum messages use this module's own helper (:func:`_tree_min_message`):
+the source-major table copy, one source state at a time, an element-wise min over the
+contiguous target states (vectorised). Other messages are the helpers of :mod:`.messages`.
+"""
+
+import numpy as np
+from numba import prange
+
+from ._jit import JIT_INLINE, JIT_LOOP, JIT_PARALLEL, njit
+from .messages import INF, _factor_message, _normalize, _var_messages
+
+#: ``passes`` of :func:`_tree_pass`: leaves to roots, roots to leaves (after an inward pass), both.
+INWARD, OUTWARD, BOTH = 1, 2, 3
+
+def _bfs_order(w):
+    """Breadth-first order of the bipartite graph, rooted at the lowest variable id per component.
+
+    Returns
+    -------
+    order : (n_vars + n_factors,) int64
+        Node ids: ``v`` for variable v, ``n_vars + f`` for factor f.
+    parent_edge : (n_vars + n_factors,) int64
+        Edge joining a node to its BFS parent, -1 for roots.
+    is_forest : bool
+        False when an edge closes a cycle.
+    """
+    n_nodes = len(w.var_states) + len(w.factor_edge_ptr) - 1
+    order = np.empty(n_nodes, dtype=np.int64)
+    parent_edge = np.full(n_nodes, -1, dtype=np.int64)
+    is_forest = _fill_bfs_order(w, order, parent_edge, np.zeros(n_nodes, dtype=np.bool_))
+    return order, parent_edge, bool(is_forest)
+
+
+@njit(**JIT_LOOP)
+def _fill_bfs_order(w, order, parent_edge, seen):
+    """The search of :func:`_bfs_order` into ``order`` and ``parent_edge`` (all -1); returns is_forest."""
+    n_vars = len(w.var_states)
+    is_forest = True
+    head = 0
+    tail = 0
+    for r in range(n_vars):
+        if seen[r]:
+            continue
+        seen[r] = True
+        order[tail] = r
+        tail += 1
+        while head < tail:
+            node = order[head]
+            head += 1
+            if node < n_vars:
+                for p in range(w.var_edge_ptr[node], w.var_edge_ptr[node + 1]):
+                    e = w.var_edges[p]
+                    if e == parent_edge[node]:
+                        continue
+                    g = n_vars + w.edge_factor[e]
+                    if seen[g]:
+                        is_forest = False
+                        continue
+                    seen[g] = True
+                    parent_edge[g] = e
+                    order[tail] = g
+                    tail += 1
+            else:
+                f = node - n_vars
+                for e in range(w.factor_edge_ptr[f], w.factor_edge_ptr[f + 1]):
+                    if e == parent_edge[node]:
+                        continue
+                    u = w.edge_var[e]
+                    if seen[u]:
+                        is_forest = False
+                        continue
+                    seen[u] = True
+                    parent_edge[u] = e
+                    order[tail] = u
+                    tail += 1
+    return is_forest
+
+
+@njit(**JIT_INLINE)
+def _tree_var_inward(v, pe, w, unary, msg_f2v, msg_v2f, belief):
+    """Inward step of variable ``v`` (parent edge ``pe``, -1 for a root).
+
+    A non-root sends its parent factor ``unary_v + sum of msg_f2v from its
+    children``; a root gets its belief (every incoming message is final).
+    Nothing else is written: its messages to its children come in the
+    outward pass.
+    """
+    k = np.uint64(w.var_states[v])
+    s0 = np.uint64(w.var_state_ptr[v])
+    dst = belief if pe < 0 else msg_v2f
+    d0 = s0 if pe < 0 else np.uint64(w.edge_state_ptr[pe])
+    for x in range(k):
+        dst[d0 + x] = unary[s0 + x]
+    for p in range(w.var_edge_ptr[v], w.var_edge_ptr[v + 1]):
+        e = w.var_edges[p]
+        if e == pe:
+            continue
+        m = np.uint64(w.edge_state_ptr[e])
+        for x in range(k):
+            dst[d0 + x] += msg_f2v[m + x]
+
+
+@njit(**JIT_INLINE)
+def _tree_min_message(f, k, w, msg_v2f, out):
+    """Min-sum message of pairwise factor ``f`` to scope position ``k``, normalised; returns the shift.
+
+    Reads the source-major table copy (rows = source states): for each
+    source state an element-wise min over the contiguous target states,
+    which vectorises (no min reduction in the inner loop). Sources at +inf
+    are skipped.
+    """
+    e0 = w.factor_edge_ptr[f]
+    et = e0 + k
+    es = e0 + 1 - k
+    kt = w.var_states[w.edge_var[et]]
+    ks = w.var_states[w.edge_var[es]]
+    mt = w.edge_state_ptr[et]
+    ms = w.edge_state_ptr[es]
+    s0 = w.block_ptr[w.factor_block[f]] + (len(w.tables) // 2 if k == 0 else 0)
+    mat = w.tables
+    ukt = np.uint64(kt)
+    umt = np.uint64(mt)
+    for j in range(ukt):
+        out[umt + j] = INF
+    for i in range(ks):
+        m = msg_v2f[ms + i]
+        if m == INF:
+            continue
+        r = np.uint64(s0 + i * kt)
+        for j in range(ukt):
+            c = mat[r + j] + m
+            o = out[umt + j]
+            out[umt + j] = c if c < o else o
+    return _normalize(out, mt, kt)
+
+
+@njit(**JIT_INLINE)
+def _tree_factor_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch):
+    """Message of factor ``f`` to scope position ``k`` in a tree pass; returns the normalisation shift."""
+    if beta == INF and w.factor_edge_ptr[f + 1] - w.factor_edge_ptr[f] == 2:
+        return _tree_min_message(f, k, w, msg_v2f, out)
+    return _factor_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch)
+
+
+@njit(**JIT_LOOP)
+def _tree_range(w, unary, beta, etables, block_min, order, parent_edge, lo, hi, passes, msg_f2v, msg_v2f, belief,
+                inward, scratch):
+    """The ``passes`` (:data:`INWARD`, :data:`OUTWARD`, :data:`BOTH`) over ``order[lo:hi]``, a run of whole trees.
+
+    ``inward[f]`` receives the constant removed from factor f's message to its
+    parent: a tree's free energy is the sum of these plus the softmin of its
+    root's belief. ``scratch``: work array, length >= the largest state count.
+    """
+    n_vars = len(w.var_states)
+    n = hi - lo
+    first = 0 if passes & INWARD else n
+    last = 2 * n if passes & OUTWARD else n
+    # one loop for both passes (steps 0 .. n-1 inward, n .. 2n-1 outward): each helper is inlined once
+    for step in range(first, last):
+        towards_root = step < n
+        node = order[hi - 1 - step if towards_root else lo + step - n]
+        if node < n_vars:
+            if towards_root:
+                _tree_var_inward(node, parent_edge[node], w, unary, msg_f2v, msg_v2f, belief)
+            else:
+                _var_messages(node, w, unary, msg_f2v, msg_v2f, belief)
+            continue
+        f = node - n_vars
+        e0 = w.factor_edge_ptr[f]
+        kp = parent_edge[node] - e0
+        for k in range(w.factor_edge_ptr[f + 1] - e0):
+            if (k == kp) == towards_root:
+                shed = _tree_factor_message(f, k, w, beta, etables, block_min, msg_v2f, msg_f2v, scratch)
+                if towards_root:
+                    inward[f] = shed
+
+
+@njit(**JIT_PARALLEL)
+def _tree_pass(w, unary, beta, etables, block_min, order, parent_edge, passes, n_threads, msg_f2v, msg_v2f, belief,
+               inward):
+    """The ``passes`` along ``order`` (:data:`BOTH`: exact on a forest), messages updated in place.
+
+    ``order`` lists each tree (connected component) as one contiguous run that
+    starts at its root, so runs of whole trees (a batch of sentences) are
+    independent: threads take contiguous ranges of trees of about equal size.
+    :data:`OUTWARD` continues from the messages of an :data:`INWARD` call.
+    """
+    n_vars = len(w.var_states)
+    n = len(order)
+    is_root = np.zeros(n + 1, dtype=np.bool_)
+    for i in range(n):
+        is_root[i] = order[i] < n_vars and parent_edge[order[i]] < 0
+    is_root[n] = True
+    roots = np.flatnonzero(is_root)
+    n_chunks = max(1, min(n_threads, len(roots) - 1))
+    bounds = np.empty(n_chunks + 1, dtype=np.int64)
+    for c in range(n_chunks):
+        bounds[c] = roots[np.searchsorted(roots, c * n // n_chunks)]
+    bounds[0] = 0
+    bounds[n_chunks] = n
+    scratch = np.empty((n_chunks, np.max(w.var_states)))
+    for c in prange(n_chunks):
+        _tree_range(w, unary, beta, etables, block_min, order, parent_edge, bounds[c], bounds[c + 1], passes,
+                    msg_f2v, msg_v2f, belief, inward, scratch[c])
+
+
+def _decode(w, belief, msg_v2f, order, parent_edge):
+    """Assignment minimising the beliefs, decoded along ``order``.
+
+    Each root takes its lowest-belief state; each factor, reached from its
+    parent variable, gives its still-free variables the joint state minimising
+    ``T + sum msg_v2f`` with the decided ones fixed (first minimum in table
+    order). On a forest after min-sum this is exact backtracking, whatever the
+    ties. Returns int64 states, -1 where a variable has no finite belief.
+    """
+    state = np.full(len(w.var_states), -1, dtype=np.int64)
+    _fill_decode(w, belief, msg_v2f, order, parent_edge, state)
+    return state
+
+
+@njit(**JIT_LOOP)
+def _fill_decode(w, belief, msg_v2f, order, parent_edge, state):
+    """The decoding loop of :func:`_decode`, into ``state`` (all -1 on entry)."""
+    n_vars = len(w.var_states)
+    for i in range(len(order)):
+        node = order[i]
+        if node < n_vars:
+            if state[node] >= 0:
+                continue
+            s0 = w.var_state_ptr[node]
+            lo = INF
+            for x in range(w.var_states[node]):
+                if belief[s0 + x] < lo:
+                    lo = belief[s0 + x]
+                    state[node] = x
+            continue
+        f = node - n_vars
+        e0 = w.factor_edge_ptr[f]
+        e1 = w.factor_edge_ptr[f + 1]
+        b = w.factor_block[f]
+        t0 = w.block_ptr[b]
+        size = w.block_ptr[b + 1] - t0
+        n_free = 0
+        for e in range(e0, e1):
+            if state[w.edge_var[e]] < 0:
+                n_free += 1
+        if n_free == 0:
+            continue
+        if e1 - e0 == 2 and n_free == 1:
+            # pairwise, one end decided: scan the free end's states only (C-order table)
+            free = e0 if state[w.edge_var[e0]] < 0 else e0 + 1
+            u = w.edge_var[free]
+            s = state[w.edge_var[2 * e0 + 1 - free]]
+            k1 = w.var_states[w.edge_var[e0 + 1]]
+            m = w.edge_state_ptr[free]
+            best = INF
+            for x in range(w.var_states[u]):
+                c = w.tables[t0 + (s * k1 + x if free == e0 + 1 else x * k1 + s)] + msg_v2f[m + x]
+                if c < best:
+                    best = c
+                    state[u] = x
+            continue
+        best = INF
+        best_t = -1
+        for t in range(size):
+            c = w.tables[t0 + t]
+            if c == INF:
+                continue
+            ok = True
+            for e in range(e0, e1):
+                x = (t // w.edge_stride[e]) % w.var_states[w.edge_var[e]]
+                s = state[w.edge_var[e]]
+                if s >= 0:
+                    if s != x:
+                        ok = False
+                        break
+                else:
+                    c += msg_v2f[w.edge_state_ptr[e] + x]
+            if ok and c < best:
+                best = c
+                best_t = t
+        if best_t < 0:
+            continue
+        for e in range(e0, e1):
+            u = w.edge_var[e]
+            if state[u] < 0:
+                state[u] = (best_t // w.edge_stride[e]) % w.var_states[u]
