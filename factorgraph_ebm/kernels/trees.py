@@ -18,7 +18,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import JIT_INLINE, JIT_LOOP, JIT_PARALLEL, njit
-from .messages import INF, _factor_message, _normalize, _var_messages
+from .messages import INF, _factor_message, _var_messages
 
 #: ``passes`` of :func:`_tree_pass`: leaves to roots, roots to leaves (after an inward pass), both.
 INWARD, OUTWARD, BOTH = 1, 2, 3
@@ -117,8 +117,8 @@ def _tree_min_message(f, k, w, msg_v2f, out):
 
     Reads the source-major table copy (rows = source states): for each
     source state an element-wise min over the contiguous target states,
-    which vectorises (no min reduction in the inner loop). Sources at +inf
-    are skipped.
+    which vectorises (no min reduction in the inner loop), four source
+    states per pass.
     """
     e0 = w.factor_edge_ptr[f]
     et = e0 + k
@@ -133,23 +133,86 @@ def _tree_min_message(f, k, w, msg_v2f, out):
     umt = np.uint64(mt)
     for j in range(ukt):
         out[umt + j] = INF
-    for i in range(ks):
-        m = msg_v2f[ms + i]
-        if m == INF:
-            continue
-        r = np.uint64(s0 + i * kt)
+    # four source rows per pass over the targets: a quarter of the loads and stores of ``out``
+    i = 0
+    while i + 4 <= ks:
+        m0 = msg_v2f[ms + i]
+        m1 = msg_v2f[ms + i + 1]
+        m2 = msg_v2f[ms + i + 2]
+        m3 = msg_v2f[ms + i + 3]
+        r0 = np.uint64(s0 + i * kt)
+        r1 = r0 + ukt
+        r2 = r1 + ukt
+        r3 = r2 + ukt
         for j in range(ukt):
-            c = mat[r + j] + m
+            c0 = mat[r0 + j] + m0
+            c1 = mat[r1 + j] + m1
+            c2 = mat[r2 + j] + m2
+            c3 = mat[r3 + j] + m3
+            c0 = c1 if c1 < c0 else c0
+            c2 = c3 if c3 < c2 else c2
+            c0 = c2 if c2 < c0 else c0
             o = out[umt + j]
-            out[umt + j] = c if c < o else o
-    return _normalize(out, mt, kt)
+            out[umt + j] = c0 if c0 < o else o
+        i += 4
+    while i < ks:
+        m0 = msg_v2f[ms + i]
+        r0 = np.uint64(s0 + i * kt)
+        for j in range(ukt):
+            c0 = mat[r0 + j] + m0
+            o = out[umt + j]
+            out[umt + j] = c0 if c0 < o else o
+        i += 1
+    return _tree_normalize(out, mt, kt)
+
+
+@njit(**JIT_INLINE)
+def _tree_normalize(out, m, k):
+    """:func:`.messages._normalize` with four independent minima (a single min chain is latency-bound)."""
+    l0 = INF
+    l1 = INF
+    l2 = INF
+    l3 = INF
+    x = 0
+    while x + 4 <= k:
+        a0 = out[m + x]
+        a1 = out[m + x + 1]
+        a2 = out[m + x + 2]
+        a3 = out[m + x + 3]
+        l0 = a0 if a0 < l0 else l0
+        l1 = a1 if a1 < l1 else l1
+        l2 = a2 if a2 < l2 else l2
+        l3 = a3 if a3 < l3 else l3
+        x += 4
+    while x < k:
+        a0 = out[m + x]
+        l0 = a0 if a0 < l0 else l0
+        x += 1
+    l0 = l1 if l1 < l0 else l0
+    l2 = l3 if l3 < l2 else l2
+    lo = l2 if l2 < l0 else l0
+    if lo < INF:
+        um = np.uint64(m)
+        for x in range(np.uint64(k)):
+            out[um + x] -= lo
+        return lo
+    return 0.0
 
 
 @njit(**JIT_INLINE)
 def _tree_factor_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch):
     """Message of factor ``f`` to scope position ``k`` in a tree pass; returns the normalisation shift."""
-    if beta == INF and w.factor_edge_ptr[f + 1] - w.factor_edge_ptr[f] == 2:
+    arity = w.factor_edge_ptr[f + 1] - w.factor_edge_ptr[f]
+    if beta == INF and arity == 2:
         return _tree_min_message(f, k, w, msg_v2f, out)
+    if arity == 1:     # its table, shifted to a minimum of 0 (any beta)
+        e = w.factor_edge_ptr[f]
+        kt = np.uint64(w.var_states[w.edge_var[e]])
+        m = np.uint64(w.edge_state_ptr[e])
+        t0 = np.uint64(w.block_ptr[w.factor_block[f]])
+        for x in range(kt):
+            out[m + x] = w.tables[t0 + x]
+        return _tree_normalize(out, w.edge_state_ptr[e], w.var_states[w.edge_var[e]])
     return _factor_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch)
 
 
