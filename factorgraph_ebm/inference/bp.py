@@ -295,7 +295,14 @@ class _Answers:
 
     def variable_marginals(self):
         """Variable marginals, flat (``wiring.var_state_ptr`` indexes them)."""
-        return marginals_from_beliefs(self.outward().belief, self.compiled.wiring.var_state_ptr, self.beta)
+        belief = self.outward().belief
+        ptr = self.compiled.wiring.var_state_ptr
+        if self.beta == np.inf or len(ptr) <= 1:
+            return marginals_from_beliefs(belief, ptr, self.beta)
+        out = np.empty_like(belief)
+        with _jit.threads_for(len(belief)):
+            _trees._tree_marginals(belief, ptr, self.beta, _jit.num_threads(), out)
+        return out
 
     def decode(self, msgs):
         """The assignment decoded from the min-sum messages ``msgs``.

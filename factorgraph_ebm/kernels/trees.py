@@ -18,7 +18,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import JIT_INLINE, JIT_LOOP, JIT_PARALLEL, njit
-from .messages import INF, _factor_message, _var_messages
+from .messages import INF, TINY, _factor_message, _var_messages
 
 #: ``passes`` of :func:`_tree_pass`: leaves to roots, roots to leaves (after an inward pass), both.
 INWARD, OUTWARD, BOTH = 1, 2, 3
@@ -167,30 +167,36 @@ def _tree_min_message(f, k, w, msg_v2f, out):
 
 
 @njit(**JIT_INLINE)
-def _tree_normalize(out, m, k):
-    """:func:`.messages._normalize` with four independent minima (a single min chain is latency-bound)."""
+def _min4(a, m, k):
+    """Minimum of ``a[m:m+k]`` with four independent minima (a single min chain is latency-bound)."""
     l0 = INF
     l1 = INF
     l2 = INF
     l3 = INF
     x = 0
     while x + 4 <= k:
-        a0 = out[m + x]
-        a1 = out[m + x + 1]
-        a2 = out[m + x + 2]
-        a3 = out[m + x + 3]
+        a0 = a[m + x]
+        a1 = a[m + x + 1]
+        a2 = a[m + x + 2]
+        a3 = a[m + x + 3]
         l0 = a0 if a0 < l0 else l0
         l1 = a1 if a1 < l1 else l1
         l2 = a2 if a2 < l2 else l2
         l3 = a3 if a3 < l3 else l3
         x += 4
     while x < k:
-        a0 = out[m + x]
+        a0 = a[m + x]
         l0 = a0 if a0 < l0 else l0
         x += 1
     l0 = l1 if l1 < l0 else l0
     l2 = l3 if l3 < l2 else l2
-    lo = l2 if l2 < l0 else l0
+    return l2 if l2 < l0 else l0
+
+
+@njit(**JIT_INLINE)
+def _tree_normalize(out, m, k):
+    """:func:`.messages._normalize` with the minimum of :func:`_min4`."""
+    lo = _min4(out, m, k)
     if lo < INF:
         um = np.uint64(m)
         for x in range(np.uint64(k)):
@@ -199,12 +205,174 @@ def _tree_normalize(out, m, k):
     return 0.0
 
 
+# --- vectorisable exp and log (no SVML: np.exp / np.log are scalar calls, 5 ns each, most of a
+# sum-product tree pass). Bit patterns move through a float64 work array and its int64 view.
+_LOG2E = 1.4426950408889634
+_LN2_HI = 0.6931471803691238       # ln 2 = _LN2_HI + _LN2_LO, _LN2_HI with 32 significant bits
+_LN2_LO = 1.9082149292705877e-10
+_SQRT2 = 1.4142135623730951
+#: Below this, exp underflows towards subnormals: :func:`_vexp` returns 0 (the callers' sums treat
+#: anything under ``messages.TINY`` as underflow and recompute exactly).
+_EXP_MIN = -708.0
+
+
 @njit(**JIT_INLINE)
-def _tree_factor_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch):
-    """Message of factor ``f`` to scope position ``k`` in a tree pass; returns the normalisation shift."""
+def _vexp(buf, a, n, fb, ib, b):
+    """``buf[a:a+n] = exp(buf[a:a+n])`` for arguments <= 0 (-inf gives 0), to about 2 ulp.
+
+    ``fb`` / ``ib``: one work array seen as float64 and as int64, ``n``
+    entries from ``b``. 2^k by its bit pattern, exp(r), |r| <= ln2/2, by a
+    degree-13 Taylor polynomial. Arguments below :data:`_EXP_MIN` give 0.
+    """
+    ua = np.uint64(a)
+    ub = np.uint64(b)
+    for i in range(np.uint64(n)):
+        x = buf[ua + i]
+        low = x < _EXP_MIN
+        x = _EXP_MIN if low else x
+        kf = np.floor(x * _LOG2E + 0.5)
+        r = (x - kf * _LN2_HI) - kf * _LN2_LO
+        q = 1.0 / 6227020800.0
+        q = q * r + 1.0 / 479001600.0
+        q = q * r + 1.0 / 39916800.0
+        q = q * r + 1.0 / 3628800.0
+        q = q * r + 1.0 / 362880.0
+        q = q * r + 1.0 / 40320.0
+        q = q * r + 1.0 / 5040.0
+        q = q * r + 1.0 / 720.0
+        q = q * r + 1.0 / 120.0
+        q = q * r + 1.0 / 24.0
+        q = q * r + 1.0 / 6.0
+        q = q * r + 0.5
+        q = q * r + 1.0
+        buf[ua + i] = q * r + 1.0
+        ib[ub + i] = 0 if low else (np.int64(kf) + 1023) << 52
+    for i in range(np.uint64(n)):
+        buf[ua + i] *= fb[ub + i]
+
+
+@njit(**JIT_INLINE)
+def _vlog(buf, a, n, fb, ib, b):
+    """``buf[a:a+n] = log(buf[a:a+n])`` for positive normal finite arguments, to about 2 ulp.
+
+    ``log(2^e m) = e ln2 + 2 atanh((m - 1) / (m + 1))``, ``m`` in [sqrt(1/2), sqrt(2)),
+    the series to z^23. Work arrays as in :func:`_vexp`.
+    """
+    ua = np.uint64(a)
+    ub = np.uint64(b)
+    for i in range(np.uint64(n)):
+        fb[ub + i] = buf[ua + i]
+    for i in range(np.uint64(n)):
+        bits = ib[ub + i]
+        buf[ua + i] = np.float64((bits >> 52) - 1023)              # exponent (positive numbers: no sign bit)
+        ib[ub + i] = (bits & 0x000FFFFFFFFFFFFF) | 0x3FF0000000000000   # mantissa in [1, 2)
+    for i in range(np.uint64(n)):
+        m = fb[ub + i]
+        e = buf[ua + i]
+        big = m > _SQRT2
+        m = 0.5 * m if big else m
+        e = e + 1.0 if big else e
+        z = (m - 1.0) / (m + 1.0)
+        z2 = z * z
+        q = 1.0 / 23.0
+        q = q * z2 + 1.0 / 21.0
+        q = q * z2 + 1.0 / 19.0
+        q = q * z2 + 1.0 / 17.0
+        q = q * z2 + 1.0 / 15.0
+        q = q * z2 + 1.0 / 13.0
+        q = q * z2 + 1.0 / 11.0
+        q = q * z2 + 1.0 / 9.0
+        q = q * z2 + 1.0 / 7.0
+        q = q * z2 + 1.0 / 5.0
+        q = q * z2 + 1.0 / 3.0
+        q = q * z2 + 1.0
+        buf[ua + i] = e * _LN2_HI + (2.0 * z * q + e * _LN2_LO)
+
+
+@njit(**JIT_INLINE)
+def _tree_sum_message(f, k, w, beta, etables, block_min, msg_v2f, out, work, bits):
+    """Sum-product message of pairwise factor ``f`` to position ``k`` (finite beta); returns the shift.
+
+    As :func:`.messages._pair_message` (exp space, ``exp(-beta (T - block_min))``
+    times the source weights, exact log-domain rows where a sum underflows),
+    with the exponentials and logarithms vectorised (:func:`_vexp`,
+    :func:`_vlog`). ``work`` / ``bits``: a float64 work array (>= 2 x the
+    largest state count) and its int64 view.
+    """
+    e0 = w.factor_edge_ptr[f]
+    et = e0 + k
+    es = e0 + 1 - k
+    kt = w.var_states[w.edge_var[et]]
+    ks = w.var_states[w.edge_var[es]]
+    mt = w.edge_state_ptr[et]
+    ms = w.edge_state_ptr[es]
+    b = w.factor_block[f]
+    t0 = w.block_ptr[b] + (0 if k == 0 else len(w.tables) // 2)
+    mat = w.tables
+    qmin = INF
+    for i in range(ks):
+        qmin = min(qmin, msg_v2f[ms + i])
+    if qmin == INF:
+        for j in range(kt):
+            out[mt + j] = INF
+        return 0.0
+    uks = np.uint64(ks)
+    ums = np.uint64(ms)
+    for i in range(uks):
+        work[i] = -beta * (msg_v2f[ums + i] - qmin)
+    _vexp(work, 0, ks, work, bits, ks)
+    shift = block_min[b] + qmin
+    n_low = 0
+    for j in range(kt):
+        ubase = np.uint64(t0 + j * ks)
+        acc = 0.0
+        for i in range(uks):
+            acc += etables[ubase + i] * work[i]
+        if not acc > TINY:
+            n_low += 1
+            acc = 1.0
+        out[mt + j] = acc
+    lo_w = max(ks, kt)
+    _vlog(out, mt, kt, work, bits, lo_w)
+    umt = np.uint64(mt)
+    scale = -1.0 / beta
+    for j in range(np.uint64(kt)):
+        out[umt + j] *= scale
+    if n_low > 0:
+        # underflow: exact log-domain rows (min, then sum of shifted exponentials), scalar
+        for j in range(kt):
+            base = t0 + j * ks
+            acc = 0.0
+            for i in range(ks):
+                acc += etables[base + i] * work[i]
+            if acc > TINY:
+                continue
+            lo = INF
+            for i in range(ks):
+                lo = min(lo, mat[base + i] + msg_v2f[ms + i])
+            if lo == INF:
+                out[mt + j] = INF
+                continue
+            acc = 0.0
+            for i in range(ks):
+                c = mat[base + i] + msg_v2f[ms + i]
+                if c < INF:
+                    acc += np.exp(-beta * (c - lo))
+            out[mt + j] = lo - np.log(acc) / beta - shift
+    return _tree_normalize(out, mt, kt) + shift
+
+
+@njit(**JIT_INLINE)
+def _tree_factor_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch, bits):
+    """Message of factor ``f`` to scope position ``k`` in a tree pass; returns the normalisation shift.
+
+    ``scratch``: float64 work array (>= 2 x the largest state count), ``bits`` its int64 view.
+    """
     arity = w.factor_edge_ptr[f + 1] - w.factor_edge_ptr[f]
-    if beta == INF and arity == 2:
-        return _tree_min_message(f, k, w, msg_v2f, out)
+    if arity == 2:
+        if beta == INF:
+            return _tree_min_message(f, k, w, msg_v2f, out)
+        return _tree_sum_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch, bits)
     if arity == 1:     # its table, shifted to a minimum of 0 (any beta)
         e = w.factor_edge_ptr[f]
         kt = np.uint64(w.var_states[w.edge_var[e]])
@@ -218,12 +386,13 @@ def _tree_factor_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratc
 
 @njit(**JIT_LOOP)
 def _tree_range(w, unary, beta, etables, block_min, order, parent_edge, lo, hi, passes, msg_f2v, msg_v2f, belief,
-                inward, scratch):
+                inward, scratch, bits):
     """The ``passes`` (:data:`INWARD`, :data:`OUTWARD`, :data:`BOTH`) over ``order[lo:hi]``, a run of whole trees.
 
     ``inward[f]`` receives the constant removed from factor f's message to its
     parent: a tree's free energy is the sum of these plus the softmin of its
-    root's belief. ``scratch``: work array, length >= the largest state count.
+    root's belief. ``scratch``: float64 work array, length >= 2 x the largest state count, ``bits``
+    its int64 view.
     """
     n_vars = len(w.var_states)
     n = hi - lo
@@ -244,7 +413,7 @@ def _tree_range(w, unary, beta, etables, block_min, order, parent_edge, lo, hi, 
         kp = parent_edge[node] - e0
         for k in range(w.factor_edge_ptr[f + 1] - e0):
             if (k == kp) == towards_root:
-                shed = _tree_factor_message(f, k, w, beta, etables, block_min, msg_v2f, msg_f2v, scratch)
+                shed = _tree_factor_message(f, k, w, beta, etables, block_min, msg_v2f, msg_f2v, scratch, bits)
                 if towards_root:
                     inward[f] = shed
 
@@ -272,10 +441,11 @@ def _tree_pass(w, unary, beta, etables, block_min, order, parent_edge, passes, n
         bounds[c] = roots[np.searchsorted(roots, c * n // n_chunks)]
     bounds[0] = 0
     bounds[n_chunks] = n
-    scratch = np.empty((n_chunks, np.max(w.var_states)))
+    scratch = np.empty((n_chunks, 2 * np.max(w.var_states)))
+    bits = scratch.view(np.int64)
     for c in prange(n_chunks):
         _tree_range(w, unary, beta, etables, block_min, order, parent_edge, bounds[c], bounds[c + 1], passes,
-                    msg_f2v, msg_v2f, belief, inward, scratch[c])
+                    msg_f2v, msg_v2f, belief, inward, scratch[c], bits[c])
 
 
 def _decode(w, belief, msg_v2f, order, parent_edge):
@@ -359,3 +529,48 @@ def _fill_decode(w, belief, msg_v2f, order, parent_edge, state):
             u = w.edge_var[e]
             if state[u] < 0:
                 state[u] = (best_t // w.edge_stride[e]) % w.var_states[u]
+
+
+@njit(**JIT_LOOP)
+def _marginal_range(belief, ptr, beta, lo, hi, out, fb, ib):
+    """Probabilities ``exp(-beta (b - min b)) / z`` of the variables ``lo .. hi - 1`` (finite beta).
+
+    A variable whose belief is +inf everywhere gets zeros. ``fb`` / ``ib``: a
+    float64 work array of the largest state count and its int64 view.
+    """
+    for v in range(lo, hi):
+        a = ptr[v]
+        k = ptr[v + 1] - a
+        low = _min4(belief, a, k)
+        ua = np.uint64(a)
+        uk = np.uint64(k)
+        if low == INF:
+            for x in range(uk):
+                out[ua + x] = 0.0
+            continue
+        for x in range(uk):
+            out[ua + x] = -beta * (belief[ua + x] - low)
+        _vexp(out, a, k, fb, ib, 0)
+        z = 0.0
+        for x in range(uk):
+            z += out[ua + x]
+        inv = 1.0 / z
+        for x in range(uk):
+            out[ua + x] *= inv
+
+
+@njit(**JIT_PARALLEL)
+def _tree_marginals(belief, ptr, beta, n_threads, out):
+    """Variable marginals from the beliefs of a tree pass at finite beta, at ``out`` (contiguous chunks per thread).
+
+    What ``inference.result.marginals_from_beliefs`` computes, with the exponentials vectorised.
+    """
+    n = len(ptr) - 1
+    width = 1
+    for v in range(n):
+        width = max(width, ptr[v + 1] - ptr[v])
+    n_chunks = max(1, min(n_threads, n))
+    work = np.empty((n_chunks, width))
+    bits = work.view(np.int64)
+    for c in prange(n_chunks):
+        _marginal_range(belief, ptr, beta, c * n // n_chunks, (c + 1) * n // n_chunks, out, work[c], bits[c])
