@@ -491,18 +491,23 @@ def _fill_decode(w, belief, msg_v2f, order, parent_edge, state):
         if n_free == 0:
             continue
         if e1 - e0 == 2 and n_free == 1:
-            # pairwise, one end decided: scan the free end's states only (C-order table)
+            # pairwise, one end decided: scan the free end's states only, along a contiguous row of
+            # the copy whose rows are the decided end's states (C order, or the transposed copy)
             free = e0 if state[w.edge_var[e0]] < 0 else e0 + 1
             u = w.edge_var[free]
             s = state[w.edge_var[2 * e0 + 1 - free]]
-            k1 = w.var_states[w.edge_var[e0 + 1]]
-            m = w.edge_state_ptr[free]
+            ku = w.var_states[u]
+            row = np.uint64(t0 + s * ku + (0 if free == e0 + 1 else len(w.tables) // 2))
+            m = np.uint64(w.edge_state_ptr[free])
             best = INF
-            for x in range(w.var_states[u]):
-                c = w.tables[t0 + (s * k1 + x if free == e0 + 1 else x * k1 + s)] + msg_v2f[m + x]
-                if c < best:
-                    best = c
-                    state[u] = x
+            arg = -1
+            for x in range(ku):
+                c = w.tables[row + np.uint64(x)] + msg_v2f[m + np.uint64(x)]
+                better = c < best
+                best = c if better else best
+                arg = x if better else arg
+            if arg >= 0:
+                state[u] = arg
             continue
         best = INF
         best_t = -1
