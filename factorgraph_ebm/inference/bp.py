@@ -231,7 +231,7 @@ def _run(compiled, beta, schedule, damping, tol, max_iter, order, random_state=N
         if schedule == "tree":
             # the inward pass answers the free energy and MAP; the outward pass runs when marginals are read
             msgs = _Messages(compiled, etables, block_min)
-            _trees._tree_pass(w, compiled.unary, beta, etables, block_min, order[0], order[1], _trees.INWARD,
+            _trees._tree_pass(w, compiled.unary, beta, etables, block_min, order[0], order[1], _trees.INWARD, True,
                               _jit.num_threads(), msgs.f2v, msgs.v2f, msgs.belief, msgs.inward)
             msgs.outward_pending = True
             return msgs, 1, 0.0, True, 0.0, "tree"
@@ -288,8 +288,8 @@ class _Answers:
             w = self.compiled.wiring
             with _jit.threads_for(self.compiled.n_messages):
                 _trees._tree_pass(w, self.compiled.unary, self.beta, m.etables, m.block_min, self.order[0],
-                                  self.order[1], _trees.OUTWARD, _jit.num_threads(), m.f2v, m.v2f, m.belief,
-                                  m.inward)
+                                  self.order[1], _trees.OUTWARD, True, _jit.num_threads(), m.f2v, m.v2f,
+                                  m.belief, m.inward)
             m.outward_pending = False
         return m
 
@@ -463,13 +463,17 @@ def belief_propagation(compiled, beta, *, schedule="auto", damping="auto", tol=1
         schedule = "tree"
     elif schedule == "tree" and not is_forest:
         raise InferenceError("schedule='tree' needs a forest, but the factor graph has a cycle; use 'flood'")
+    if schedule == "tree":
+        order = _trees._tree_order(compiled.wiring, order)   # rooted at central variables: long trees split
     method = "tree-bp" if schedule == "tree" else "loopy-bp"
 
     msgs, n_iter, delta, converged, used, ran = _run(compiled, beta, schedule, damping, tol, max_iter, order,
                                                      random_state)
+    answers = _Answers(compiled, beta, msgs, order, (schedule, damping, tol, max_iter), random_state)
+    if msgs.outward_pending and _has_zero_belief(compiled, msgs):
+        answers.outward()   # every belief, so the error names the lowest dead variable, not a root
     check_zero_partition(compiled, msgs.belief)
     w = compiled.wiring
-    answers = _Answers(compiled, beta, msgs, order, (schedule, damping, tol, max_iter), random_state)
     map_state = None
     if beta == np.inf:
         map_state = answers.decode(msgs)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from factorgraph_ebm import FactorGraph, ZeroPartitionError, compile_graph, infer
 from factorgraph_ebm.inference.bp import belief_propagation
 from factorgraph_ebm.kernels import bp as bp_kernels
-from factorgraph_ebm.kernels import trees
+from factorgraph_ebm.kernels import tree_messages, trees
 from factorgraph_ebm.models import chain_graph
 from random_models import random_evidence, random_forest
 
@@ -25,11 +25,11 @@ def _result(fg, ev, beta, **kw):
 def _full_pass_decode(cg):
     """MAP state decoded after both passes (the behaviour before the inward-only path)."""
     w = cg.wiring
-    order = trees._bfs_order(w)
+    order = trees._tree_order(w)
     et, bm = bp_kernels._exp_tables(w, np.inf)
     m = cg.n_messages
     f2v, v2f, belief = np.zeros(m), np.zeros(m), np.zeros(int(w.var_state_ptr[-1]))
-    trees._tree_pass(w, cg.unary, np.inf, et, bm, order[0], order[1], trees.BOTH, 1, f2v, v2f, belief,
+    trees._tree_pass(w, cg.unary, np.inf, et, bm, order[0], order[1], trees.BOTH, True, 1, f2v, v2f, belief,
                      np.zeros(cg.n_factors))
     return trees._decode(w, belief, v2f, order[0], order[1])
 
@@ -152,13 +152,51 @@ def test_vectorised_exp_and_log():
                         -np.geomspace(1e-12, 707.0, 997)])
     buf = x.copy()
     work = np.empty(len(x))
-    trees._vexp(buf, 0, len(x), work, work.view(np.int64), 0)
-    ref = np.where(x < trees._EXP_MIN, 0.0, np.exp(x))
+    tree_messages._vexp(buf, 0, len(x), work, work.view(np.int64), 0)
+    ref = np.where(x < tree_messages._EXP_MIN, 0.0, np.exp(x))
     # relative error grows like |x| ulp(ln 2) (fastmath reassociates the two-part ln 2), as an error of x itself would
     assert np.all(np.abs(buf - ref) <= (4e-15 + 1e-16 * np.abs(np.where(np.isinf(x), 0.0, x))) * ref)
     y = np.concatenate([[1e-280, 1.0, 0.5, np.sqrt(2.0), 1.4142135623730954, 2.0, 1e300],
                         np.geomspace(1e-250, 1e250, 1000)])
     buf = y.copy()
     work = np.empty(len(y))
-    trees._vlog(buf, 0, len(y), work, work.view(np.int64), 0)
+    tree_messages._vlog(buf, 0, len(y), work, work.view(np.int64), 0)
     np.testing.assert_allclose(buf, np.log(y), rtol=4e-15, atol=2e-16)
+
+
+@settings(max_examples=25, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n_chunks=st.sampled_from([2, 3, 5]), beta=st.sampled_from([1.0, np.inf]),
+       long_chain=st.booleans())
+def test_trees_split_between_threads_agree_with_one_thread(seed, n_chunks, beta, long_chain):
+    """Ranges cut at branch boundaries (one long tree shared by threads) give the one-range answer."""
+    from factorgraph_ebm.kernels import _jit
+
+    rng = np.random.default_rng(seed)
+    if long_chain:
+        graphs = [chain_graph(rng.uniform(0, 2, (int(rng.integers(1, 40)), 5)), rng.uniform(0, 1, (5, 5)))]
+    else:
+        graphs = [_pair_forest(rng, int(rng.integers(1, 12)), 6, inf_prob=0.05) for _ in range(2)]
+    cg = compile_graph(graphs)
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(_jit, "num_threads", lambda: 1)
+        one = _result(cg, None, beta, method="bp", schedule="tree")
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(_jit, "num_threads", lambda: n_chunks)
+        split = _result(cg, None, beta, method="bp", schedule="tree")
+        assert (one is None) == (split is None)
+        if one is None:
+            return
+        np.testing.assert_allclose(split.free_energies, one.free_energies, rtol=1e-12, atol=1e-10)
+        np.testing.assert_array_equal(split.map_state, one.map_state)
+        np.testing.assert_allclose(split.marginal_array, one.marginal_array, atol=1e-12)
+        if beta < np.inf:
+            np.testing.assert_allclose(split.factor_marginal_array(), one.factor_marginal_array(), atol=1e-12)
+    ref = infer(cg, beta=beta, method="exact")
+    np.testing.assert_allclose(split.free_energies, ref.free_energies, rtol=1e-10, atol=1e-9)
+
+
+def test_the_tree_order_roots_a_chain_at_its_middle():
+    cg = compile_graph(chain_graph(np.zeros((9, 2)), np.zeros((2, 2))))
+    order, parent_edge, is_forest = trees._tree_order(cg.wiring)
+    assert is_forest and order[0] == 4 and parent_edge[4] == -1
+    assert sorted(order) == list(range(len(order)))
