@@ -1,7 +1,9 @@
 """Belief propagation: validate, call the kernels, wrap the result.
 
 ``schedule="tree"`` runs one inward and one outward pass (exact on forests:
-Viterbi / forward-backward on chains). Loopy schedules: ``"flood"`` (every
+Viterbi / forward-backward on chains). The inward pass alone gives the free
+energy and the MAP backtracking, so the outward pass runs only when marginals
+(variable or factor, or ``add_factor_marginals``) are first read. Loopy schedules: ``"flood"`` (every
 variable, then every factor sends), ``"sequential"`` (factors one at a time in
 id order, each seeing the messages written before it), ``"random"`` (the same
 in a fresh seeded order each sweep) and ``"residual"`` (residual BP: the
@@ -413,7 +415,8 @@ def belief_propagation(compiled, beta, *, schedule="auto", damping="auto", tol=1
     beta : float
         Inverse temperature, ``np.inf`` for min-sum (already validated).
     schedule : {"auto", "tree", "flood", "sequential", "random", "residual"}
-        ``tree``: one inward and one outward pass (forests only, exact).
+        ``tree``: one inward and one outward pass (forests only, exact; the
+        outward pass runs when marginals are first read).
         ``flood``: every variable, then every factor sends. ``sequential``:
         factors one at a time in id order, each seeing the messages written
         before it. ``random``: the same in a fresh random order each sweep.
