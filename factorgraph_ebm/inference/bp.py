@@ -3,13 +3,14 @@
 ``schedule="tree"`` runs one inward and one outward pass (exact on forests:
 Viterbi / forward-backward on chains). The inward pass alone gives the free
 energy and the MAP backtracking, so the outward pass runs only when marginals
-(variable or factor, or ``add_factor_marginals``) are first read. Loopy schedules: ``"flood"`` (every
-variable, then every factor sends), ``"sequential"`` (factors one at a time in
-id order, each seeing the messages written before it), ``"random"`` (the same
-in a fresh seeded order each sweep) and ``"residual"`` (residual BP: the
-message that would change most is written next). All share damping, the
-stopping rule and the fixed points; ``max_iter`` counts sweeps (residual:
-message updates / messages).
+(variable or factor, or ``add_factor_marginals``) are first read.
+
+Loopy schedules: ``"flood"`` (every variable, then every factor sends),
+``"sequential"`` (factors one at a time in id order, each seeing the messages
+written before it), ``"random"`` (the same in a fresh seeded order each sweep)
+and ``"residual"`` (residual BP: the message that would change most is written
+next). All share damping, the stopping rule and the fixed points;
+``max_iter`` counts sweeps (residual: message updates / messages).
 
 Convergence: a sweep's largest message change is <= ``tol``. The change of a
 message is ``max_x |p_new(x) - p_old(x)|`` of the two messages read as
