@@ -13,7 +13,7 @@ mean gap to the optimum over the models where both are finite. Models whose
 evidence admits no finite assignment are counted apart. Seeds are fixed.
 
 Decodes (see ``factorgraph_ebm.inference.decoding``): ``tree`` is the old
-spanning-tree decode (``kernels.bp._decode``), ``tree+search`` it after ICM
+spanning-tree decode (``kernels.trees._decode``), ``tree+search`` it after ICM
 over variables and factor blocks, ``conditioned`` the sequential-conditioning
 decode, ``conditioned+search`` it after the same search, ``new`` what
 ``infer(..., method="bp", beta=np.inf)`` now returns (per graph the better of
@@ -29,7 +29,7 @@ import numpy as np
 from factorgraph_ebm import ConvergenceWarning, FactorGraph, ZeroPartitionError, compile_graph, infer
 from factorgraph_ebm.inference import bp as bp_module
 from factorgraph_ebm.inference.decoding import decode_candidates, lexicographic_energies
-from factorgraph_ebm.kernels import bp as bp_kernels
+from factorgraph_ebm.kernels import trees as tree_kernels
 
 DECODES = ("tree", "tree+search", "conditioned", "conditioned+search", "new")
 #: (name, n_vars, n_factors, max_states, max_arity, inf_prob, evidence_prob, n_models)
@@ -87,11 +87,11 @@ def _evidence(rng, fg, prob):
 
 def bp_decodes(compiled, max_iter=200):
     """Every decode candidate after loopy min-sum BP on ``compiled`` (dict name -> states)."""
-    order = bp_kernels._bfs_order(compiled.wiring)
+    order = tree_kernels._bfs_order(compiled.wiring)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         msgs = bp_module._run(compiled, np.inf, "flood", "auto", 1e-9, max_iter, order)[0]
-    tree = bp_kernels._decode(compiled.wiring, msgs.belief, msgs.v2f, order[0], order[1])
+    tree = tree_kernels._decode(compiled.wiring, msgs.belief, msgs.v2f, order[0], order[1])
     out = decode_candidates(compiled, msgs.f2v, tree)
     out["new"] = out.pop("best")
     out["tree_unassigned"] = int((tree < 0).sum())

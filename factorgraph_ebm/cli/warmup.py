@@ -50,7 +50,8 @@ def _tree():
 
     chain = chain_graph(np.zeros((3, 2)), np.eye(2))
     for beta in (np.inf, 1.0):
-        infer(chain, beta=beta).map_state
+        res = infer(chain, beta=beta)
+        res.map_state, res.marginal_array     # marginals: the outward pass (its own call) and tree marginals
 
 
 def _marginals():
@@ -84,10 +85,11 @@ GROUPS = {
     "schedules": ("loopy BP: sequential, random-order and residual schedules (what schedule='auto' runs)",
                   _schedules, ("schedules._sequential", "schedules._residual")),
     "loopy": ("loopy BP: min-sum and sum-product flooding, Bethe free energy, MAP decoding on loopy graphs",
-              _loopy, ("bp._flood", "bp._sweep", "bp._fill_decode", "bp._probabilities",
+              _loopy, ("bp._flood", "bp._sweep", "trees._fill_decode", "bp._probabilities",
                        "decoding._fill_conditioned", "decoding._local_search")),
     "tree": ("tree BP: exact min-sum and sum-product on forests (chains, taggers)", _tree,
-             ("bp._tree_pass", "bp._fill_bfs_order", "bp._fill_exp_tables", "bp._fill_decode")),
+             ("trees._tree_pass", "trees._fill_bfs_order", "trees._fill_tree_order", "bp._fill_exp_tables",
+              "trees._fill_decode", "trees._tree_marginals")),
     "marginals": ("factor marginals and the gradients of likelihood losses", _marginals,
                   ("bp._gather_costs", "bp._add_factor_marginals")),
     "exact": ("exact inference: elimination orders, the junction tree, enumeration", _exact,

@@ -11,7 +11,7 @@ from .bp import belief_propagation, check_damping
 from .elimination import _BYTES_PER_ENTRY, SECONDS_PER_ENTRY, _budget, _predict, _run, junction_tree
 from .exact import enumerate_exact
 
-_kernels = lazy_module("factorgraph_ebm.kernels.bp")
+_trees = lazy_module("factorgraph_ebm.kernels.trees")
 
 __all__ = ["infer", "free_energy", "energy", "METHODS", "AUTO_EXACT_MAX_SECONDS", "auto_runs_exact"]
 
@@ -122,7 +122,7 @@ def infer(graph, evidence=None, *, method="auto", beta=1.0, parameters=None, sch
     if method == "exact":
         return junction_tree(compiled, beta, memory_budget)
     bp_options = dict(schedule=schedule, damping=damping, tol=tol, max_iter=max_iter)
-    if method == "auto" and schedule == "auto" and not _kernels._bfs_order(compiled.wiring)[2]:
+    if method == "auto" and schedule == "auto" and not _trees._bfs_order(compiled.wiring)[2]:
         return _auto(compiled, beta, memory_budget, bp_options)
     return belief_propagation(compiled, beta, **bp_options)
 

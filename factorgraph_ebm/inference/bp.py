@@ -1,13 +1,16 @@
 """Belief propagation: validate, call the kernels, wrap the result.
 
 ``schedule="tree"`` runs one inward and one outward pass (exact on forests:
-Viterbi / forward-backward on chains). Loopy schedules: ``"flood"`` (every
-variable, then every factor sends), ``"sequential"`` (factors one at a time in
-id order, each seeing the messages written before it), ``"random"`` (the same
-in a fresh seeded order each sweep) and ``"residual"`` (residual BP: the
-message that would change most is written next). All share damping, the
-stopping rule and the fixed points; ``max_iter`` counts sweeps (residual:
-message updates / messages).
+Viterbi / forward-backward on chains). The inward pass alone gives the free
+energy and the MAP backtracking, so the outward pass runs only when marginals
+(variable or factor, or ``add_factor_marginals``) are first read.
+
+Loopy schedules: ``"flood"`` (every variable, then every factor sends),
+``"sequential"`` (factors one at a time in id order, each seeing the messages
+written before it), ``"random"`` (the same in a fresh seeded order each sweep)
+and ``"residual"`` (residual BP: the message that would change most is written
+next). All share damping, the stopping rule and the fixed points;
+``max_iter`` counts sweeps (residual: message updates / messages).
 
 Convergence: a sweep's largest message change is <= ``tol``. The change of a
 message is ``max_x |p_new(x) - p_old(x)|`` of the two messages read as
@@ -64,6 +67,7 @@ AUTO_UNDAMPED_ITERATIONS = 100
 AUTO_DAMPING = 0.5
 logger = logging.getLogger(__name__)
 _kernels = lazy_module("factorgraph_ebm.kernels.bp")
+_trees = lazy_module("factorgraph_ebm.kernels.trees")
 _schedules = lazy_module("factorgraph_ebm.kernels.schedules")
 _jit = lazy_module("factorgraph_ebm.kernels._jit")
 
@@ -81,6 +85,7 @@ class _Messages:
         self.inward = np.zeros(compiled.n_factors)   # tree schedule: constants of the inward messages
         self.free = None    # Bethe free energies per graph, when schedule="auto" computed them to choose
         self.map_state = None   # min-sum decoding, when schedule="auto" computed it to choose
+        self.outward_pending = False    # tree schedule: only the inward pass has run (see _Answers.outward)
 
 
 def check_damping(damping):
@@ -227,9 +232,11 @@ def _run(compiled, beta, schedule, damping, tol, max_iter, order, random_state=N
     etables, block_min = _kernels._exp_tables(w, beta)
     with _jit.threads_for(compiled.n_messages):
         if schedule == "tree":
+            # the inward pass answers the free energy and MAP; the outward pass runs when marginals are read
             msgs = _Messages(compiled, etables, block_min)
-            _kernels._tree_pass(w, compiled.unary, beta, etables, block_min, order[0], order[1],
-                                _jit.num_threads(), msgs.f2v, msgs.v2f, msgs.belief, msgs.inward)
+            _trees._tree_pass(w, compiled.unary, beta, etables, block_min, order[0], order[1], _trees.INWARD, True,
+                              _jit.num_threads(), msgs.f2v, msgs.v2f, msgs.belief, msgs.inward)
+            msgs.outward_pending = True
             return msgs, 1, 0.0, True, 0.0, "tree"
         state = _seed_state(random_state)
         if schedule == "auto":
@@ -272,6 +279,34 @@ class _Answers:
         self.options = options  # schedule, damping, tol, max_iter of the run
         self.random_state = random_state
 
+    def outward(self):
+        """The messages of the run, after the tree schedule's outward pass (run here the first time).
+
+        After the inward pass alone only the messages towards the roots and
+        the roots' beliefs are final: enough for the free energy and MAP
+        backtracking, not for marginals.
+        """
+        m = self.msgs
+        if m.outward_pending:
+            w = self.compiled.wiring
+            with _jit.threads_for(self.compiled.n_messages):
+                _trees._tree_pass(w, self.compiled.unary, self.beta, m.etables, m.block_min, self.order[0],
+                                  self.order[1], _trees.OUTWARD, True, _jit.num_threads(), m.f2v, m.v2f,
+                                  m.belief, m.inward)
+            m.outward_pending = False
+        return m
+
+    def variable_marginals(self):
+        """Variable marginals, flat (``wiring.var_state_ptr`` indexes them)."""
+        belief = self.outward().belief
+        ptr = self.compiled.wiring.var_state_ptr
+        if self.beta == np.inf or len(ptr) <= 1:
+            return marginals_from_beliefs(belief, ptr, self.beta)
+        out = np.empty_like(belief)
+        with _jit.threads_for(len(belief)):
+            _trees._tree_marginals(belief, ptr, self.beta, _jit.num_threads(), out)
+        return out
+
     def decode(self, msgs):
         """The assignment decoded from the min-sum messages ``msgs``.
 
@@ -284,7 +319,7 @@ class _Answers:
         """
         if msgs.map_state is not None:
             return msgs.map_state
-        tree = _kernels._decode(self.compiled.wiring, msgs.belief, msgs.v2f, self.order[0], self.order[1])
+        tree = _trees._decode(self.compiled.wiring, msgs.belief, msgs.v2f, self.order[0], self.order[1])
         if self.order[2]:
             return tree
         return decode_map(self.compiled, msgs.f2v, tree)
@@ -304,16 +339,37 @@ class _Answers:
         sizes = np.diff(w.block_ptr)[w.factor_block[factors]]
         ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         costs = np.empty(int(ptr[-1]))
+        msgs = self.outward()
         with _jit.threads_for(len(costs)):
-            _kernels._gather_costs(w, factors, self.msgs.v2f, costs, ptr)
+            _kernels._gather_costs(w, factors, msgs.v2f, costs, ptr)
         return probabilities_from_costs(costs, ptr, self.beta)
 
     def add_factor_marginals(self, out, factor_weight):
         """``out[table entry] += factor_weight[f] * P_f(entry)`` (see InferenceResult.add_factor_marginals)."""
-        m = self.msgs
+        m = self.outward()
         with _jit.threads_for(int(self.compiled.factor_entry_ptr[-1])):
             _kernels._add_factor_marginals(self.compiled.wiring, self.beta, m.etables, m.block_min, m.v2f,
                                            factor_weight, _jit.num_threads(), out)
+
+
+class _TreeResult(InferenceResult):
+    """An InferenceResult of the tree schedule: variable marginals (and the outward pass) on first access.
+
+    The free energies and, at beta = inf, the MAP state come from the inward
+    pass; ``marginal_array``, the factor marginals and ``add_factor_marginals``
+    run the outward pass when first needed.
+    """
+
+    @property
+    def marginal_array(self):
+        """Variable marginals, flat (``compiled.wiring.var_state_ptr`` indexes them)."""
+        if self._marginals is None:
+            self._marginals = self.answers.variable_marginals()
+        return self._marginals
+
+    @marginal_array.setter
+    def marginal_array(self, value):
+        self._marginals = value
 
 
 def _tree_free_energies(compiled, msgs, order, beta):
@@ -360,7 +416,8 @@ def belief_propagation(compiled, beta, *, schedule="auto", damping="auto", tol=1
     beta : float
         Inverse temperature, ``np.inf`` for min-sum (already validated).
     schedule : {"auto", "tree", "flood", "sequential", "random", "residual"}
-        ``tree``: one inward and one outward pass (forests only, exact).
+        ``tree``: one inward and one outward pass (forests only, exact; the
+        outward pass runs when marginals are first read).
         ``flood``: every variable, then every factor sends. ``sequential``:
         factors one at a time in id order, each seeing the messages written
         before it. ``random``: the same in a fresh random order each sweep.
@@ -404,19 +461,23 @@ def belief_propagation(compiled, beta, *, schedule="auto", damping="auto", tol=1
     tol = check_scalar(tol, "tol", float, low=0.0)
     max_iter = check_scalar(max_iter, "max_iter", int, low=1)
     _seed_state(random_state)
-    order = _kernels._bfs_order(compiled.wiring)
+    order = _trees._bfs_order(compiled.wiring)
     is_forest = bool(order[2])
     if schedule == "auto" and is_forest:
         schedule = "tree"
     elif schedule == "tree" and not is_forest:
         raise InferenceError("schedule='tree' needs a forest, but the factor graph has a cycle; use 'flood'")
+    if schedule == "tree":
+        order = _trees._tree_order(compiled.wiring, order)   # rooted at central variables: long trees split
     method = "tree-bp" if schedule == "tree" else "loopy-bp"
 
     msgs, n_iter, delta, converged, used, ran = _run(compiled, beta, schedule, damping, tol, max_iter, order,
                                                      random_state)
+    answers = _Answers(compiled, beta, msgs, order, (schedule, damping, tol, max_iter), random_state)
+    if msgs.outward_pending and _has_zero_belief(compiled, msgs):
+        answers.outward()   # every belief, so the error names the lowest dead variable, not a root
     check_zero_partition(compiled, msgs.belief)
     w = compiled.wiring
-    answers = _Answers(compiled, beta, msgs, order, (schedule, damping, tol, max_iter), random_state)
     map_state = None
     if beta == np.inf:
         map_state = answers.decode(msgs)
@@ -425,6 +486,12 @@ def belief_propagation(compiled, beta, *, schedule="auto", damping="auto", tol=1
         free = _tree_free_energies(compiled, msgs, order, beta)
     else:
         free = msgs.free if msgs.free is not None else _bethe_free_energies(compiled, beta, msgs)
+    if ran == "tree":
+        result = _TreeResult(compiled, method, beta, None, free, n_iter, delta, converged, answers.map_state,
+                             answers.factor_probabilities, map_state=map_state,
+                             table_adder=answers.add_factor_marginals, schedule=ran, damping=used)
+        result.answers = answers
+        return result
     return InferenceResult(
         compiled, method, beta, marginals_from_beliefs(msgs.belief, w.var_state_ptr, beta), free,
         n_iter, delta, converged, answers.map_state, answers.factor_probabilities, map_state=map_state,

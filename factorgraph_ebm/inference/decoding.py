@@ -1,6 +1,6 @@
 """MAP decoding after loopy min-sum BP that respects every factor.
 
-The spanning-tree decode (``kernels.bp._decode``) backtracks along one BFS
+The spanning-tree decode (``kernels.trees._decode``) backtracks along one BFS
 tree and never looks at the factors that close loops, so on loopy models with
 ties or +inf entries it can pick a poor, even infeasible, assignment. This
 module adds two things on top of it:
@@ -235,7 +235,7 @@ def decode_map(compiled, msg_f2v, tree_state, *, block_work=BLOCK_WORK):
     msg_f2v : ndarray (M,)
         Final min-sum factor-to-variable messages.
     tree_state : array (V,) int
-        The spanning-tree decode of the same run (``kernels.bp._decode``); -1
+        The spanning-tree decode of the same run (``kernels.trees._decode``); -1
         where it left a variable unassigned.
     block_work : int >= 0
         See :func:`local_search`.

@@ -1,4 +1,4 @@
-"""Belief propagation sweeps: flooding (loopy) and tree (exact on forests).
+"""Belief propagation sweeps: flooding (loopy); the tree schedule is in :mod:`.trees`.
 
 One kernel family for every beta: ``beta = inf`` is min-sum, finite ``beta`` is
 sum-product at that inverse temperature. Work per flooding iteration is
@@ -6,8 +6,8 @@ sum-product at that inverse temperature. Work per flooding iteration is
 
 The messages of one factor or one variable (and the measure of their change)
 are the inline helpers of :mod:`.messages`; this module holds what the
-flooding and tree schedules, the Bethe free energy, tree decoding and factor
-marginals build from them, and the exp-space tables (:func:`_exp_tables`) the
+flooding schedule, the Bethe free energy and factor marginals build from
+them, and the exp-space tables (:func:`_exp_tables`) the
 pairwise sum-product messages read.
 """
 
@@ -15,8 +15,8 @@ import numpy as np
 from numba import prange
 
 from ._jit import JIT, JIT_LOOP, JIT_PARALLEL, njit
-from .messages import (INF, TINY, _factor_costs, _factor_message, _factor_messages, _pair_weights, _settle,
-                       _unary_message, _var_messages)
+from .messages import (INF, TINY, _factor_costs, _factor_messages, _pair_weights, _settle, _unary_message,
+                       _var_messages)
 
 
 def _exp_tables(w, beta):
@@ -83,126 +83,6 @@ def _probabilities(costs, ptr, beta, out):
             z += out[t]
         for t in range(a, b):
             out[t] /= z
-
-
-def _bfs_order(w):
-    """Breadth-first order of the bipartite graph, rooted at the lowest variable id per component.
-
-    Returns
-    -------
-    order : (n_vars + n_factors,) int64
-        Node ids: ``v`` for variable v, ``n_vars + f`` for factor f.
-    parent_edge : (n_vars + n_factors,) int64
-        Edge joining a node to its BFS parent, -1 for roots.
-    is_forest : bool
-        False when an edge closes a cycle.
-    """
-    n_nodes = len(w.var_states) + len(w.factor_edge_ptr) - 1
-    order = np.empty(n_nodes, dtype=np.int64)
-    parent_edge = np.full(n_nodes, -1, dtype=np.int64)
-    is_forest = _fill_bfs_order(w, order, parent_edge, np.zeros(n_nodes, dtype=np.bool_))
-    return order, parent_edge, bool(is_forest)
-
-
-@njit(**JIT_LOOP)
-def _fill_bfs_order(w, order, parent_edge, seen):
-    """The search of :func:`_bfs_order` into ``order`` and ``parent_edge`` (all -1); returns is_forest."""
-    n_vars = len(w.var_states)
-    is_forest = True
-    head = 0
-    tail = 0
-    for r in range(n_vars):
-        if seen[r]:
-            continue
-        seen[r] = True
-        order[tail] = r
-        tail += 1
-        while head < tail:
-            node = order[head]
-            head += 1
-            if node < n_vars:
-                for p in range(w.var_edge_ptr[node], w.var_edge_ptr[node + 1]):
-                    e = w.var_edges[p]
-                    if e == parent_edge[node]:
-                        continue
-                    g = n_vars + w.edge_factor[e]
-                    if seen[g]:
-                        is_forest = False
-                        continue
-                    seen[g] = True
-                    parent_edge[g] = e
-                    order[tail] = g
-                    tail += 1
-            else:
-                f = node - n_vars
-                for e in range(w.factor_edge_ptr[f], w.factor_edge_ptr[f + 1]):
-                    if e == parent_edge[node]:
-                        continue
-                    u = w.edge_var[e]
-                    if seen[u]:
-                        is_forest = False
-                        continue
-                    seen[u] = True
-                    parent_edge[u] = e
-                    order[tail] = u
-                    tail += 1
-    return is_forest
-
-
-@njit(**JIT_LOOP)
-def _tree_range(w, unary, beta, etables, block_min, order, parent_edge, lo, hi, msg_f2v, msg_v2f, belief,
-                inward, scratch):
-    """Inward then outward pass over ``order[lo:hi]``, a run of whole trees.
-
-    ``inward[f]`` receives the constant removed from factor f's message to its
-    parent: a tree's free energy is the sum of these plus the softmin of its
-    root's belief. ``scratch``: work array, length >= the largest state count.
-    """
-    n_vars = len(w.var_states)
-    n = hi - lo
-    # one loop for both passes (steps 0 .. n-1 inward, n .. 2n-1 outward): each helper is inlined once
-    for step in range(2 * n):
-        towards_root = step < n
-        node = order[hi - 1 - step if towards_root else lo + step - n]
-        if node < n_vars:
-            _var_messages(node, w, unary, msg_f2v, msg_v2f, belief)
-            continue
-        f = node - n_vars
-        e0 = w.factor_edge_ptr[f]
-        kp = parent_edge[node] - e0
-        for k in range(w.factor_edge_ptr[f + 1] - e0):
-            if (k == kp) == towards_root:
-                shed = _factor_message(f, k, w, beta, etables, block_min, msg_v2f, msg_f2v, scratch)
-                if towards_root:
-                    inward[f] = shed
-
-
-@njit(**JIT_PARALLEL)
-def _tree_pass(w, unary, beta, etables, block_min, order, parent_edge, n_threads, msg_f2v, msg_v2f, belief,
-               inward):
-    """One inward and one outward pass along ``order``: exact on a forest.
-
-    ``order`` lists each tree (connected component) as one contiguous run that
-    starts at its root, so runs of whole trees (a batch of sentences) are
-    independent: threads take contiguous ranges of trees of about equal size.
-    """
-    n_vars = len(w.var_states)
-    n = len(order)
-    is_root = np.zeros(n + 1, dtype=np.bool_)
-    for i in range(n):
-        is_root[i] = order[i] < n_vars and parent_edge[order[i]] < 0
-    is_root[n] = True
-    roots = np.flatnonzero(is_root)
-    n_chunks = max(1, min(n_threads, len(roots) - 1))
-    bounds = np.empty(n_chunks + 1, dtype=np.int64)
-    for c in range(n_chunks):
-        bounds[c] = roots[np.searchsorted(roots, c * n // n_chunks)]
-    bounds[0] = 0
-    bounds[n_chunks] = n
-    scratch = np.empty((n_chunks, np.max(w.var_states)))
-    for c in prange(n_chunks):
-        _tree_range(w, unary, beta, etables, block_min, order, parent_edge, bounds[c], bounds[c + 1],
-                    msg_f2v, msg_v2f, belief, inward, scratch[c])
 
 
 #: Tasks of :func:`_sweep`: the phases of a flooding iteration and the Bethe terms.
@@ -420,89 +300,6 @@ def _bethe_terms(w, unary, beta, etables, block_min, msg_v2f, belief, n_threads,
            belief, msg_v2f, fterm, cdelta, scratch)
     _sweep(np.int64(BETHE_VARS), n_vars, n_chunks, w, unary, beta, etables, block_min, 0.0, 0.0, msg_v2f, msg_v2f,
            belief, msg_v2f, vterm, cdelta, scratch)
-
-
-def _decode(w, belief, msg_v2f, order, parent_edge):
-    """Assignment minimising the beliefs, decoded along ``order``.
-
-    Each root takes its lowest-belief state; each factor, reached from its
-    parent variable, gives its still-free variables the joint state minimising
-    ``T + sum msg_v2f`` with the decided ones fixed (first minimum in table
-    order). On a forest after min-sum this is exact backtracking, whatever the
-    ties. Returns int64 states, -1 where a variable has no finite belief.
-    """
-    state = np.full(len(w.var_states), -1, dtype=np.int64)
-    _fill_decode(w, belief, msg_v2f, order, parent_edge, state)
-    return state
-
-
-@njit(**JIT_LOOP)
-def _fill_decode(w, belief, msg_v2f, order, parent_edge, state):
-    """The decoding loop of :func:`_decode`, into ``state`` (all -1 on entry)."""
-    n_vars = len(w.var_states)
-    for i in range(len(order)):
-        node = order[i]
-        if node < n_vars:
-            if state[node] >= 0:
-                continue
-            s0 = w.var_state_ptr[node]
-            lo = INF
-            for x in range(w.var_states[node]):
-                if belief[s0 + x] < lo:
-                    lo = belief[s0 + x]
-                    state[node] = x
-            continue
-        f = node - n_vars
-        e0 = w.factor_edge_ptr[f]
-        e1 = w.factor_edge_ptr[f + 1]
-        b = w.factor_block[f]
-        t0 = w.block_ptr[b]
-        size = w.block_ptr[b + 1] - t0
-        n_free = 0
-        for e in range(e0, e1):
-            if state[w.edge_var[e]] < 0:
-                n_free += 1
-        if n_free == 0:
-            continue
-        if e1 - e0 == 2 and n_free == 1:
-            # pairwise, one end decided: scan the free end's states only (C-order table)
-            free = e0 if state[w.edge_var[e0]] < 0 else e0 + 1
-            u = w.edge_var[free]
-            s = state[w.edge_var[2 * e0 + 1 - free]]
-            k1 = w.var_states[w.edge_var[e0 + 1]]
-            m = w.edge_state_ptr[free]
-            best = INF
-            for x in range(w.var_states[u]):
-                c = w.tables[t0 + (s * k1 + x if free == e0 + 1 else x * k1 + s)] + msg_v2f[m + x]
-                if c < best:
-                    best = c
-                    state[u] = x
-            continue
-        best = INF
-        best_t = -1
-        for t in range(size):
-            c = w.tables[t0 + t]
-            if c == INF:
-                continue
-            ok = True
-            for e in range(e0, e1):
-                x = (t // w.edge_stride[e]) % w.var_states[w.edge_var[e]]
-                s = state[w.edge_var[e]]
-                if s >= 0:
-                    if s != x:
-                        ok = False
-                        break
-                else:
-                    c += msg_v2f[w.edge_state_ptr[e] + x]
-            if ok and c < best:
-                best = c
-                best_t = t
-        if best_t < 0:
-            continue
-        for e in range(e0, e1):
-            u = w.edge_var[e]
-            if state[u] < 0:
-                state[u] = (best_t // w.edge_stride[e]) % w.var_states[u]
 
 
 @njit(**JIT_PARALLEL)

@@ -26,7 +26,7 @@ from factorgraph_ebm.inference.decoding import (
     conditioned_decode, decode_candidates, decode_map, lexicographic_energies, local_search,
 )
 from factorgraph_ebm.inference.result import check_zero_partition
-from factorgraph_ebm.kernels import bp as bp_kernels
+from factorgraph_ebm.kernels import trees as tree_kernels
 from random_models import random_evidence, random_graph
 
 
@@ -47,12 +47,12 @@ def _tie_graph(rng, n_vars, n_factors, inf_prob):
 
 def _messages(compiled):
     """Final min-sum messages of flooding loopy BP (as ``infer(schedule="flood")`` runs it) and the tree decode."""
-    order = bp_kernels._bfs_order(compiled.wiring)
+    order = tree_kernels._bfs_order(compiled.wiring)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         msgs = bp_module._run(compiled, np.inf, "flood", "auto", 1e-9, 100, order)[0]
     check_zero_partition(compiled, msgs.belief)     # as infer does: raises ZeroPartitionError
-    return msgs, bp_kernels._decode(compiled.wiring, msgs.belief, msgs.v2f, order[0], order[1])
+    return msgs, tree_kernels._decode(compiled.wiring, msgs.belief, msgs.v2f, order[0], order[1])
 
 
 def _lex(compiled, states):
