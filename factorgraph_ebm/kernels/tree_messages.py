@@ -302,6 +302,8 @@ def _tree_factor_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratc
     """
     arity = w.factor_edge_ptr[f + 1] - w.factor_edge_ptr[f]
     if arity == 2:
+        if w.block_potts[w.factor_block[f]]:     # O(K): a Potts table (see .messages._potts_message)
+            return _factor_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch)
         if beta == INF:
             return _tree_min_message(f, k, w, msg_v2f, out)
         return _tree_sum_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch, bits)
