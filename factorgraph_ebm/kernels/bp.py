@@ -17,6 +17,7 @@ from numba import prange
 from ._jit import JIT, JIT_LOOP, JIT_PARALLEL, njit
 from .messages import (INF, TINY, _factor_costs, _factor_message, _factor_messages, _pair_weights, _settle,
                        _unary_message, _var_messages)
+from .pairwise import _pair_flood
 
 
 def _exp_tables(w, beta):
@@ -216,14 +217,22 @@ def _flood_factors(lo, hi, w, beta, etables, block_min, damping, tol, msg_v2f, m
 
     Returns the largest message change (:func:`_message_change`) when it
     exceeds ``tol``, else a value <= ``tol`` (changes whose cheap bound is
-    <= tol are not computed exactly). ``scratch``: length >= 2 x the largest
-    state count.
+    <= tol are not computed exactly). Pairwise factors take the fused path
+    (:func:`.pairwise._pair_flood`, straight into ``msg_f2v``), others build
+    their messages in ``new``. ``scratch``: length >= 3 x the largest state
+    count (the fused path's message buffer is its last third).
     """
     d = 0.0
+    bo = 2 * (len(scratch) // 3)
     for f in range(lo, hi):
         e0 = w.factor_edge_ptr[f]
         e1 = w.factor_edge_ptr[f + 1]
         if e1 - e0 == 1:
+            continue
+        if e1 - e0 == 2:
+            c = _pair_flood(f, w, beta, etables, block_min, damping, max(d, tol), msg_v2f, msg_f2v, scratch, bo)
+            if c > d:
+                d = c
             continue
         _factor_messages(f, w, beta, etables, block_min, msg_v2f, new, scratch)
         for e in range(e0, e1):
@@ -348,7 +357,7 @@ def _sweep(task, n, n_chunks, w, unary, beta, etables, block_min, damping, tol, 
     messages and belief), ``FACTOR_MESSAGES`` (every other factor's messages,
     damped; ``chunk_out[c]`` = largest change in chunk c), ``BETHE_FACTORS`` /
     ``BETHE_VARS`` (per-node Bethe terms at ``node_out``). ``scratch``
-    (n_chunks, width) is the chunks' work space: width >= 2 x the largest state
+    (n_chunks, width) is the chunks' work space: width >= 3 x the largest state
     count, and >= the largest table + 2 x the largest state count for
     ``BETHE_FACTORS`` (allocated once by the caller, not once per sweep).
     """
@@ -381,7 +390,7 @@ def _flood(w, unary, beta, etables, block_min, damping, tol, max_iter, n_threads
     n_factors = len(w.factor_edge_ptr) - 1
     n_chunks = _sweep_chunks(w, n_threads)
     new = np.empty_like(msg_f2v)
-    scratch = np.empty((n_chunks, 2 * np.max(w.var_states)))
+    scratch = np.empty((n_chunks, 3 * np.max(w.var_states)))
     none = np.empty(0)
     cdelta = np.zeros(n_chunks)
     delta = INF

@@ -31,6 +31,7 @@ TINY = 1e-280
 SMALL_SPAN = 1e-3
 
 
+
 @njit(**JIT_INLINE)
 def _var_messages(v, w, unary, msg_f2v, msg_v2f, belief):
     """All messages of variable ``v`` to its factors, and its belief.
@@ -81,27 +82,39 @@ def _normalize(out, m, k):
 
 @njit(**JIT_INLINE)
 def _pair_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch):
-    """Message of pairwise factor ``f`` to its scope position ``k`` (0 or 1).
+    """Message of pairwise factor ``f`` to its scope position ``k`` (0 or 1), at its place in ``out``.
+
+    Returns the constant removed by normalisation: the unnormalised message
+    ``softmin_beta(T + msg_v2f)`` is ``out + constant``. See :func:`_pair_message_at`.
+    """
+    e0 = w.factor_edge_ptr[f]
+    return _pair_message_at(f, k, w, beta, etables, block_min, msg_v2f, out, w.edge_state_ptr[e0 + k], scratch)
+
+
+@njit(**JIT_INLINE)
+def _pair_message_at(f, k, w, beta, etables, block_min, msg_v2f, out, mt, scratch):
+    """:func:`_pair_message` written at ``out[mt:mt + target states]`` (``mt`` need not be the edge's place).
 
     Sum-product reads the table as a (target states x source states) matrix:
     the C-order copy for k = 0, the transposed copy (offset ``len(tables) // 2``)
     for k = 1; each target state is then a sum over contiguous source states,
-    which LLVM vectorises. Min-sum reads the other copy, (source x target), and
-    keeps four targets' minima in registers per pass over the sources (a min
-    reduction does not vectorise and one chain is latency-bound). (One array plus an offset rather than
-    two arrays chosen by a branch, which would cost reference counting per call.)
-    Sum-product first writes the source weights ``exp(-beta (q - min q))`` to
-    ``scratch`` (length >= source states).
+    which LLVM vectorises. Min-sum reads the other copy, (source x target):
+    from 16 targets it takes ``out[j] = min(out[j], T[i, j] + q_i)`` source by
+    source with the target loop innermost and contiguous, an element-wise
+    minimum that vectorises (a min reduction over sources would not); below,
+    four targets' minima in registers per pass over the sources.
+    (One array plus an offset rather than two arrays chosen by a branch, which
+    would cost reference counting per call.) Sum-product first writes the
+    source weights ``exp(-beta (q - min q))`` to ``scratch`` (length >= source
+    states; ``out`` may be ``scratch`` when ``mt`` >= that).
 
-    Returns the constant removed by normalisation: the unnormalised message
-    ``softmin_beta(T + msg_v2f)`` is ``out + constant``.
+    Returns the constant removed by normalisation.
     """
     e0 = w.factor_edge_ptr[f]
     et = e0 + k
     es = e0 + 1 - k
     kt = w.var_states[w.edge_var[et]]
     ks = w.var_states[w.edge_var[es]]
-    mt = w.edge_state_ptr[et]
     ms = w.edge_state_ptr[es]
     b = w.factor_block[f]
     t0 = w.block_ptr[b] + (0 if k == 0 else len(w.tables) // 2)
@@ -110,9 +123,24 @@ def _pair_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch):
     uks = np.uint64(ks)
     ums = np.uint64(ms)
     if beta == INF:
-        # source-major copy (the other one): four target states per pass over the
-        # sources, four independent min chains (a single chain is latency-bound)
-        s0 = w.block_ptr[b] + (len(w.tables) // 2 if k == 0 else 0)
+        s0 = np.uint64(w.block_ptr[b] + (len(w.tables) // 2 if k == 0 else 0))   # source-major copy
+        ukt = np.uint64(kt)
+        if kt >= 16:
+            # element-wise minimum across contiguous targets, source by source: vectorised (with
+            # LLVM's run-time aliasing checks, which pay off from about 16 targets)
+            umt = np.uint64(mt)
+            for j in range(ukt):
+                out[umt + j] = INF
+            for i in range(uks):
+                m = msg_v2f[ums + i]
+                r = s0 + i * ukt
+                for j in range(ukt):
+                    v = mat[r + j] + m
+                    o = out[umt + j]
+                    out[umt + j] = v if v < o else o
+            return _normalize(out, mt, kt)
+        # few targets: four targets' minima in registers per pass over the sources (four
+        # independent chains; LLVM does not vectorise a min reduction without nnan)
         j = 0
         while j + 4 <= kt:
             a0 = INF
@@ -121,7 +149,7 @@ def _pair_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch):
             a3 = INF
             for i in range(uks):
                 m = msg_v2f[ums + i]
-                r = np.uint64(s0 + j) + i * np.uint64(kt)
+                r = s0 + np.uint64(j) + i * ukt
                 v0 = mat[r] + m
                 v1 = mat[r + np.uint64(1)] + m
                 v2 = mat[r + np.uint64(2)] + m
@@ -138,7 +166,7 @@ def _pair_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch):
         while j < kt:
             a0 = INF
             for i in range(uks):
-                v0 = mat[np.uint64(s0 + j) + i * np.uint64(kt)] + msg_v2f[ums + i]
+                v0 = mat[s0 + np.uint64(j) + i * ukt] + msg_v2f[ums + i]
                 a0 = v0 if v0 < a0 else a0
             out[mt + j] = a0
             j += 1
@@ -352,11 +380,17 @@ def _message_change(new, old, m, k, beta, floor, scratch):
     callers pass the largest change seen so far, or ``tol`` when only changes
     above it matter. ``scratch``: work array of length >= ``2 k``.
     """
+    return _change_at(new, m, old, m, k, beta, floor, scratch)
+
+
+@njit(**JIT_INLINE)
+def _change_at(new, mn, old, mo, k, beta, floor, scratch):
+    """:func:`_message_change` of ``new[mn:mn+k]`` against ``old[mo:mo+k]`` (the messages at different offsets)."""
     if beta == INF:
         d = 0.0
         for x in range(k):
-            a = new[m + x]
-            b = old[m + x]
+            a = new[mn + x]
+            b = old[mo + x]
             if a != b:
                 if a == INF or b == INF:
                     return INF
@@ -367,8 +401,8 @@ def _message_change(new, old, m, k, beta, floor, scratch):
     n_finite = 0
     mixed = False
     for x in range(k):
-        a = new[m + x]
-        b = old[m + x]
+        a = new[mn + x]
+        b = old[mo + x]
         if a == INF and b == INF:
             continue
         if a == INF or b == INF:
@@ -382,24 +416,24 @@ def _message_change(new, old, m, k, beta, floor, scratch):
         return 0.0
     if k == 2 and not mixed and n_finite == 2:
         # two states: p(0) = 1 / (1 + exp(-beta (m1 - m0))), one exponential per message
-        pa = 1.0 / (1.0 + np.exp(-beta * (new[m + 1] - new[m])))
-        pb = 1.0 / (1.0 + np.exp(-beta * (old[m + 1] - old[m])))
+        pa = 1.0 / (1.0 + np.exp(-beta * (new[mn + 1] - new[mn])))
+        pb = 1.0 / (1.0 + np.exp(-beta * (old[mo + 1] - old[mo])))
         return abs(pa - pb)
     lo_b = INF
     for x in range(k):
-        lo_b = min(lo_b, old[m + x])
+        lo_b = min(lo_b, old[mo + x])
     za = 0.0
     zb = 0.0
     if not mixed and beta * (hi - lo) < SMALL_SPAN:
         # near a fixed point: p_new ∝ p_old exp(-t), t = beta (d - min d) in [0, span], to second order
         # (relative error < span^3 / 6): k exponentials instead of 2 k
         for x in range(k):
-            if old[m + x] == INF:
+            if old[mo + x] == INF:
                 scratch[x] = 0.0
                 scratch[k + x] = 0.0
                 continue
-            pb = np.exp(-beta * (old[m + x] - lo_b))
-            t = beta * (new[m + x] - old[m + x] - lo)
+            pb = np.exp(-beta * (old[mo + x] - lo_b))
+            t = beta * (new[mn + x] - old[mo + x] - lo)
             pa = pb * (1.0 - t + 0.5 * t * t)
             scratch[x] = pa
             scratch[k + x] = pb
@@ -411,10 +445,10 @@ def _message_change(new, old, m, k, beta, floor, scratch):
         return d
     lo_a = INF
     for x in range(k):
-        lo_a = min(lo_a, new[m + x])
+        lo_a = min(lo_a, new[mn + x])
     for x in range(k):
-        pa = np.exp(-beta * (new[m + x] - lo_a)) if new[m + x] < INF else 0.0
-        pb = np.exp(-beta * (old[m + x] - lo_b)) if old[m + x] < INF else 0.0
+        pa = np.exp(-beta * (new[mn + x] - lo_a)) if new[mn + x] < INF else 0.0
+        pb = np.exp(-beta * (old[mo + x] - lo_b)) if old[mo + x] < INF else 0.0
         scratch[x] = pa
         scratch[k + x] = pb
         za += pa
