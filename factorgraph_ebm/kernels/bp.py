@@ -8,16 +8,16 @@ The messages of one factor or one variable (and the measure of their change)
 are the inline helpers of :mod:`.messages`; this module holds what the
 flooding and tree schedules, the Bethe free energy, tree decoding and factor
 marginals build from them, and the exp-space tables (:func:`_exp_tables`) the
-pairwise sum-product messages read.
+pairwise sum-product messages read. The factor half of a flooding iteration
+(:func:`.pairwise._flood_factors`, fused for pairwise factors) is in :mod:`.pairwise`.
 """
 
 import numpy as np
 from numba import prange
 
 from ._jit import JIT, JIT_LOOP, JIT_PARALLEL, njit
-from .messages import (INF, TINY, _factor_costs, _factor_message, _factor_messages, _pair_weights, _settle,
-                       _unary_message, _var_messages)
-from .pairwise import _pair_flood
+from .messages import INF, TINY, _factor_costs, _factor_message, _pair_weights, _unary_message, _var_messages
+from .pairwise import _flood_factors
 
 
 def _exp_tables(w, beta):
@@ -209,41 +209,6 @@ def _tree_pass(w, unary, beta, etables, block_min, order, parent_edge, n_threads
 #: Tasks of :func:`_sweep`: the phases of a flooding iteration and the Bethe terms.
 UNARY_MESSAGES, VAR_MESSAGES, FACTOR_MESSAGES, BETHE_FACTORS, BETHE_VARS = 0, 1, 2, 3, 4
 
-
-
-@njit(**JIT_LOOP)
-def _flood_factors(lo, hi, w, beta, etables, block_min, damping, tol, msg_v2f, msg_f2v, new, scratch):
-    """Flooding update of the factors ``lo .. hi - 1`` (one-variable factors skipped), damped.
-
-    Returns the largest message change (:func:`_message_change`) when it
-    exceeds ``tol``, else a value <= ``tol`` (changes whose cheap bound is
-    <= tol are not computed exactly). Pairwise factors take the fused path
-    (:func:`.pairwise._pair_flood`, straight into ``msg_f2v``), others build
-    their messages in ``new``. ``scratch``: length >= 3 x the largest state
-    count (the fused path's message buffer is its last third).
-    """
-    d = 0.0
-    bo = 2 * (len(scratch) // 3)
-    for f in range(lo, hi):
-        e0 = w.factor_edge_ptr[f]
-        e1 = w.factor_edge_ptr[f + 1]
-        if e1 - e0 == 1:
-            continue
-        if e1 - e0 == 2:
-            c = _pair_flood(f, w, beta, etables, block_min, damping, max(d, tol), msg_v2f, msg_f2v, scratch, bo)
-            if c > d:
-                d = c
-            continue
-        _factor_messages(f, w, beta, etables, block_min, msg_v2f, new, scratch)
-        for e in range(e0, e1):
-            m = w.edge_state_ptr[e]
-            k = w.edge_state_ptr[e + 1] - m
-            c = _settle(new, msg_f2v, m, k, damping, beta, max(d, tol), scratch)
-            if c > d:
-                d = c
-            for x in range(k):
-                msg_f2v[m + x] = new[m + x]
-    return d
 
 
 @njit(**JIT_LOOP)

@@ -22,6 +22,7 @@ so a change here recompiles them all.
 import numpy as np
 
 from ._jit import JIT_INLINE, JIT_LOOP, njit
+from .vmath import _exp_nonpos, _log_pos
 
 INF = np.inf
 #: Below this, an exp-space column sum may have lost terms to underflow.
@@ -106,7 +107,8 @@ def _pair_message_at(f, k, w, beta, etables, block_min, msg_v2f, out, mt, scratc
     (One array plus an offset rather than two arrays chosen by a branch, which
     would cost reference counting per call.) Sum-product first writes the
     source weights ``exp(-beta (q - min q))`` to ``scratch`` (length >= source
-    states; ``out`` may be ``scratch`` when ``mt`` >= that).
+    states; ``out`` may be ``scratch`` when ``mt`` >= that), then the sums,
+    then their logarithms, both with the vectorisable :mod:`.vmath` functions.
 
     Returns the constant removed by normalisation.
     """
@@ -178,17 +180,28 @@ def _pair_message_at(f, k, w, beta, etables, block_min, msg_v2f, out, mt, scratc
         for j in range(kt):
             out[mt + j] = INF
         return 0.0
-    for i in range(ks):
-        scratch[i] = np.exp(-beta * (msg_v2f[ms + i] - qmin))
+    for i in range(uks):
+        scratch[i] = _exp_nonpos(-beta * (msg_v2f[ums + i] - qmin))
     shift = block_min[b] + qmin
+    # the sums first (vectorised dot products), then one vectorised logarithm pass when none underflowed
+    smin = INF
     for j in range(kt):
-        base = t0 + j * ks
-        ubase = np.uint64(base)
+        ubase = np.uint64(t0 + j * ks)
         s = 0.0
         for i in range(uks):
             s += etables[ubase + i] * scratch[i]
+        out[mt + j] = s
+        smin = min(smin, s)
+    umt = np.uint64(mt)
+    if smin > TINY:
+        for j in range(np.uint64(kt)):
+            out[umt + j] = -_log_pos(out[umt + j]) / beta
+        return _normalize(out, mt, kt) + shift
+    for j in range(kt):
+        base = t0 + j * ks
+        s = out[mt + j]
         if s > TINY:
-            out[mt + j] = -np.log(s) / beta
+            out[mt + j] = -_log_pos(s) / beta
             continue
         # underflow: exact log-domain row (min, then sum of shifted exponentials)
         lo = INF
@@ -428,12 +441,10 @@ def _change_at(new, mn, old, mo, k, beta, floor, scratch):
         # near a fixed point: p_new ∝ p_old exp(-t), t = beta (d - min d) in [0, span], to second order
         # (relative error < span^3 / 6): k exponentials instead of 2 k
         for x in range(k):
-            if old[mo + x] == INF:
-                scratch[x] = 0.0
-                scratch[k + x] = 0.0
-                continue
-            pb = np.exp(-beta * (old[mo + x] - lo_b))
-            t = beta * (new[mn + x] - old[mo + x] - lo)
+            # branch-free (vectorised): an old +inf (then new is +inf too) gives pb = 0, pa = 0
+            finite = old[mo + x] < INF
+            pb = _exp_nonpos(-beta * (old[mo + x] - lo_b))
+            t = beta * (new[mn + x] - old[mo + x] - lo) if finite else 0.0
             pa = pb * (1.0 - t + 0.5 * t * t)
             scratch[x] = pa
             scratch[k + x] = pb
@@ -447,8 +458,9 @@ def _change_at(new, mn, old, mo, k, beta, floor, scratch):
     for x in range(k):
         lo_a = min(lo_a, new[mn + x])
     for x in range(k):
-        pa = np.exp(-beta * (new[mn + x] - lo_a)) if new[mn + x] < INF else 0.0
-        pb = np.exp(-beta * (old[mo + x] - lo_b)) if old[mo + x] < INF else 0.0
+        # exp(-inf) = 0 for a +inf entry (an all-+inf message makes lo +inf: inf - inf is NaN, hence the selects)
+        pa = _exp_nonpos(-beta * (new[mn + x] - lo_a)) if new[mn + x] < INF else 0.0
+        pb = _exp_nonpos(-beta * (old[mo + x] - lo_b)) if old[mo + x] < INF else 0.0
         scratch[x] = pa
         scratch[k + x] = pb
         za += pa

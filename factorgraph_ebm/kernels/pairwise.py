@@ -1,7 +1,7 @@
 """Flooding update of one pairwise factor, fused: both messages computed, damped, measured and stored.
 
-:func:`_pair_flood` is what :func:`.bp._flood_factors` runs for every
-two-variable factor. It gives the same messages and the same change measure
+:func:`_pair_flood` is what the flooding factor sweep :func:`_flood_factors` runs for
+every two-variable factor. It gives the same messages and the same change measure
 (:func:`.messages._message_change`, which ``tol`` applies to) as
 :func:`.messages._pair_message` followed by :func:`.messages._settle` and a copy
 into ``msg_f2v``, with fewer passes over memory: each fresh message is built in
@@ -19,8 +19,8 @@ stays forbidden and no NaN appears.
 
 import numpy as np
 
-from ._jit import JIT_INLINE, njit
-from .messages import INF, TINY, _change_at, _normalize, _pair_message_at
+from ._jit import JIT_INLINE, JIT_LOOP, njit
+from .messages import INF, TINY, _change_at, _factor_messages, _normalize, _pair_message_at, _settle
 
 
 @njit(**JIT_INLINE)
@@ -99,7 +99,7 @@ def _pair_flood(f, w, beta, etables, block_min, damping, floor, msg_v2f, msg_f2v
 
     The change of each message is :func:`.messages._message_change` against
     its previous value, exact when above ``floor`` (the second message's floor
-    is raised to the first one's change, as in :func:`.bp._flood_factors`).
+    is raised to the first one's change, as in :func:`_flood_factors`).
     ``scratch``: work array with the message buffer at ``scratch[bo:]``
     (``bo >= 2 x`` the largest state count, room for one message after it).
     """
@@ -163,4 +163,39 @@ def _pair_flood(f, w, beta, etables, block_min, damping, floor, msg_v2f, msg_f2v
                    scratch)
         d = max(d, c)
         floor = max(floor, c)
+    return d
+
+
+@njit(**JIT_LOOP)
+def _flood_factors(lo, hi, w, beta, etables, block_min, damping, tol, msg_v2f, msg_f2v, new, scratch):
+    """Flooding update of the factors ``lo .. hi - 1`` (one-variable factors skipped), damped.
+
+    Returns the largest message change (:func:`.messages._message_change`) when it
+    exceeds ``tol``, else a value <= ``tol`` (changes whose cheap bound is
+    <= tol are not computed exactly). Pairwise factors take the fused path
+    (:func:`_pair_flood`, straight into ``msg_f2v``), others build
+    their messages in ``new``. ``scratch``: length >= 3 x the largest state
+    count (the fused path's message buffer is its last third).
+    """
+    d = 0.0
+    bo = 2 * (len(scratch) // 3)
+    for f in range(lo, hi):
+        e0 = w.factor_edge_ptr[f]
+        e1 = w.factor_edge_ptr[f + 1]
+        if e1 - e0 == 1:
+            continue
+        if e1 - e0 == 2:
+            c = _pair_flood(f, w, beta, etables, block_min, damping, max(d, tol), msg_v2f, msg_f2v, scratch, bo)
+            if c > d:
+                d = c
+            continue
+        _factor_messages(f, w, beta, etables, block_min, msg_v2f, new, scratch)
+        for e in range(e0, e1):
+            m = w.edge_state_ptr[e]
+            k = w.edge_state_ptr[e + 1] - m
+            c = _settle(new, msg_f2v, m, k, damping, beta, max(d, tol), scratch)
+            if c > d:
+                d = c
+            for x in range(k):
+                msg_f2v[m + x] = new[m + x]
     return d
