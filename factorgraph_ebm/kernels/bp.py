@@ -7,16 +7,17 @@ sum-product at that inverse temperature. Work per flooding iteration is
 The messages of one factor or one variable (and the measure of their change)
 are the inline helpers of :mod:`.messages`; this module holds what the
 flooding schedule, the Bethe free energy and factor marginals build from
-them, and the exp-space tables (:func:`_exp_tables`) the
-pairwise sum-product messages read.
+them, and the exp-space tables (:func:`_exp_tables`) the pairwise
+sum-product messages read. The factor half of a flooding iteration
+(:func:`.pairwise._flood_factors`, fused for pairwise factors) is in :mod:`.pairwise`.
 """
 
 import numpy as np
 from numba import prange
 
 from ._jit import JIT, JIT_LOOP, JIT_PARALLEL, njit
-from .messages import (INF, TINY, _factor_costs, _factor_messages, _pair_weights, _settle, _unary_message,
-                       _var_messages)
+from .messages import INF, TINY, _factor_costs, _pair_weights, _unary_message, _var_messages
+from .pairwise import _flood_factors
 
 
 def _exp_tables(w, beta):
@@ -88,33 +89,6 @@ def _probabilities(costs, ptr, beta, out):
 #: Tasks of :func:`_sweep`: the phases of a flooding iteration and the Bethe terms.
 UNARY_MESSAGES, VAR_MESSAGES, FACTOR_MESSAGES, BETHE_FACTORS, BETHE_VARS = 0, 1, 2, 3, 4
 
-
-
-@njit(**JIT_LOOP)
-def _flood_factors(lo, hi, w, beta, etables, block_min, damping, tol, msg_v2f, msg_f2v, new, scratch):
-    """Flooding update of the factors ``lo .. hi - 1`` (one-variable factors skipped), damped.
-
-    Returns the largest message change (:func:`_message_change`) when it
-    exceeds ``tol``, else a value <= ``tol`` (changes whose cheap bound is
-    <= tol are not computed exactly). ``scratch``: length >= 2 x the largest
-    state count.
-    """
-    d = 0.0
-    for f in range(lo, hi):
-        e0 = w.factor_edge_ptr[f]
-        e1 = w.factor_edge_ptr[f + 1]
-        if e1 - e0 == 1:
-            continue
-        _factor_messages(f, w, beta, etables, block_min, msg_v2f, new, scratch)
-        for e in range(e0, e1):
-            m = w.edge_state_ptr[e]
-            k = w.edge_state_ptr[e + 1] - m
-            c = _settle(new, msg_f2v, m, k, damping, beta, max(d, tol), scratch)
-            if c > d:
-                d = c
-            for x in range(k):
-                msg_f2v[m + x] = new[m + x]
-    return d
 
 
 @njit(**JIT_LOOP)
@@ -228,7 +202,7 @@ def _sweep(task, n, n_chunks, w, unary, beta, etables, block_min, damping, tol, 
     messages and belief), ``FACTOR_MESSAGES`` (every other factor's messages,
     damped; ``chunk_out[c]`` = largest change in chunk c), ``BETHE_FACTORS`` /
     ``BETHE_VARS`` (per-node Bethe terms at ``node_out``). ``scratch``
-    (n_chunks, width) is the chunks' work space: width >= 2 x the largest state
+    (n_chunks, width) is the chunks' work space: width >= 3 x the largest state
     count, and >= the largest table + 2 x the largest state count for
     ``BETHE_FACTORS`` (allocated once by the caller, not once per sweep).
     """
@@ -261,7 +235,7 @@ def _flood(w, unary, beta, etables, block_min, damping, tol, max_iter, n_threads
     n_factors = len(w.factor_edge_ptr) - 1
     n_chunks = _sweep_chunks(w, n_threads)
     new = np.empty_like(msg_f2v)
-    scratch = np.empty((n_chunks, 2 * np.max(w.var_states)))
+    scratch = np.empty((n_chunks, 3 * np.max(w.var_states)))
     none = np.empty(0)
     cdelta = np.zeros(n_chunks)
     delta = INF

@@ -22,6 +22,7 @@ so a change here recompiles them all.
 import numpy as np
 
 from ._jit import JIT_INLINE, JIT_LOOP, njit
+from .vmath import _exp_nonpos, _log_pos
 
 INF = np.inf
 #: Below this, an exp-space column sum may have lost terms to underflow.
@@ -29,6 +30,7 @@ TINY = 1e-280
 #: :func:`_message_change`: below this span of ``beta (new - old)`` the new probabilities are
 #: the old ones times a second-order expansion (relative error < SMALL_SPAN^3 / 6).
 SMALL_SPAN = 1e-3
+
 
 
 @njit(**JIT_INLINE)
@@ -81,27 +83,40 @@ def _normalize(out, m, k):
 
 @njit(**JIT_INLINE)
 def _pair_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch):
-    """Message of pairwise factor ``f`` to its scope position ``k`` (0 or 1).
+    """Message of pairwise factor ``f`` to its scope position ``k`` (0 or 1), at its place in ``out``.
+
+    Returns the constant removed by normalisation: the unnormalised message
+    ``softmin_beta(T + msg_v2f)`` is ``out + constant``. See :func:`_pair_message_at`.
+    """
+    e0 = w.factor_edge_ptr[f]
+    return _pair_message_at(f, k, w, beta, etables, block_min, msg_v2f, out, w.edge_state_ptr[e0 + k], scratch)
+
+
+@njit(**JIT_INLINE)
+def _pair_message_at(f, k, w, beta, etables, block_min, msg_v2f, out, mt, scratch):
+    """:func:`_pair_message` written at ``out[mt:mt + target states]`` (``mt`` need not be the edge's place).
 
     Sum-product reads the table as a (target states x source states) matrix:
     the C-order copy for k = 0, the transposed copy (offset ``len(tables) // 2``)
     for k = 1; each target state is then a sum over contiguous source states,
-    which LLVM vectorises. Min-sum reads the other copy, (source x target), and
-    keeps four targets' minima in registers per pass over the sources (a min
-    reduction does not vectorise and one chain is latency-bound). (One array plus an offset rather than
-    two arrays chosen by a branch, which would cost reference counting per call.)
-    Sum-product first writes the source weights ``exp(-beta (q - min q))`` to
-    ``scratch`` (length >= source states).
+    which LLVM vectorises. Min-sum reads the other copy, (source x target):
+    from 16 targets it takes ``out[j] = min(out[j], T[i, j] + q_i)`` source by
+    source with the target loop innermost and contiguous, an element-wise
+    minimum that vectorises (a min reduction over sources would not); below,
+    four targets' minima in registers per pass over the sources.
+    (One array plus an offset rather than two arrays chosen by a branch, which
+    would cost reference counting per call.) Sum-product first writes the
+    source weights ``exp(-beta (q - min q))`` to ``scratch`` (length >= source
+    states; ``out`` may be ``scratch`` when ``mt`` >= that), then the sums,
+    then their logarithms, both with the vectorisable :mod:`.vmath` functions.
 
-    Returns the constant removed by normalisation: the unnormalised message
-    ``softmin_beta(T + msg_v2f)`` is ``out + constant``.
+    Returns the constant removed by normalisation.
     """
     e0 = w.factor_edge_ptr[f]
     et = e0 + k
     es = e0 + 1 - k
     kt = w.var_states[w.edge_var[et]]
     ks = w.var_states[w.edge_var[es]]
-    mt = w.edge_state_ptr[et]
     ms = w.edge_state_ptr[es]
     b = w.factor_block[f]
     t0 = w.block_ptr[b] + (0 if k == 0 else len(w.tables) // 2)
@@ -110,9 +125,24 @@ def _pair_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch):
     uks = np.uint64(ks)
     ums = np.uint64(ms)
     if beta == INF:
-        # source-major copy (the other one): four target states per pass over the
-        # sources, four independent min chains (a single chain is latency-bound)
-        s0 = w.block_ptr[b] + (len(w.tables) // 2 if k == 0 else 0)
+        s0 = np.uint64(w.block_ptr[b] + (len(w.tables) // 2 if k == 0 else 0))   # source-major copy
+        ukt = np.uint64(kt)
+        if kt >= 16:
+            # element-wise minimum across contiguous targets, source by source: vectorised (with
+            # LLVM's run-time aliasing checks, which pay off from about 16 targets)
+            umt = np.uint64(mt)
+            for j in range(ukt):
+                out[umt + j] = INF
+            for i in range(uks):
+                m = msg_v2f[ums + i]
+                r = s0 + i * ukt
+                for j in range(ukt):
+                    v = mat[r + j] + m
+                    o = out[umt + j]
+                    out[umt + j] = v if v < o else o
+            return _normalize(out, mt, kt)
+        # few targets: four targets' minima in registers per pass over the sources (four
+        # independent chains; LLVM does not vectorise a min reduction without nnan)
         j = 0
         while j + 4 <= kt:
             a0 = INF
@@ -121,7 +151,7 @@ def _pair_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch):
             a3 = INF
             for i in range(uks):
                 m = msg_v2f[ums + i]
-                r = np.uint64(s0 + j) + i * np.uint64(kt)
+                r = s0 + np.uint64(j) + i * ukt
                 v0 = mat[r] + m
                 v1 = mat[r + np.uint64(1)] + m
                 v2 = mat[r + np.uint64(2)] + m
@@ -138,7 +168,7 @@ def _pair_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch):
         while j < kt:
             a0 = INF
             for i in range(uks):
-                v0 = mat[np.uint64(s0 + j) + i * np.uint64(kt)] + msg_v2f[ums + i]
+                v0 = mat[s0 + np.uint64(j) + i * ukt] + msg_v2f[ums + i]
                 a0 = v0 if v0 < a0 else a0
             out[mt + j] = a0
             j += 1
@@ -150,17 +180,28 @@ def _pair_message(f, k, w, beta, etables, block_min, msg_v2f, out, scratch):
         for j in range(kt):
             out[mt + j] = INF
         return 0.0
-    for i in range(ks):
-        scratch[i] = np.exp(-beta * (msg_v2f[ms + i] - qmin))
+    for i in range(uks):
+        scratch[i] = _exp_nonpos(-beta * (msg_v2f[ums + i] - qmin))
     shift = block_min[b] + qmin
+    # the sums first (vectorised dot products), then one vectorised logarithm pass when none underflowed
+    smin = INF
     for j in range(kt):
-        base = t0 + j * ks
-        ubase = np.uint64(base)
+        ubase = np.uint64(t0 + j * ks)
         s = 0.0
         for i in range(uks):
             s += etables[ubase + i] * scratch[i]
+        out[mt + j] = s
+        smin = min(smin, s)
+    umt = np.uint64(mt)
+    if smin > TINY:
+        for j in range(np.uint64(kt)):
+            out[umt + j] = -_log_pos(out[umt + j]) / beta
+        return _normalize(out, mt, kt) + shift
+    for j in range(kt):
+        base = t0 + j * ks
+        s = out[mt + j]
         if s > TINY:
-            out[mt + j] = -np.log(s) / beta
+            out[mt + j] = -_log_pos(s) / beta
             continue
         # underflow: exact log-domain row (min, then sum of shifted exponentials)
         lo = INF
@@ -190,12 +231,15 @@ def _potts_message(f, k, w, beta, msg_v2f, out, scratch):
     constant removed (the unnormalised message is ``out + constant``), as
     :func:`_pair_message` does.
     """
+    return _potts_message_at(f, k, w, beta, msg_v2f, out, w.edge_state_ptr[w.factor_edge_ptr[f] + k], scratch)
+
+
+@njit(**JIT_INLINE)
+def _potts_message_at(f, k, w, beta, msg_v2f, out, mt, scratch):
+    """:func:`_potts_message` written at ``out[mt:mt + K]``; ``scratch`` (>= K entries) must not overlap it."""
     e0 = w.factor_edge_ptr[f]
-    et = e0 + k
-    es = e0 + 1 - k
-    kk = w.var_states[w.edge_var[et]]
-    mt = w.edge_state_ptr[et]
-    ms = w.edge_state_ptr[es]
+    kk = w.var_states[w.edge_var[e0 + k]]
+    ms = w.edge_state_ptr[e0 + 1 - k]
     t0 = w.block_ptr[w.factor_block[f]]
     d = w.tables[t0]
     g = w.tables[t0 + 1] - d
@@ -417,11 +461,17 @@ def _message_change(new, old, m, k, beta, floor, scratch):
     callers pass the largest change seen so far, or ``tol`` when only changes
     above it matter. ``scratch``: work array of length >= ``2 k``.
     """
+    return _change_at(new, m, old, m, k, beta, floor, scratch)
+
+
+@njit(**JIT_INLINE)
+def _change_at(new, mn, old, mo, k, beta, floor, scratch):
+    """:func:`_message_change` of ``new[mn:mn+k]`` against ``old[mo:mo+k]`` (the messages at different offsets)."""
     if beta == INF:
         d = 0.0
         for x in range(k):
-            a = new[m + x]
-            b = old[m + x]
+            a = new[mn + x]
+            b = old[mo + x]
             if a != b:
                 if a == INF or b == INF:
                     return INF
@@ -432,8 +482,8 @@ def _message_change(new, old, m, k, beta, floor, scratch):
     n_finite = 0
     mixed = False
     for x in range(k):
-        a = new[m + x]
-        b = old[m + x]
+        a = new[mn + x]
+        b = old[mo + x]
         if a == INF and b == INF:
             continue
         if a == INF or b == INF:
@@ -447,24 +497,22 @@ def _message_change(new, old, m, k, beta, floor, scratch):
         return 0.0
     if k == 2 and not mixed and n_finite == 2:
         # two states: p(0) = 1 / (1 + exp(-beta (m1 - m0))), one exponential per message
-        pa = 1.0 / (1.0 + np.exp(-beta * (new[m + 1] - new[m])))
-        pb = 1.0 / (1.0 + np.exp(-beta * (old[m + 1] - old[m])))
+        pa = 1.0 / (1.0 + np.exp(-beta * (new[mn + 1] - new[mn])))
+        pb = 1.0 / (1.0 + np.exp(-beta * (old[mo + 1] - old[mo])))
         return abs(pa - pb)
     lo_b = INF
     for x in range(k):
-        lo_b = min(lo_b, old[m + x])
+        lo_b = min(lo_b, old[mo + x])
     za = 0.0
     zb = 0.0
     if not mixed and beta * (hi - lo) < SMALL_SPAN:
         # near a fixed point: p_new ∝ p_old exp(-t), t = beta (d - min d) in [0, span], to second order
         # (relative error < span^3 / 6): k exponentials instead of 2 k
         for x in range(k):
-            if old[m + x] == INF:
-                scratch[x] = 0.0
-                scratch[k + x] = 0.0
-                continue
-            pb = np.exp(-beta * (old[m + x] - lo_b))
-            t = beta * (new[m + x] - old[m + x] - lo)
+            # branch-free (vectorised): an old +inf (then new is +inf too) gives pb = 0, pa = 0
+            finite = old[mo + x] < INF
+            pb = _exp_nonpos(-beta * (old[mo + x] - lo_b))
+            t = beta * (new[mn + x] - old[mo + x] - lo) if finite else 0.0
             pa = pb * (1.0 - t + 0.5 * t * t)
             scratch[x] = pa
             scratch[k + x] = pb
@@ -476,10 +524,11 @@ def _message_change(new, old, m, k, beta, floor, scratch):
         return d
     lo_a = INF
     for x in range(k):
-        lo_a = min(lo_a, new[m + x])
+        lo_a = min(lo_a, new[mn + x])
     for x in range(k):
-        pa = np.exp(-beta * (new[m + x] - lo_a)) if new[m + x] < INF else 0.0
-        pb = np.exp(-beta * (old[m + x] - lo_b)) if old[m + x] < INF else 0.0
+        # exp(-inf) = 0 for a +inf entry (an all-+inf message makes lo +inf: inf - inf is NaN, hence the selects)
+        pa = _exp_nonpos(-beta * (new[mn + x] - lo_a)) if new[mn + x] < INF else 0.0
+        pb = _exp_nonpos(-beta * (old[mo + x] - lo_b)) if old[mo + x] < INF else 0.0
         scratch[x] = pa
         scratch[k + x] = pb
         za += pa

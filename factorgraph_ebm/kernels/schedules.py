@@ -116,7 +116,7 @@ def _sequential_sweep(order, w, unary, beta, etables, block_min, damping, tol, m
                       scratch):
     """One sweep over the factors ``order`` (none of them one-variable); returns the largest change.
 
-    (Exact when it exceeds ``tol``, else some value <= ``tol``: see :func:`.bp._flood_factors`.)
+    (Exact when it exceeds ``tol``, else some value <= ``tol``: see :func:`.pairwise._flood_factors`.)
 
     ``belief`` must be ``unary + sum of msg_f2v`` on entry and is kept so
     (incrementally: the rounding drift is reset by the caller's full variable
