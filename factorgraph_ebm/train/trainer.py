@@ -294,7 +294,9 @@ class _Run:
         self.min_delta = check_scalar(t.min_delta, "min_delta", float, low=0.0)
         if not all(callable(c) for c in t.callbacks):
             raise TrainingError("callbacks must be callables callback(trainer, info)")
-        self.data = Examples(graphs, targets, evidence)
+        # a dataset prepared by a model (e.g. ChainTagger's token block) comes with its own batches and no graphs
+        self.prepared = bool(getattr(graphs, "prepared_examples", False))
+        self.data = graphs if self.prepared else Examples(graphs, targets, evidence)
         self.val = None
         if validation is not None:
             if not isinstance(validation, (tuple, list)) or len(validation) not in (2, 3):
@@ -316,7 +318,8 @@ class _Run:
         if not self.optimizer.stepwise and any(self.l1.values()):
             raise DeclarationError(f"l1 needs a step optimizer ('sgd' or 'adam'), not {self.optimizer.name!r}")
         self.loss.check_examples(self.data)
-        check_parameters(self.data.graphs, params)
+        if not self.prepared:
+            check_parameters(self.data.graphs, params)
         if self.val is not None:
             check_parameters(self.val.graphs, params)
         self.fingerprint = {"loss": _describe(self.loss), "optimizer": self.optimizer.config(),
@@ -348,7 +351,10 @@ class _Run:
         if b is None:
             if len(self.batches) > max(1, len(self.data) // self.batch_size + 1):
                 self.batches.clear()
-            b = self.batches[key] = Batch(self.data.subset(indices), self.params)
+            if self.prepared:
+                b = self.batches[key] = self.data.batch(indices, self.params)
+            else:
+                b = self.batches[key] = Batch(self.data.subset(indices), self.params)
         return b
 
     def epoch_batches(self):
