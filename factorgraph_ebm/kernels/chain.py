@@ -13,13 +13,19 @@ Kernels split the sequences into ``n_chunks`` contiguous chunks and
 reduced by the caller, so results do not depend on the thread count.
 Forward-backward runs in probability space with one scale per token (the
 scaled recursions of Rabiner) and falls back to log space for a sequence
-whose scale underflows.
+whose scores spread too widely for it (see :data:`MAX_RANGE`).
 """
 
 import numpy as np
 from numba import prange
 
 from ._jit import JIT, JIT_PARALLEL, njit
+
+#: Probability space is exact while, at every token, the spread of the (beta-scaled) emission scores plus the
+#: spread of the transition scores stays below this many nats: every forward entry is then at least
+#: ``exp(-MAX_RANGE) / K`` of its token's total and every backward entry at most ``K exp(MAX_RANGE)``, far from
+#: float64 underflow and overflow. A sequence with a wider spread at some token runs in log space.
+MAX_RANGE = 600.0
 
 
 @njit(**JIT)
@@ -117,9 +123,12 @@ def chain_forward_backward(indptr, indices, data, W, T, beta, seq_ptr, target, n
     S = len(seq_ptr) - 1
     gold = len(target) > 0
     tmax = -np.inf
+    tmin = np.inf
     for i in range(K):
         for j in range(K):
             tmax = max(tmax, beta * T[i, j])
+            tmin = min(tmin, beta * T[i, j])
+    trange = tmax - tmin
     expT = np.empty((K, K))
     logT = np.empty((K, K))
     for i in range(K):
@@ -159,8 +168,13 @@ def chain_forward_backward(indptr, indices, data, W, T, beta, seq_ptr, target, n
             ok = True
             for t in range(L):
                 m = -np.inf
+                lo = np.inf
                 for k in range(K):
                     m = max(m, score[t, k])
+                    lo = min(lo, score[t, k])
+                if m - lo + trange > MAX_RANGE:
+                    ok = False
+                    break
                 zt = 0.0
                 if t == 0:
                     for k in range(K):
