@@ -211,23 +211,30 @@ def chain_forward_backward(indptr, indices, data, W, T, beta, seq_ptr, target, n
                     bwd[L - 1, k] = 1.0
                 for t in range(L - 2, -1, -1):
                     inv = 1.0 / z[t + 1]
+                    nxt = score[t + 1]
                     for j in range(K):
-                        score[t + 1, j] *= bwd[t + 1, j] * inv     # P(x_t+1 | j) * beta_t+1(j) / z_t+1
+                        nxt[j] *= bwd[t + 1, j] * inv     # P(x_t+1 | j) * beta_t+1(j) / z_t+1
+                    # beta_t(i) = sum_j expT[i, j] nxt[j]; with targets, the pair marginal alpha_t(i) expT[i, j]
+                    # nxt[j] is the same product times alpha_t(i): one pass gives both
                     for i in range(K):
                         acc = 0.0
-                        for j in range(K):
-                            acc += expT[i, j] * score[t + 1, j]
+                        row = expT[i]
+                        if gold:
+                            ai = alpha[t, i]
+                            dti = dt[i]
+                            for j in range(K):
+                                p = row[j] * nxt[j]
+                                acc += p
+                                dti[j] += ai * p
+                        else:
+                            for j in range(K):
+                                acc += row[j] * nxt[j]
                         bwd[t, i] = acc
+                    if gold:
+                        dt[target[a + t], target[a + t + 1]] -= 1.0
                 for t in range(L):
                     for k in range(K):
                         gamma[t, k] = alpha[t, k] * bwd[t, k]
-                if gold:
-                    for t in range(L - 1):
-                        for i in range(K):
-                            ai = alpha[t, i]
-                            for j in range(K):
-                                dt[i, j] += ai * expT[i, j] * score[t + 1, j]
-                        dt[target[a + t], target[a + t + 1]] -= 1.0
             if gold:
                 for t in range(L):
                     gamma[t, target[a + t]] -= 1.0

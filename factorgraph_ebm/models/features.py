@@ -13,6 +13,7 @@ helpers turn raw inputs into those feature rows:
   columns and builds one sparse matrix per sequence.
 """
 
+import itertools
 import math
 import numbers
 from collections import Counter
@@ -281,7 +282,7 @@ class FeatureIndex:
         names, values, token_nnz = _flatten(sequences)
         get = self.columns_.get
         index_type = np.int32 if self.n_features_ < 2**31 else np.int64
-        cols = np.fromiter((get(name, -1) for name in names), dtype=index_type, count=len(names))
+        cols = np.fromiter(map(get, names, itertools.repeat(-1)), dtype=index_type, count=len(names))
         del names
         data = None if values is None else as_float_array(values, "feature values")
         if data is not None and not np.isfinite(data).all():

@@ -298,7 +298,7 @@ def _lbfgs(fun, theta, max_iter, tol, memory, callback):
             xa = x + a * d
             fa, ga = fun(xa)
             nfev += 1
-            fa, ga = float(fa), np.array(ga, dtype=np.float64)
+            fa, ga = float(fa), np.asarray(ga, dtype=np.float64)
             return fa, float(np.dot(ga, d)), (xa, fa, ga)
 
         a, payload = _wolfe_step(phi, f, slope, step)
