@@ -17,7 +17,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..graph.parameters import Gradient
-from ..kernels._jit import threads_for
 from ..losses.likelihood import NLLLoss
 
 __all__ = ["ChainData", "ChainNLL", "stack_rows", "viterbi", "marginals"]
@@ -159,6 +158,7 @@ class ChainNLL(NLLLoss):
 
     def evaluate(self, batch, parameters):
         """Mean NLL over the sequences of ``batch`` and its gradient (``emission``, ``transition``)."""
+        from ..kernels._jit import threads_for
         from ..kernels.chain import chain_forward_backward, emission_gradient
 
         W = np.ascontiguousarray(parameters[EMISSION], dtype=np.float64)
@@ -183,6 +183,7 @@ class ChainNLL(NLLLoss):
 
 def viterbi(features, seq_ptr, W, T):
     """Highest-score labels of every token (flat, sequence after sequence) under emission W and transition T."""
+    from ..kernels._jit import threads_for
     from ..kernels.chain import chain_viterbi
 
     x = as_csr(features)
@@ -195,6 +196,7 @@ def viterbi(features, seq_ptr, W, T):
 
 def marginals(features, seq_ptr, W, T, beta):
     """(N, K) label marginals of every token at a finite inverse temperature ``beta``."""
+    from ..kernels._jit import threads_for
     from ..kernels.chain import chain_forward_backward
 
     x = as_csr(features)

@@ -367,7 +367,7 @@ class _Run:
         """Mean loss, regularized objective and its gradient; raises on non-finite values."""
         res = self.loss.evaluate(batch, params)
         reg, reg_grad = regularization(params, self.l2, self.l1)
-        grad = Gradient({k: res.gradient[k] + reg_grad[k] for k in params})
+        grad = Gradient.wrap({k: res.gradient[k] + reg_grad[k] for k in params})
         bad = _nonfinite_name(grad)
         if not np.isfinite(res.value) or bad is not None:
             what = f"non-finite loss {res.value!r}" if not np.isfinite(res.value) else "non-finite gradient"
@@ -428,14 +428,18 @@ class _Run:
         def fun(theta):
             params = template.unflatten(theta)
             value = objective = 0.0
-            grad = np.zeros_like(theta)
             where = f"epoch {self.epoch + 1}, L-BFGS iteration {self.n_iter + 1}"
-            for idx in chunks:
-                v, o, g = self.objective(self.batch(idx), params, where)
-                w = len(idx) / n
-                value += w * v
-                objective += w * o
-                grad += w * g.flatten()
+            if len(chunks) == 1:          # the whole data set in one batch: no weighted sum of gradients
+                value, objective, g = self.objective(self.batch(chunks[0]), params, where)
+                grad = g.flatten()
+            else:
+                grad = np.zeros_like(theta)
+                for idx in chunks:
+                    v, o, g = self.objective(self.batch(idx), params, where)
+                    w = len(idx) / n
+                    value += w * v
+                    objective += w * o
+                    grad += w * g.flatten()
             self.params = params  # the last finite point
             data_loss[_digest(theta)] = value
             return objective, grad
