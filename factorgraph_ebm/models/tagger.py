@@ -9,7 +9,9 @@ neighbours with the shared energy ``-W_transition[y_t, y_t+1]``; with
 Training is the learning layer's :class:`~factorgraph_ebm.Trainer` with any
 loss (``"nll"`` gives a CRF, ``"hinge"`` a structured SVM, ``"perceptron"`` a
 structured perceptron); all training sequences are compiled as one block, so
-each loss evaluation is one kernel call over every sentence.
+each loss evaluation is one kernel call over every sentence. A first-order
+CRF (``loss="nll"``) declares no graph at all: training, Viterbi and finite-beta
+marginals run the chain kernels on one CSR block of tokens (``_chain.py``).
 
 The tagger is a scikit-learn estimator without depending on scikit-learn:
 ``get_params`` / ``set_params`` come from

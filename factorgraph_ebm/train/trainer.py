@@ -243,6 +243,10 @@ class Trainer(ParamsMixin):
         ----------
         graphs : FactorGraph or sequence of FactorGraph
             One graph per example, or one graph shared by all (inputs in ``evidence``).
+            A model may instead pass a prepared dataset (an object with
+            ``prepared_examples = True``, ``len``, and ``batch(indices, parameters)``
+            returning what its loss evaluates, e.g. ChainTagger's token block);
+            ``targets`` and ``evidence`` are then part of it.
         targets : sequence
             One target per example (see :class:`~factorgraph_ebm.losses.Examples`).
         evidence : sequence, optional
