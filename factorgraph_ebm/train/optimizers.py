@@ -11,10 +11,7 @@ import numpy as np
 
 from ..graph.parameters import Gradient, Parameters
 from ..utils.estimator import check_choice
-from ..utils.lazy import lazy_module
 from ..utils.validation import check_scalar
-
-_optimize = lazy_module("scipy.optimize")
 
 __all__ = ["Optimizer", "SGD", "Adam", "LBFGS", "OPTIMIZER_ALIASES", "get_optimizer"]
 
@@ -186,7 +183,7 @@ class LBFGS(Optimizer):
         return {"name": self.name, "max_iter": self.max_iter, "tol": self.tol, "memory": self.memory}
 
     def minimize(self, fun, theta, callback=None):
-        """Run one ``minimize`` call; ``fun(theta) -> (value, gradient)``. Returns a scipy ``OptimizeResult``.
+        """Run one ``minimize`` call; ``fun(theta) -> (value, gradient)``. Returns an :class:`LBFGSResult`.
 
         The unconstrained L-BFGS of scipy's L-BFGS-B (same stopping tests,
         status codes and messages, first step ``1 / ||g||``, a strong Wolfe
@@ -196,6 +193,28 @@ class LBFGS(Optimizer):
         on a million weights was several evaluations of a CRF loss.
         """
         return _lbfgs(fun, theta, self.max_iter, self.tol, self.memory, callback)
+
+
+class LBFGSResult(dict):
+    """What :meth:`LBFGS.minimize` returns, read like scipy's ``OptimizeResult`` (keys are attributes).
+
+    ``x``, ``fun``, ``jac`` (the gradient at ``x``), ``nit``, ``nfev``, ``njev``,
+    ``status`` (0 converged, 1 iteration limit, 2 line search failure),
+    ``success`` and ``message``. (Not scipy's class: importing
+    ``scipy.optimize`` costs 27 MB of memory.)
+
+    Examples
+    --------
+    >>> res = LBFGS(max_iter=20).minimize(lambda x: (float(x @ x), 2 * x), np.array([1.0, -2.0]))
+    >>> res.status, res.success, bool(abs(res.fun) < 1e-12)
+    (0, True, True)
+    """
+
+    def __getattr__(self, name):
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 _MESSAGES = {"pgtol": "CONVERGENCE: NORM OF PROJECTED GRADIENT <= PGTOL",
@@ -265,7 +284,7 @@ def _wolfe_step(phi, f0, d0, step, c1=1e-4, c2=0.9, max_evals=20):
 
 
 def _lbfgs(fun, theta, max_iter, tol, memory, callback):
-    """Unconstrained L-BFGS (see :meth:`LBFGS.minimize`); returns a scipy ``OptimizeResult``."""
+    """Unconstrained L-BFGS (see :meth:`LBFGS.minimize`); returns an :class:`LBFGSResult`."""
     from ..kernels.lbfgs import lbfgs_direction, lbfgs_push
 
     x = np.array(theta, dtype=np.float64)
@@ -326,8 +345,8 @@ def _lbfgs(fun, theta, max_iter, tol, memory, callback):
             status, reason = 0, "ftol"
         elif np.max(np.abs(g)) <= tol:
             status, reason = 0, "pgtol"
-    return _optimize.OptimizeResult(x=x, fun=f, jac=g, nit=nit, nfev=nfev, njev=nfev, status=status,
-                                    success=status == 0, message=_MESSAGES[reason])
+    return LBFGSResult(x=x, fun=f, jac=g, nit=nit, nfev=nfev, njev=nfev, status=status,
+                       success=status == 0, message=_MESSAGES[reason])
 
 
 OPTIMIZERS = {"sgd": SGD, "adam": Adam, "lbfgs": LBFGS}
