@@ -182,20 +182,9 @@ def _flatten(sequences):
     Lists of names (the common case) take a fast path with no per-name Python
     call; dicts and other iterables go through :func:`_items`.
     """
-    names, token_nnz = [], []
-    simple = True
-    for seq in sequences:
-        for token in seq:
-            if type(token) is list:
-                names.extend(token)
-                token_nnz.append(len(token))
-            else:
-                simple = False
-                break
-        if not simple:
-            break
-    if simple:
-        return names, None, token_nnz
+    tokens = list(itertools.chain.from_iterable(sequences))
+    if all(map(list.__instancecheck__, tokens)):  # C-level loops: no Python frame per token or name
+        return list(itertools.chain.from_iterable(tokens)), None, list(map(len, tokens))
     names, values, token_nnz = [], [], []
     for s, seq in enumerate(sequences):
         for t, token in enumerate(seq):

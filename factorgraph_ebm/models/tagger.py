@@ -220,6 +220,8 @@ class ChainTagger(ParamsMixin):
         X = list(X)
         if not X:
             raise DeclarationError("X is empty: expected a list of sequences, got no sequence")
+        if all(map(list.__instancecheck__, X)) and all(X):   # token lists (the common case): C-level checks
+            return X
         for i, seq in enumerate(X):
             n = None if isinstance(seq, (str, bytes, dict)) else _length(seq)
             if n is None:
