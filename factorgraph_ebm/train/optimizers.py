@@ -7,6 +7,8 @@ values. Their state (velocities, moments, step count) is a dict of arrays plus
 JSON scalars, saved in checkpoints.
 """
 
+import inspect
+
 import numpy as np
 
 from ..graph.parameters import Gradient, Parameters
@@ -185,6 +187,11 @@ class LBFGS(Optimizer):
     def minimize(self, fun, theta, callback=None):
         """Run one ``minimize`` call; ``fun(theta) -> (value, gradient)``. Returns an :class:`LBFGSResult`.
 
+        ``callback`` is called after every iteration as by
+        ``scipy.optimize.minimize``: with ``intermediate_result=`` (a result
+        holding ``x``, ``fun``, ``jac``, ``nit``, ``nfev``) when it has a
+        parameter of that name, else with the iterate ``x``.
+
         The unconstrained L-BFGS of scipy's L-BFGS-B (same stopping tests,
         status codes and messages, first step ``1 / ||g||``, a strong Wolfe
         line search, correction pairs skipped when ``s.y <= eps y.y``), with
@@ -283,12 +290,22 @@ def _wolfe_step(phi, f0, d0, step, c1=1e-4, c2=0.9, max_evals=20):
     return None, None
 
 
+def _parameter_names(func):
+    try:
+        return inspect.signature(func).parameters
+    except (TypeError, ValueError):
+        return ()
+
+
 def _lbfgs(fun, theta, max_iter, tol, memory, callback):
     """Unconstrained L-BFGS (see :meth:`LBFGS.minimize`); returns an :class:`LBFGSResult`."""
     from ..kernels.lbfgs import lbfgs_direction, lbfgs_push
 
     x = np.array(theta, dtype=np.float64)
     n = len(x)
+    # as scipy.optimize.minimize: a callback with a parameter named intermediate_result gets the iterate and
+    # its objective as a result object, any other callback the iterate
+    by_result = callback is not None and "intermediate_result" in _parameter_names(callback)
     f, g = fun(x)
     f, g = float(f), np.array(g, dtype=np.float64)
     nfev, nit, status, reason = 1, 0, None, None
@@ -340,7 +357,10 @@ def _lbfgs(fun, theta, max_iter, tol, memory, callback):
             gamma = sy / yy
             pairs.append(slot)
         if callback is not None:
-            callback(x)
+            if by_result:
+                callback(intermediate_result=LBFGSResult(x=x, fun=f, jac=g, nit=nit, nfev=nfev))
+            else:
+                callback(x)
         if (f_old - f) <= tol * max(abs(f_old), abs(f), 1.0):
             status, reason = 0, "ftol"
         elif np.max(np.abs(g)) <= tol:
