@@ -230,11 +230,13 @@ _MESSAGES = {"pgtol": "CONVERGENCE: NORM OF PROJECTED GRADIENT <= PGTOL",
              "lnsrch": "ABNORMAL: line search found no step satisfying the Wolfe conditions"}
 
 
-def _wolfe_step(phi, f0, d0, step, c1=1e-4, c2=0.9, max_evals=20):
+def _wolfe_step(phi, f0, d0, step, c1=1e-4, c2=0.9, xtol=0.1, max_evals=20):
     """A step satisfying the strong Wolfe conditions (Nocedal and Wright, algorithms 3.5 and 3.6).
 
     ``phi(a) -> (value, slope, payload)`` along the search direction; ``d0 < 0`` the slope at 0.
-    Returns ``(step, payload)``, or ``(None, None)`` after ``max_evals`` evaluations.
+    Returns ``(step, payload)``. As the More-Thuente search of L-BFGS-B, when the bracket has shrunk
+    to ``xtol`` of its upper end or ``max_evals`` evaluations are spent (a kink of a non-smooth loss), the
+    best step with sufficient decrease found so far is taken; ``(None, None)`` when there is none.
     """
     evals = 0
 
@@ -254,40 +256,40 @@ def _wolfe_step(phi, f0, d0, step, c1=1e-4, c2=0.9, max_evals=20):
             a = 0.5 * (lo + hi)
         return min(max(a, lo + 0.1 * width), hi - 0.1 * width)
 
-    def zoom(a_lo, f_lo, d_lo, a_hi, f_hi, d_hi):
+    def zoom(lo, hi):
+        # lo, hi: (step, value, slope, payload); lo has sufficient decrease and the lower value
         nonlocal evals
-        while evals < max_evals:
-            a = interpolate(a_lo, f_lo, d_lo, a_hi, f_hi, d_hi)
+        while evals < max_evals and abs(hi[0] - lo[0]) > xtol * max(lo[0], hi[0]):
+            a = interpolate(*lo[:3], *hi[:3])
             f, d, payload = phi(a)
             evals += 1
-            if not np.isfinite(f) or f > f0 + c1 * a * d0 or f >= f_lo:
-                a_hi, f_hi, d_hi = a, f, d
+            if not np.isfinite(f) or f > f0 + c1 * a * d0 or f >= lo[1]:
+                hi = (a, f, d, payload) if np.isfinite(f) else (a, lo[1] + abs(lo[2]) * abs(a - lo[0]) + 1.0, 0.0,
+                                                               None)
             else:
                 if abs(d) <= -c2 * d0:
                     return a, payload
-                if d * (a_hi - a_lo) >= 0.0:
-                    a_hi, f_hi, d_hi = a_lo, f_lo, d_lo
-                a_lo, f_lo, d_lo = a, f, d
-            if not np.isfinite(f_hi):
-                f_hi, d_hi = f_lo + abs(d_lo) * abs(a_hi - a_lo) + 1.0, 0.0
-        return None, None
+                if d * (hi[0] - lo[0]) >= 0.0:
+                    hi = lo
+                lo = (a, f, d, payload)
+        return (lo[0], lo[3]) if lo[0] > 0.0 else (None, None)
 
-    a_prev, f_prev, d_prev = 0.0, f0, d0
+    prev = (0.0, f0, d0, None)
     a = step
     while evals < max_evals:
         f, d, payload = phi(a)
         evals += 1
-        if not np.isfinite(f) or f > f0 + c1 * a * d0 or (evals > 1 and f >= f_prev):
+        if not np.isfinite(f) or f > f0 + c1 * a * d0 or (evals > 1 and f >= prev[1]):
             if not np.isfinite(f):
-                f, d = f_prev + abs(d_prev) * (a - a_prev) + 1.0, 0.0
-            return zoom(a_prev, f_prev, d_prev, a, f, d)
+                f, d = prev[1] + abs(prev[2]) * (a - prev[0]) + 1.0, 0.0
+            return zoom(prev, (a, f, d, payload))
         if abs(d) <= -c2 * d0:
             return a, payload
         if d >= 0.0:
-            return zoom(a, f, d, a_prev, f_prev, d_prev)
-        a_prev, f_prev, d_prev = a, f, d
+            return zoom((a, f, d, payload), prev)
+        prev = (a, f, d, payload)
         a = 4.0 * a
-    return None, None
+    return (prev[0], prev[3]) if prev[0] > 0.0 else (None, None)
 
 
 def _parameter_names(func):
