@@ -1,9 +1,9 @@
 """Trainer: fit the parameters W of an energy-based model with a chosen loss and optimizer."""
 
 import copy
-import hashlib
 import logging
 import warnings
+import weakref
 
 import numpy as np
 
@@ -104,14 +104,33 @@ def _describe(obj):
     return out
 
 
-def _digest(theta):
-    """A short key for a parameter vector (one evaluation of the objective), not the vector's bytes.
+class _PointValues:
+    """The data loss of every point the objective was evaluated at, found again by the point itself.
 
-    L-BFGS evaluates the objective ~1.05 times per iteration; keying the data
-    loss of each point by ``theta.tobytes()`` kept a copy of every point
-    (10 MB each for a 1.3M-weight tagger, 1.6 GB over one fit).
+    L-BFGS evaluates the objective ~1.05 times per iteration and the trainer
+    needs the data loss at the point it returns. Keying by
+    ``theta.tobytes()`` kept a copy of every point (10 MB each for a
+    1.3M-weight tagger, 1.6 GB over one fit) and a hash of the bytes cost a
+    pass over the vector per evaluation; here the key is the array object
+    (its id, checked through a weak reference, so a recycled id never
+    matches).
     """
-    return hashlib.blake2b(np.ascontiguousarray(theta, dtype=np.float64).data, digest_size=16).digest()
+
+    def __init__(self):
+        self.values = {}
+
+    def __setitem__(self, theta, value):
+        try:
+            self.values[id(theta)] = (weakref.ref(theta), value)
+        except TypeError:                  # not weakly referenceable: not cached
+            pass
+
+    def get(self, theta):
+        hit = self.values.get(id(theta))
+        return hit[1] if hit is not None and hit[0]() is theta else None
+
+    def best(self):
+        return min(v for _, v in self.values.values())
 
 
 def _nonfinite_name(values):
@@ -427,7 +446,7 @@ class _Run:
         n = len(self.data)
         chunks = [np.arange(i, min(i + self.batch_size, n)) for i in range(0, n, self.batch_size)]
         template = self.params
-        data_loss = {}
+        data_loss = _PointValues()
 
         def fun(theta):
             params = template.unflatten(theta)
@@ -445,12 +464,12 @@ class _Run:
                     objective += w * o
                     grad += w * g.flatten()
             self.params = params  # the last finite point
-            data_loss[_digest(theta)] = value
+            data_loss[theta] = value
             return objective, grad
 
         def callback(*_):
             self.n_iter += 1
-            bar.set_postfix(loss=f"{min(data_loss.values()):.4g}", refresh=False)
+            bar.set_postfix(loss=f"{data_loss.best():.4g}", refresh=False)
             bar.update(1)
 
         start_iter = self.n_iter
@@ -465,11 +484,14 @@ class _Run:
                 f"L-BFGS stopped after {int(res.nit)} iterations without converging ({res.message}); a non-smooth "
                 f"loss ({self.loss.name!r}) often stops it at once: use optimizer='adam' or 'sgd'",
                 ConvergenceWarning, stacklevel=4)
-        key = _digest(res.x)
-        if key not in data_loss:
-            fun(np.asarray(res.x, dtype=np.float64))
+        x = res.x
+        value = data_loss.get(x)
+        if value is None:                  # an optimizer that returns a copy of the point it evaluated
+            x = np.array(res.x, dtype=np.float64)
+            fun(x)
+            value = data_loss.get(x)
         self.params = template.unflatten(res.x)
-        return data_loss[key], float(res.fun)
+        return value, float(res.fun)
 
     def end_epoch(self, loss, objective):
         t = self.trainer
