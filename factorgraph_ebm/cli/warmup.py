@@ -79,6 +79,16 @@ def _exact():
             res.map_state, res.marginal_array, res.factor_marginal_array()
 
 
+def _crf():
+    import numpy as np
+
+    from ..models.tagger import ChainTagger
+
+    X = [np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([[0.0, 1.0]])]
+    tagger = ChainTagger(l2=0.1, max_iter=2, progress=False).fit(X, [[0, 1], [1]])
+    tagger.predict(X), tagger.predict_marginals(X)
+
+
 #: name -> (what it compiles, function, kernels it compiles). Ordered longest first, so two
 #: workers finish together; "exact" reuses the tree pass, compiled by then.
 GROUPS = {
@@ -90,6 +100,9 @@ GROUPS = {
     "tree": ("tree BP: exact min-sum and sum-product on forests (chains, taggers)", _tree,
              ("trees._tree_pass", "trees._fill_bfs_order", "trees._fill_tree_order", "bp._fill_exp_tables",
               "trees._fill_decode", "trees._tree_marginals")),
+    "crf": ("first-order CRF taggers: chain forward-backward and gradient, Viterbi, the L-BFGS recursion", _crf,
+            ("chain.chain_forward_backward", "chain.emission_gradient", "chain.chain_viterbi",
+             "lbfgs.lbfgs_direction", "lbfgs.lbfgs_push")),
     "marginals": ("factor marginals and the gradients of likelihood losses", _marginals,
                   ("bp._gather_costs", "bp._add_factor_marginals")),
     "exact": ("exact inference: elimination orders, the junction tree, enumeration", _exact,

@@ -131,3 +131,18 @@ class Gradient(Parameters):
     @staticmethod
     def _checked(key, value):
         return np.array(value, dtype=np.float64)
+
+    @classmethod
+    def wrap(cls, arrays):
+        """A Gradient holding the float64 arrays of ``arrays`` themselves (no copy): for freshly computed arrays.
+
+        Examples
+        --------
+        >>> g = np.zeros(2)
+        >>> Gradient.wrap({"w": g})["w"] is g
+        True
+        """
+        out = cls()
+        for key, value in arrays.items():
+            dict.__setitem__(out, key, np.asarray(value, dtype=np.float64))
+        return out

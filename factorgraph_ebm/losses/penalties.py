@@ -58,10 +58,14 @@ def regularization(parameters, l2=0.0, l1=0.0):
     w2 = penalty_weights(l2, names, "l2")
     w1 = penalty_weights(l1, names, "l1")
     value = 0.0
-    grad = Gradient()
+    grad = {}
     for k in names:
         w = np.asarray(parameters[k], dtype=np.float64)
+        flat = w.ravel()
         with np.errstate(over="ignore"):  # an overflow is reported by the trainer, naming the step
-            value += 0.5 * w2[k] * float(np.sum(w * w)) + w1[k] * float(np.sum(np.abs(w)))
-        grad[k] = w2[k] * w + w1[k] * np.sign(w)
-    return value, grad
+            value += 0.5 * w2[k] * float(np.dot(flat, flat))
+            grad[k] = w2[k] * w
+            if w1[k]:
+                value += w1[k] * float(np.sum(np.abs(w)))
+                grad[k] += w1[k] * np.sign(w)
+    return value, Gradient.wrap(grad)

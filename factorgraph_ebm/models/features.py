@@ -13,6 +13,7 @@ helpers turn raw inputs into those feature rows:
   columns and builds one sparse matrix per sequence.
 """
 
+import itertools
 import math
 import numbers
 from collections import Counter
@@ -181,20 +182,9 @@ def _flatten(sequences):
     Lists of names (the common case) take a fast path with no per-name Python
     call; dicts and other iterables go through :func:`_items`.
     """
-    names, token_nnz = [], []
-    simple = True
-    for seq in sequences:
-        for token in seq:
-            if type(token) is list:
-                names.extend(token)
-                token_nnz.append(len(token))
-            else:
-                simple = False
-                break
-        if not simple:
-            break
-    if simple:
-        return names, None, token_nnz
+    tokens = list(itertools.chain.from_iterable(sequences))
+    if all(map(list.__instancecheck__, tokens)):  # C-level loops: no Python frame per token or name
+        return list(itertools.chain.from_iterable(tokens)), None, list(map(len, tokens))
     names, values, token_nnz = [], [], []
     for s, seq in enumerate(sequences):
         for t, token in enumerate(seq):
@@ -256,23 +246,48 @@ class FeatureIndex:
 
     def transform(self, sequences):
         """One CSR matrix ``(len(sequence), n_features_)`` per sequence."""
+        stacked, lengths = self.transform_stacked(sequences)
+        ends = np.cumsum(lengths)
+        return [stacked[e - n:e] for e, n in zip(ends, lengths)]
+
+    def transform_stacked(self, sequences):
+        """The rows of every token of ``sequences`` as one CSR matrix, and the length of every sequence.
+
+        The same rows as :meth:`transform`, without a matrix per sequence
+        (column indices are int32 when they fit).
+
+        Examples
+        --------
+        >>> index = FeatureIndex().fit([[["bias", "w=a"], ["bias", "w=b"]]])
+        >>> rows, lengths = index.transform_stacked([[["w=b"]], [["bias"], ["w=a", "w=c"]]])
+        >>> rows.toarray(), lengths
+        (array([[0., 0., 1.],
+               [1., 0., 0.],
+               [0., 1., 0.]]), array([1, 2]))
+        """
         if not hasattr(self, "columns_"):
             raise FactorGraphError("this FeatureIndex is not fitted yet; call fit() first")
         sequences = _as_sequences(sequences)
         names, values, token_nnz = _flatten(sequences)
         get = self.columns_.get
-        cols = np.fromiter((get(name, -1) for name in names), dtype=np.int64, count=len(names))
-        data = np.ones(len(names)) if values is None else as_float_array(values, "feature values")
-        if not np.isfinite(data).all():
+        index_type = np.int32 if self.n_features_ < 2**31 else np.int64
+        cols = np.fromiter(map(get, names, itertools.repeat(-1)), dtype=index_type, count=len(names))
+        del names
+        data = None if values is None else as_float_array(values, "feature values")
+        if data is not None and not np.isfinite(data).all():
             raise FactorGraphError("feature values must be finite")
         keep = cols >= 0
-        row = np.repeat(np.arange(len(token_nnz), dtype=np.int64), token_nnz)[keep]
-        indptr = np.zeros(len(token_nnz) + 1, dtype=np.int64)
-        np.cumsum(np.bincount(row, minlength=len(token_nnz)), out=indptr[1:])
-        stacked = sp.csr_matrix((data[keep], cols[keep], indptr), shape=(len(token_nnz), self.n_features_))
-        lengths = [len(seq) for seq in sequences]
-        ends = np.cumsum(lengths)
-        return [stacked[e - n:e] for e, n in zip(ends, lengths)]
+        token_nnz = np.asarray(token_nnz, dtype=np.int64)
+        kept = np.zeros(len(keep) + 1, dtype=np.int64)
+        np.cumsum(keep, out=kept[1:])
+        ends = np.zeros(len(token_nnz) + 1, dtype=np.int64)
+        np.cumsum(token_nnz, out=ends[1:])
+        indptr = kept[ends]                              # kept entries before each token's row
+        cols = cols[keep]
+        data = np.ones(len(cols)) if data is None else data[keep]
+        stacked = sp.csr_matrix((data, cols, indptr), shape=(len(token_nnz), self.n_features_))
+        lengths = np.fromiter((len(seq) for seq in sequences), dtype=np.int64, count=len(sequences))
+        return stacked, lengths
 
     def fit_transform(self, sequences):
         """:meth:`fit` then :meth:`transform`."""

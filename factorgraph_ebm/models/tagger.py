@@ -9,7 +9,9 @@ neighbours with the shared energy ``-W_transition[y_t, y_t+1]``; with
 Training is the learning layer's :class:`~factorgraph_ebm.Trainer` with any
 loss (``"nll"`` gives a CRF, ``"hinge"`` a structured SVM, ``"perceptron"`` a
 structured perceptron); all training sequences are compiled as one block, so
-each loss evaluation is one kernel call over every sentence.
+each loss evaluation is one kernel call over every sentence. A first-order
+CRF (``loss="nll"``) declares no graph at all: training, Viterbi and finite-beta
+marginals run the chain kernels on one CSR block of tokens (``_chain.py``).
 
 The tagger is a scikit-learn estimator without depending on scikit-learn:
 ``get_params`` / ``set_params`` come from
@@ -32,7 +34,7 @@ from ..train.optimizers import LBFGS, OPTIMIZER_ALIASES, OPTIMIZERS, get_optimiz
 from ..train.trainer import Trainer
 from ..utils.estimator import ParamsMixin, check_choice
 from ..utils.validation import check_beta, check_scalar
-from . import _tagger_io
+from . import _chain, _tagger_io
 from .features import FeatureIndex
 
 __all__ = ["ChainTagger"]
@@ -218,6 +220,8 @@ class ChainTagger(ParamsMixin):
         X = list(X)
         if not X:
             raise DeclarationError("X is empty: expected a list of sequences, got no sequence")
+        if all(map(list.__instancecheck__, X)) and all(X):   # token lists (the common case): C-level checks
+            return X
         for i, seq in enumerate(X):
             n = None if isinstance(seq, (str, bytes, dict)) else _length(seq)
             if n is None:
@@ -349,11 +353,30 @@ class ChainTagger(ParamsMixin):
             shapes[TRANSITION2] = (k, k, k)
         return shapes
 
+    def _chain_fit(self):
+        """Whether fit takes the first-order chain fast path (a CRF: ``order=1``, the plain NLL loss, finite beta).
+
+        It trains the same model with the same loss on one token block with
+        the chain kernels, instead of declaring and compiling a graph per
+        sequence.
+        """
+        options = self.loss_options or {}
+        beta = self._nll_beta()
+        return (self.order == 1 and LOSS_ALIASES.get(self.loss, self.loss) == "nll" and set(options) <= {"beta"}
+                and np.isfinite(beta) and beta > 0)
+
+    def _nll_beta(self):
+        """The beta the NLL loss gets: ``loss_options["beta"]``, else the tagger's (for the name "nll")."""
+        return (self.loss_options or {}).get("beta", float(self.beta) if self.loss == "nll" else 1.0)
+
     def _trainer(self):
         options = dict(self.loss_options or {})
         if self.loss == "nll":
             options.setdefault("beta", float(self.beta))
-        loss = get_loss(self.loss, **options)
+        if self._chain_fit():
+            loss = _chain.ChainNLL(beta=self._nll_beta())
+        else:
+            loss = get_loss(self.loss, **options)
         name = self.optimizer
         batch_size = self.batch_size
         if name == "auto":
@@ -410,13 +433,22 @@ class ChainTagger(ParamsMixin):
                 self.feature_index_ = None
             else:
                 self.feature_index_ = FeatureIndex(self.min_count).fit(X)
-            rows = self._features(X)
-            self.n_features_in_ = rows[0].shape[1]
-            targets = self._encode(y, X)
-            graphs = [self._graph(r) for r in rows]
-            init = {name: np.zeros(shape)
-                    for name, shape in self._parameter_shapes(self.n_features_in_, len(classes)).items()}
-            trainer = self._trainer().fit(graphs, targets, parameters=init)
+            if self._chain_fit():
+                stacked, seq_ptr = self._stacked_features(X)
+                self.n_features_in_ = stacked.shape[1]
+                data = _chain.ChainData(stacked, seq_ptr, np.concatenate(self._encode(y, X)), len(classes))
+                del stacked
+                init = {name: np.zeros(shape)
+                        for name, shape in self._parameter_shapes(self.n_features_in_, len(classes)).items()}
+                trainer = self._trainer().fit(data, None, parameters=init)
+            else:
+                rows = self._features(X)
+                self.n_features_in_ = rows[0].shape[1]
+                targets = self._encode(y, X)
+                graphs = [self._graph(r) for r in rows]
+                init = {name: np.zeros(shape)
+                        for name, shape in self._parameter_shapes(self.n_features_in_, len(classes)).items()}
+                trainer = self._trainer().fit(graphs, targets, parameters=init)
         except BaseException:
             for k in _fitted_names(self):
                 delattr(self, k)
@@ -426,6 +458,24 @@ class ChainTagger(ParamsMixin):
         self.parameters_ = trainer.parameters_
         self.n_iter_ = trainer.n_iter_
         return self
+
+    def _stacked_features(self, X):
+        """Feature rows of every token of a checked ``X`` as one CSR matrix, and the token range of each sequence."""
+        if self.feature_index_ is not None and not _is_numeric(X[0]):
+            stacked, lengths = self.feature_index_.transform_stacked(X)
+            seq_ptr = np.zeros(len(lengths) + 1, dtype=np.int64)
+            np.cumsum(lengths, out=seq_ptr[1:])
+            return _chain.as_csr(stacked), seq_ptr
+        return _chain.stack_rows(self._features(X))
+
+    def _chain_weights(self):
+        """``(W_emission, W_transition)`` when the chain kernels can decode this tagger, else None."""
+        if self.order != 1:
+            return None
+        w, t = self.parameters_[EMISSION], self.parameters_[TRANSITION]
+        if not (np.isfinite(w).all() and np.isfinite(t).all()):
+            return None
+        return w, t
 
     def _infer(self, X, beta):
         """Inference on every sequence of ``X``; returns the result and each sequence's variable offsets."""
@@ -440,6 +490,13 @@ class ChainTagger(ParamsMixin):
         return infer(compiled, beta=beta), offsets
 
     def _predict_states(self, X):
+        self._check_fitted()
+        weights = self._chain_weights()
+        if weights is not None:
+            X = self._check_X(X)
+            stacked, ptr = self._stacked_features(X)
+            state = _chain.viterbi(stacked, ptr, *weights)
+            return [state[ptr[g]:ptr[g + 1]] for g in range(len(ptr) - 1)]
         result, ptr = self._infer(X, np.inf)
         state = result.map_state
         return [state[ptr[g]:ptr[g + 1]] for g in range(len(ptr) - 1)]
@@ -500,8 +557,14 @@ class ChainTagger(ParamsMixin):
         """
         check_choice(layout, "layout", ("arrays", "dicts"), error=InferenceError)
         beta = check_beta(self.beta if beta is None else beta)
-        result, ptr = self._infer(X, beta)
-        marg = result.marginal_array.reshape(-1, len(self.classes_))
+        self._check_fitted()
+        weights = self._chain_weights() if np.isfinite(beta) else None
+        if weights is not None:
+            stacked, ptr = self._stacked_features(self._check_X(X))
+            marg = _chain.marginals(stacked, ptr, *weights, beta)
+        else:
+            result, ptr = self._infer(X, beta)
+            marg = result.marginal_array.reshape(-1, len(self.classes_))
         arrays = [marg[ptr[g]:ptr[g + 1]] for g in range(len(ptr) - 1)]
         if layout == "arrays":
             return arrays

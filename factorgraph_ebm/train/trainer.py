@@ -1,9 +1,9 @@
 """Trainer: fit the parameters W of an energy-based model with a chosen loss and optimizer."""
 
 import copy
-import hashlib
 import logging
 import warnings
+import weakref
 
 import numpy as np
 
@@ -104,14 +104,33 @@ def _describe(obj):
     return out
 
 
-def _digest(theta):
-    """A short key for a parameter vector (one evaluation of the objective), not the vector's bytes.
+class _PointValues:
+    """The data loss of every point the objective was evaluated at, found again by the point itself.
 
-    L-BFGS evaluates the objective ~1.05 times per iteration; keying the data
-    loss of each point by ``theta.tobytes()`` kept a copy of every point
-    (10 MB each for a 1.3M-weight tagger, 1.6 GB over one fit).
+    L-BFGS evaluates the objective ~1.05 times per iteration and the trainer
+    needs the data loss at the point it returns. Keying by
+    ``theta.tobytes()`` kept a copy of every point (10 MB each for a
+    1.3M-weight tagger, 1.6 GB over one fit) and a hash of the bytes cost a
+    pass over the vector per evaluation; here the key is the array object
+    (its id, checked through a weak reference, so a recycled id never
+    matches).
     """
-    return hashlib.blake2b(np.ascontiguousarray(theta, dtype=np.float64).data, digest_size=16).digest()
+
+    def __init__(self):
+        self.values = {}
+
+    def __setitem__(self, theta, value):
+        try:
+            self.values[id(theta)] = (weakref.ref(theta), value)
+        except TypeError:                  # not weakly referenceable: not cached
+            pass
+
+    def get(self, theta):
+        hit = self.values.get(id(theta))
+        return hit[1] if hit is not None and hit[0]() is theta else None
+
+    def best(self):
+        return min(v for _, v in self.values.values())
 
 
 def _nonfinite_name(values):
@@ -243,6 +262,10 @@ class Trainer(ParamsMixin):
         ----------
         graphs : FactorGraph or sequence of FactorGraph
             One graph per example, or one graph shared by all (inputs in ``evidence``).
+            A model may instead pass a prepared dataset (an object with
+            ``prepared_examples = True``, ``len``, and ``batch(indices, parameters)``
+            returning what its loss evaluates, e.g. ChainTagger's token block);
+            ``targets`` and ``evidence`` are then part of it.
         targets : sequence
             One target per example (see :class:`~factorgraph_ebm.losses.Examples`).
         evidence : sequence, optional
@@ -294,7 +317,9 @@ class _Run:
         self.min_delta = check_scalar(t.min_delta, "min_delta", float, low=0.0)
         if not all(callable(c) for c in t.callbacks):
             raise TrainingError("callbacks must be callables callback(trainer, info)")
-        self.data = Examples(graphs, targets, evidence)
+        # a dataset prepared by a model (e.g. ChainTagger's token block) comes with its own batches and no graphs
+        self.prepared = bool(getattr(graphs, "prepared_examples", False))
+        self.data = graphs if self.prepared else Examples(graphs, targets, evidence)
         self.val = None
         if validation is not None:
             if not isinstance(validation, (tuple, list)) or len(validation) not in (2, 3):
@@ -316,7 +341,8 @@ class _Run:
         if not self.optimizer.stepwise and any(self.l1.values()):
             raise DeclarationError(f"l1 needs a step optimizer ('sgd' or 'adam'), not {self.optimizer.name!r}")
         self.loss.check_examples(self.data)
-        check_parameters(self.data.graphs, params)
+        if not self.prepared:
+            check_parameters(self.data.graphs, params)
         if self.val is not None:
             check_parameters(self.val.graphs, params)
         self.fingerprint = {"loss": _describe(self.loss), "optimizer": self.optimizer.config(),
@@ -348,7 +374,10 @@ class _Run:
         if b is None:
             if len(self.batches) > max(1, len(self.data) // self.batch_size + 1):
                 self.batches.clear()
-            b = self.batches[key] = Batch(self.data.subset(indices), self.params)
+            if self.prepared:
+                b = self.batches[key] = self.data.batch(indices, self.params)
+            else:
+                b = self.batches[key] = Batch(self.data.subset(indices), self.params)
         return b
 
     def epoch_batches(self):
@@ -361,7 +390,7 @@ class _Run:
         """Mean loss, regularized objective and its gradient; raises on non-finite values."""
         res = self.loss.evaluate(batch, params)
         reg, reg_grad = regularization(params, self.l2, self.l1)
-        grad = Gradient({k: res.gradient[k] + reg_grad[k] for k in params})
+        grad = Gradient.wrap({k: res.gradient[k] + reg_grad[k] for k in params})
         bad = _nonfinite_name(grad)
         if not np.isfinite(res.value) or bad is not None:
             what = f"non-finite loss {res.value!r}" if not np.isfinite(res.value) else "non-finite gradient"
@@ -417,26 +446,30 @@ class _Run:
         n = len(self.data)
         chunks = [np.arange(i, min(i + self.batch_size, n)) for i in range(0, n, self.batch_size)]
         template = self.params
-        data_loss = {}
+        data_loss = _PointValues()
 
         def fun(theta):
             params = template.unflatten(theta)
             value = objective = 0.0
-            grad = np.zeros_like(theta)
             where = f"epoch {self.epoch + 1}, L-BFGS iteration {self.n_iter + 1}"
-            for idx in chunks:
-                v, o, g = self.objective(self.batch(idx), params, where)
-                w = len(idx) / n
-                value += w * v
-                objective += w * o
-                grad += w * g.flatten()
+            if len(chunks) == 1:          # the whole data set in one batch: no weighted sum of gradients
+                value, objective, g = self.objective(self.batch(chunks[0]), params, where)
+                grad = g.flatten()
+            else:
+                grad = np.zeros_like(theta)
+                for idx in chunks:
+                    v, o, g = self.objective(self.batch(idx), params, where)
+                    w = len(idx) / n
+                    value += w * v
+                    objective += w * o
+                    grad += w * g.flatten()
             self.params = params  # the last finite point
-            data_loss[_digest(theta)] = value
+            data_loss[theta] = value
             return objective, grad
 
         def callback(*_):
             self.n_iter += 1
-            bar.set_postfix(loss=f"{min(data_loss.values()):.4g}", refresh=False)
+            bar.set_postfix(loss=f"{data_loss.best():.4g}", refresh=False)
             bar.update(1)
 
         start_iter = self.n_iter
@@ -451,11 +484,14 @@ class _Run:
                 f"L-BFGS stopped after {int(res.nit)} iterations without converging ({res.message}); a non-smooth "
                 f"loss ({self.loss.name!r}) often stops it at once: use optimizer='adam' or 'sgd'",
                 ConvergenceWarning, stacklevel=4)
-        key = _digest(res.x)
-        if key not in data_loss:
-            fun(np.asarray(res.x, dtype=np.float64))
+        x = res.x
+        value = data_loss.get(x)
+        if value is None:                  # an optimizer that returns a copy of the point it evaluated
+            x = np.array(res.x, dtype=np.float64)
+            fun(x)
+            value = data_loss.get(x)
         self.params = template.unflatten(res.x)
-        return data_loss[key], float(res.fun)
+        return value, float(res.fun)
 
     def end_epoch(self, loss, objective):
         t = self.trainer
