@@ -18,7 +18,8 @@ from numba import prange
 
 from ._jit import JIT_LOOP, JIT_PARALLEL, njit
 from .messages import INF, _var_messages
-from .tree_messages import _min4, _tree_factor_message, _tree_var_inward, _vexp
+from .tree_messages import _min4, _tree_factor_message, _tree_var_inward
+from .vmath import _exp_nonpos
 
 #: ``passes`` of :func:`_tree_pass`: leaves to roots, roots to leaves (after an inward pass), both.
 INWARD, OUTWARD, BOTH = 1, 2, 3
@@ -175,14 +176,14 @@ def _fill_tree_order(w, order, parent_edge, new_order, new_parent, size):
 
 @njit(**JIT_LOOP)
 def _tree_range(w, unary, beta, etables, block_min, order, parent_edge, lo, hi, passes, defer, msg_f2v, msg_v2f,
-                belief, inward, scratch, bits):
+                belief, inward, scratch):
     """The ``passes`` (:data:`INWARD`, :data:`OUTWARD`, :data:`BOTH`) over ``order[lo:hi]``, a run of whole trees.
 
     ``inward[f]`` receives the constant removed from factor f's message to its
     parent: a tree's free energy is the sum of these plus the softmin of its
     root's belief. Positions ``p`` with ``defer[p]`` (roots of trees split
     between ranges) are skipped. ``scratch``: float64 work array, length >= 2
-    x the largest state count, ``bits`` its int64 view.
+    x the largest state count.
     """
     n_vars = len(w.var_states)
     n = hi - lo
@@ -206,7 +207,7 @@ def _tree_range(w, unary, beta, etables, block_min, order, parent_edge, lo, hi, 
         kp = parent_edge[node] - e0
         for k in range(w.factor_edge_ptr[f + 1] - e0):
             if (k == kp) == towards_root:
-                shed = _tree_factor_message(f, k, w, beta, etables, block_min, msg_v2f, msg_f2v, scratch, bits)
+                shed = _tree_factor_message(f, k, w, beta, etables, block_min, msg_v2f, msg_f2v, scratch)
                 if towards_root:
                     inward[f] = shed
 
@@ -254,11 +255,10 @@ def _tree_pass(w, unary, beta, etables, block_min, order, parent_edge, passes, b
             defer[root_pos[np.searchsorted(root_pos, b, side="right") - 1]] = True
     roots = np.flatnonzero(defer)
     scratch = np.empty((n_chunks, 2 * np.max(w.var_states)))
-    bits = scratch.view(np.int64)
     if passes & INWARD:
         for c in prange(n_chunks):
             _tree_range(w, unary, beta, etables, block_min, order, parent_edge, bounds[c], bounds[c + 1], INWARD,
-                        defer, msg_f2v, msg_v2f, belief, inward, scratch[c], bits[c])
+                        defer, msg_f2v, msg_v2f, belief, inward, scratch[c])
         for r in roots:
             _tree_var_inward(order[r], -1, w, unary, msg_f2v, msg_v2f, belief)
     if passes & OUTWARD:
@@ -266,7 +266,7 @@ def _tree_pass(w, unary, beta, etables, block_min, order, parent_edge, passes, b
             _var_messages(order[r], w, unary, msg_f2v, msg_v2f, belief)
         for c in prange(n_chunks):
             _tree_range(w, unary, beta, etables, block_min, order, parent_edge, bounds[c], bounds[c + 1], OUTWARD,
-                        defer, msg_f2v, msg_v2f, belief, inward, scratch[c], bits[c])
+                        defer, msg_f2v, msg_v2f, belief, inward, scratch[c])
 
 
 def _decode(w, belief, msg_v2f, order, parent_edge):
@@ -358,11 +358,10 @@ def _fill_decode(w, belief, msg_v2f, order, parent_edge, state):
 
 
 @njit(**JIT_LOOP)
-def _marginal_range(belief, ptr, beta, lo, hi, out, fb, ib):
+def _marginal_range(belief, ptr, beta, lo, hi, out):
     """Probabilities ``exp(-beta (b - min b)) / z`` of the variables ``lo .. hi - 1`` (finite beta).
 
-    A variable whose belief is +inf everywhere gets zeros. ``fb`` / ``ib``: a
-    float64 work array of the largest state count and its int64 view.
+    A variable whose belief is +inf everywhere gets zeros.
     """
     for v in range(lo, hi):
         a = ptr[v]
@@ -375,8 +374,7 @@ def _marginal_range(belief, ptr, beta, lo, hi, out, fb, ib):
                 out[ua + x] = 0.0
             continue
         for x in range(uk):
-            out[ua + x] = -beta * (belief[ua + x] - low)
-        _vexp(out, a, k, fb, ib, 0)
+            out[ua + x] = _exp_nonpos(-beta * (belief[ua + x] - low))
         z = 0.0
         for x in range(uk):
             z += out[ua + x]
@@ -392,11 +390,6 @@ def _tree_marginals(belief, ptr, beta, n_threads, out):
     What ``inference.result.marginals_from_beliefs`` computes, with the exponentials vectorised.
     """
     n = len(ptr) - 1
-    width = 1
-    for v in range(n):
-        width = max(width, ptr[v + 1] - ptr[v])
     n_chunks = max(1, min(n_threads, n))
-    work = np.empty((n_chunks, width))
-    bits = work.view(np.int64)
     for c in prange(n_chunks):
-        _marginal_range(belief, ptr, beta, c * n // n_chunks, (c + 1) * n // n_chunks, out, work[c], bits[c])
+        _marginal_range(belief, ptr, beta, c * n // n_chunks, (c + 1) * n // n_chunks, out)

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from factorgraph_ebm import FactorGraph, ZeroPartitionError, compile_graph, infer
 from factorgraph_ebm.inference.bp import belief_propagation
 from factorgraph_ebm.kernels import bp as bp_kernels
-from factorgraph_ebm.kernels import tree_messages, trees
+from factorgraph_ebm.kernels import trees
 from factorgraph_ebm.models import chain_graph
 from random_models import random_evidence, random_forest
 
@@ -145,23 +145,6 @@ def test_zero_partition_after_the_inward_pass_names_the_variable():
     for beta in (np.inf, 1.0):
         with pytest.raises(ZeroPartitionError, match="'a'"):
             infer(fg, beta=beta)
-
-
-def test_vectorised_exp_and_log():
-    x = np.concatenate([[-np.inf, -1000.0, -708.5, -707.9, -745.0, 0.0, -0.0, -1e-300],
-                        -np.geomspace(1e-12, 707.0, 997)])
-    buf = x.copy()
-    work = np.empty(len(x))
-    tree_messages._vexp(buf, 0, len(x), work, work.view(np.int64), 0)
-    ref = np.where(x < tree_messages._EXP_MIN, 0.0, np.exp(x))
-    # relative error grows like |x| ulp(ln 2) (fastmath reassociates the two-part ln 2), as an error of x itself would
-    assert np.all(np.abs(buf - ref) <= (4e-15 + 1e-16 * np.abs(np.where(np.isinf(x), 0.0, x))) * ref)
-    y = np.concatenate([[1e-280, 1.0, 0.5, np.sqrt(2.0), 1.4142135623730954, 2.0, 1e300],
-                        np.geomspace(1e-250, 1e250, 1000)])
-    buf = y.copy()
-    work = np.empty(len(y))
-    tree_messages._vlog(buf, 0, len(y), work, work.view(np.int64), 0)
-    np.testing.assert_allclose(buf, np.log(y), rtol=4e-15, atol=2e-16)
 
 
 @settings(max_examples=25, deadline=None)
