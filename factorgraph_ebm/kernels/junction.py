@@ -10,6 +10,7 @@ subset of a node's variables is reached through one stride per node axis
 import numpy as np
 
 from ._jit import JIT, njit
+from .vmath import _exp_nonpos
 
 INF = np.inf
 
@@ -334,47 +335,15 @@ def _build_node(m, node_ptr, node_var, n_front, k, belief, tab_ptr, fac_ptr, fac
 #: Entries whose exponentials :func:`_exp_chunk` computes at once (vectorised).
 EXP_CHUNK = 1024
 
-# Cody-Waite split of log(2) (the high part has trailing zero bits, so k * _LN2_HI is exact for |k| < 2048)
-_LN2_HI = 6.93147180369123816490e-01
-_LN2_LO = 1.90821492927058770002e-10
-_INV_LN2 = 1.44269504088896338700e+00
-#: Below this argument :func:`_exp_chunk` returns 0 (exp(-708) is about 3e-308, the smallest normal double).
-_EXP_MIN_ARG = -708.0
-
-
 @njit(**JIT)
-def _exp_chunk(y, bits, n):
-    """``y[:n] = exp(y[:n])`` for ``y <= 0`` (``-inf`` allowed), in loops that vectorise.
+def _exp_chunk(y, n):
+    """``y[:n] = exp(y[:n])`` for ``y <= 0`` (``-inf`` allowed) with :func:`.vmath._exp_nonpos`, a loop that vectorises.
 
-    Range reduction ``y = k log 2 + r`` (|r| <= log(2) / 2), a degree-12
-    Taylor polynomial for ``exp(r)`` (truncation error < 2e-16 relative) and
-    ``2 ** k`` built in the exponent bits of ``bits`` (an int64 array viewed as
-    float64). Arguments below ``_EXP_MIN_ARG`` give 0 (a relative change of
-    less than 1e-300 to a sum that holds a 1, as in :func:`_message`).
+    Arguments below ``vmath.EXP_MIN`` give 0 (a relative change of less than
+    1e-300 to a sum that holds a 1, as in :func:`_message`).
     """
     for i in range(n):
-        x = y[i]
-        xc = x if x > _EXP_MIN_ARG else _EXP_MIN_ARG
-        kf = np.floor(xc * _INV_LN2 + 0.5)
-        r = (xc - kf * _LN2_HI) - kf * _LN2_LO
-        p = 1.0 / 479001600.0
-        p = p * r + 1.0 / 39916800.0
-        p = p * r + 1.0 / 3628800.0
-        p = p * r + 1.0 / 362880.0
-        p = p * r + 1.0 / 40320.0
-        p = p * r + 1.0 / 5040.0
-        p = p * r + 1.0 / 720.0
-        p = p * r + 1.0 / 120.0
-        p = p * r + 1.0 / 24.0
-        p = p * r + 1.0 / 6.0
-        p = p * r + 0.5
-        p = p * r + 1.0
-        p = p * r + 1.0
-        bits[i] = (np.int64(kf) + 1023) << 52
-        y[i] = p if x >= _EXP_MIN_ARG else 0.0
-    scale = bits[:n].view(np.float64)
-    for i in range(n):
-        y[i] *= scale[i]
+        y[i] = _exp_nonpos(y[i])
 
 
 @njit(**JIT)
@@ -401,7 +370,6 @@ def _message(belief, tab_ptr, sep_ptr, m, out, acc, beta, work2):
     if beta == INF:
         return
     y = np.empty(EXP_CHUNK)
-    bits = np.empty(EXP_CHUNK, dtype=np.int64)
     if s_size >= EXP_CHUNK:
         # by blocks of separator entries: the block of each row is read again from the cache
         for s0 in range(0, s_size, EXP_CHUNK):
@@ -417,7 +385,7 @@ def _message(belief, tab_ptr, sep_ptr, m, out, acc, beta, work2):
                 for i in range(n):
                     lo = out[s0 + i]
                     y[i] = -beta * (belief[row + s0 + i] - lo) if lo < INF else -INF
-                _exp_chunk(y, bits, n)
+                _exp_chunk(y, n)
                 for i in range(n):
                     acc[s0 + i] += y[i]
     else:
@@ -431,7 +399,7 @@ def _message(belief, tab_ptr, sep_ptr, m, out, acc, beta, work2):
                     lo = out[s]
                     y[i] = -beta * (belief[row + s] - lo) if lo < INF else -INF
                     i += 1
-            _exp_chunk(y, bits, nr * s_size)
+            _exp_chunk(y, nr * s_size)
             i = 0
             for f in range(nr):
                 for s in range(s_size):
