@@ -264,15 +264,30 @@ def _potts_message_at(f, k, w, beta, msg_v2f, out, mt, scratch):
             q = msg_v2f[ms + j]
             out[mt + j] = (q if q < c else c) - lo
         return d + lo
-    eg = np.exp(-beta * g)
+    # weights, sums, then one logarithm pass: .vmath's exp / log, so each loop vectorises
+    eg = _exp_nonpos(-beta * g)
     s = 0.0
-    for i in range(kk):
-        a = np.exp(-beta * (msg_v2f[ms + i] - lo))
+    uk = np.uint64(kk)
+    ums = np.uint64(ms)
+    umt = np.uint64(mt)
+    for i in range(uk):
+        a = _exp_nonpos(-beta * (msg_v2f[ums + i] - lo))
         scratch[i] = a
         s += a
-    for j in range(kk):
+    vmin = INF
+    for j in range(uk):
         a = scratch[j]
         v = a + eg * (s - a)
+        out[umt + j] = v
+        vmin = v if v < vmin else vmin
+    if vmin > TINY:
+        scale = -1.0 / beta
+        for j in range(uk):
+            out[umt + j] = scale * _log_pos(out[umt + j])
+        return d + lo + _normalize(out, mt, kk)
+    for j in range(kk):
+        a = scratch[j]
+        v = out[mt + j]
         if v > TINY:
             out[mt + j] = -np.log(v) / beta
             continue
