@@ -21,8 +21,7 @@ than two states take the O(K) message of :func:`.messages._potts_message_at`.
 import numpy as np
 
 from ._jit import JIT_INLINE, JIT_LOOP, njit
-from .messages import (INF, TINY, _change_at, _factor_messages, _normalize, _pair_message_at, _potts_message_at,
-                       _settle)
+from .messages import INF, TINY, _change_at, _general_message, _normalize, _pair_message_at, _potts_message_at
 
 
 @njit(**JIT_INLINE)
@@ -104,69 +103,50 @@ def _pair_flood(f, w, beta, etables, block_min, damping, floor, msg_v2f, msg_f2v
     is raised to the first one's change, as in :func:`_flood_factors`).
     ``scratch``: work array with the message buffer at ``scratch[bo:]``
     (``bo >= 2 x`` the largest state count, room for one message after it).
+    Each message is built by one of the paths (binary closed form, Potts,
+    table) and settled by one :func:`_store`: every helper is inlined once
+    (compile time grows with each inlined copy).
     """
     e0 = w.factor_edge_ptr[f]
     m0 = w.edge_state_ptr[e0]
     m1 = w.edge_state_ptr[e0 + 1]
     k0 = w.var_states[w.edge_var[e0]]
     k1 = w.var_states[w.edge_var[e0 + 1]]
-    if k0 == 2 and k1 == 2:
-        t0 = w.block_ptr[w.factor_block[f]]
-        q00 = msg_v2f[m0]
-        q01 = msg_v2f[m0 + 1]
-        q10 = msg_v2f[m1]
-        q11 = msg_v2f[m1 + 1]
-        d = 0.0
-        if beta == INF:
-            t00 = w.tables[t0]
-            t01 = w.tables[t0 + 1]
-            t10 = w.tables[t0 + 2]
-            t11 = w.tables[t0 + 3]
-            for k in range(2):
-                if k == 0:   # to x0: min over x1 of T[x0, x1] + q1
-                    a0 = _min2(t00 + q10, t01 + q11)
-                    a1 = _min2(t10 + q10, t11 + q11)
-                    m = m0
-                else:        # to x1: min over x0 of T[x0, x1] + q0
-                    a0 = _min2(t00 + q00, t10 + q01)
-                    a1 = _min2(t01 + q00, t11 + q01)
-                    m = m1
-                lo = _min2(a0, a1)
-                if lo < INF:
-                    a0 -= lo
-                    a1 -= lo
-                scratch[bo] = a0
-                scratch[bo + 1] = a1
-                c = _store(scratch, bo, msg_f2v, m, 2, damping, beta, floor, scratch)
-                d = max(d, c)
-                floor = max(floor, c)
-            return d
-        e00 = etables[t0]
-        e01 = etables[t0 + 1]
-        e10 = etables[t0 + 2]
-        e11 = etables[t0 + 3]
-        for k in range(2):
-            if k == 0:
-                ok = _binary_sum(e00, e01, e10, e11, q10, q11, beta, scratch, bo)
-                m = m0
-            else:
-                ok = _binary_sum(e00, e10, e01, e11, q00, q01, beta, scratch, bo)
-                m = m1
-            if not ok:
-                _pair_message_at(f, k, w, beta, etables, block_min, msg_v2f, scratch, bo, scratch)
-            c = _store(scratch, bo, msg_f2v, m, 2, damping, beta, floor, scratch)
-            d = max(d, c)
-            floor = max(floor, c)
-        return d
-    d = 0.0
+    t0 = w.block_ptr[w.factor_block[f]]
+    binary = k0 == 2 and k1 == 2
     potts = w.block_potts[w.factor_block[f]]
+    d = 0.0
     for k in range(2):
-        if potts:   # O(K); its work space scratch[:K] lies below the buffer at scratch[bo:]
+        m = m0 if k == 0 else m1
+        general = True
+        if binary and beta == INF:
+            # to x0: min over x1 of T[x0, x1] + q1; to x1: min over x0 of T[x0, x1] + q0
+            ms = m1 if k == 0 else m0
+            q0 = msg_v2f[ms]
+            q1 = msg_v2f[ms + 1]
+            t01 = w.tables[t0 + (1 if k == 0 else 2)]
+            t10 = w.tables[t0 + (2 if k == 0 else 1)]
+            a0 = _min2(w.tables[t0] + q0, t01 + q1)
+            a1 = _min2(t10 + q0, w.tables[t0 + 3] + q1)
+            lo = _min2(a0, a1)
+            if lo < INF:
+                a0 -= lo
+                a1 -= lo
+            scratch[bo] = a0
+            scratch[bo + 1] = a1
+            general = False
+        elif binary:
+            ms = m1 if k == 0 else m0
+            e01 = etables[t0 + (1 if k == 0 else 2)]
+            e10 = etables[t0 + (2 if k == 0 else 1)]
+            general = not _binary_sum(etables[t0], e01, e10, etables[t0 + 3], msg_v2f[ms], msg_v2f[ms + 1], beta,
+                                      scratch, bo)
+        elif potts:   # O(K); its work space scratch[:K] lies below the buffer at scratch[bo:]
             _potts_message_at(f, k, w, beta, msg_v2f, scratch, bo, scratch)
-        else:
+            general = False
+        if general:
             _pair_message_at(f, k, w, beta, etables, block_min, msg_v2f, scratch, bo, scratch)
-        c = _store(scratch, bo, msg_f2v, m0 if k == 0 else m1, k0 if k == 0 else k1, damping, beta, floor,
-                   scratch)
+        c = _store(scratch, bo, msg_f2v, m, k0 if k == 0 else k1, damping, beta, floor, scratch)
         d = max(d, c)
         floor = max(floor, c)
     return d
@@ -195,13 +175,11 @@ def _flood_factors(lo, hi, w, beta, etables, block_min, damping, tol, msg_v2f, m
             if c > d:
                 d = c
             continue
-        _factor_messages(f, w, beta, etables, block_min, msg_v2f, new, scratch)
+        for k in range(e1 - e0):    # three or more variables (no pairwise path inlined twice: compile time)
+            _general_message(f, k, w, beta, msg_v2f, new, scratch)
         for e in range(e0, e1):
             m = w.edge_state_ptr[e]
-            k = w.edge_state_ptr[e + 1] - m
-            c = _settle(new, msg_f2v, m, k, damping, beta, max(d, tol), scratch)
+            c = _store(new, m, msg_f2v, m, w.edge_state_ptr[e + 1] - m, damping, beta, max(d, tol), scratch)
             if c > d:
                 d = c
-            for x in range(k):
-                msg_f2v[m + x] = new[m + x]
     return d
