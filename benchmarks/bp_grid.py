@@ -356,8 +356,13 @@ def run_chain(args, log):
     rows = []
     for beta in (np.inf, 1.0):
         mode = "min-sum" if np.isinf(beta) else "sum-product"
-        belief_propagation(cg, beta, schedule="tree")  # warm-up
-        t_ours, res = median_time(lambda: belief_propagation(cg, beta, schedule="tree"), args.chain_repeats)
+        def ours():
+            # the tree pass runs its outward half when marginals are first read: read them in the timed call
+            res = belief_propagation(cg, beta, schedule="tree")
+            return res, (res.map_energy if np.isinf(beta) else res.marginal_array)
+
+        ours()  # warm-up
+        t_ours, (res, _) = median_time(ours, args.chain_repeats)
         if np.isinf(beta):
             t_np, (y, e) = median_time(lambda: numpy_chain_viterbi(unary, pair), args.chain_repeats)
             check = {"map_energy_diff": abs(res.map_energy - e)}
@@ -462,7 +467,7 @@ def markdown(result):
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 300, 1000])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[100, 300, 1000], help="grid sides (none: chains only)")
     parser.add_argument("--states", type=int, nargs="+", default=[2, 8, 32])
     parser.add_argument("--tables", nargs="+", default=["potts", "general"], choices=["potts", "general"])
     parser.add_argument("--modes", nargs="+", default=["min-sum", "sum-product"], choices=["min-sum", "sum-product"])
