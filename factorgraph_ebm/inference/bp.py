@@ -47,7 +47,7 @@ from ..exceptions import ConvergenceWarning, InferenceError
 from ..utils.lazy import lazy_module
 from ..utils.validation import check_scalar
 from .decoding import decode_map
-from .result import InferenceResult, check_zero_partition, marginals_from_beliefs, probabilities_from_costs
+from .result import InferenceResult, LazyMarginalsResult, check_zero_partition, marginals_from_beliefs, probabilities_from_costs
 
 __all__ = ["belief_propagation", "residual_cost", "SCHEDULES", "LOOPY_SCHEDULES", "AUTO_DAMPING",
            "AUTO_UNDAMPED_ITERATIONS", "AUTO_RESIDUAL_WORK", "AUTO_RESIDUAL_MIN_SWEEPS", "DEFAULT_SEED"]
@@ -352,24 +352,13 @@ class _Answers:
                                            factor_weight, _jit.num_threads(), out)
 
 
-class _TreeResult(InferenceResult):
+class _TreeResult(LazyMarginalsResult):
     """An InferenceResult of the tree schedule: variable marginals (and the outward pass) on first access.
 
     The free energies and, at beta = inf, the MAP state come from the inward
     pass; ``marginal_array``, the factor marginals and ``add_factor_marginals``
     run the outward pass when first needed.
     """
-
-    @property
-    def marginal_array(self):
-        """Variable marginals, flat (``compiled.wiring.var_state_ptr`` indexes them)."""
-        if self._marginals is None:
-            self._marginals = self.answers.variable_marginals()
-        return self._marginals
-
-    @marginal_array.setter
-    def marginal_array(self, value):
-        self._marginals = value
 
 
 def _tree_free_energies(compiled, msgs, order, beta):

@@ -31,7 +31,7 @@ from ..exceptions import InferenceError, ZeroPartitionError
 from ..utils.lazy import lazy_module
 from ..utils.validation import format_bytes, parse_bytes
 from .ordering import elimination_order
-from .result import InferenceResult, check_zero_partition
+from .result import LazyMarginalsResult, check_zero_partition
 
 _kernels = lazy_module("factorgraph_ebm.kernels.junction")
 
@@ -341,24 +341,13 @@ class _JunctionAnswers:
         return self._factor[ptr[first]:ptr[first + count]]
 
 
-class _JunctionResult(InferenceResult):
+class _JunctionResult(LazyMarginalsResult):
     """An InferenceResult whose variable marginals (and the downward pass) come on first access.
 
     The free energies (upward pass) and, at beta = inf, the MAP state are
     computed at once; ``marginal_array`` and the factor marginals run the
     downward pass when first read.
     """
-
-    @property
-    def marginal_array(self):
-        """Variable marginals, flat (``compiled.wiring.var_state_ptr`` indexes them)."""
-        if self._marginals is None:
-            self._marginals = self.answers.variable_marginals()
-        return self._marginals
-
-    @marginal_array.setter
-    def marginal_array(self, value):
-        self._marginals = value
 
 
 def junction_tree(compiled, beta, memory_budget=None):

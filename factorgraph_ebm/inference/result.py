@@ -258,3 +258,23 @@ def probabilities_from_costs(costs, ptr, beta):
     with _jit.threads_for(len(costs)):
         _kernels._probabilities(costs, ptr, float(beta), out)
     return out
+
+
+class LazyMarginalsResult(InferenceResult):
+    """An InferenceResult whose variable marginals come from ``self.answers.variable_marginals()`` on first read.
+
+    For methods whose marginals need a pass the other answers do not (the tree
+    schedule's outward pass, the junction tree's downward pass): that pass runs
+    when ``marginal_array`` is first read, not before.
+    """
+
+    @property
+    def marginal_array(self):
+        """Variable marginals, flat (``compiled.wiring.var_state_ptr`` indexes them)."""
+        if self._marginals is None:
+            self._marginals = self.answers.variable_marginals()
+        return self._marginals
+
+    @marginal_array.setter
+    def marginal_array(self, value):
+        self._marginals = value

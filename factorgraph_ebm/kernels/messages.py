@@ -564,11 +564,17 @@ def _settle(new, old, m, k, damping, beta, floor, scratch):
     finite (an entry turning +inf or finite is taken as is), renormalised to a
     minimum of 0, so every stored message is min-normalised.
     """
+    _damp(new, m, old, m, k, damping)
+    return _message_change(new, old, m, k, beta, floor, scratch)
+
+
+@njit(**JIT_INLINE)
+def _damp(buf, bo, old, m, k, damping):
+    """``buf[bo:bo+k] = (1 - damping) buf + damping old[m:m+k]`` where both are finite, renormalised (no-op at 0)."""
     if damping > 0.0:
         for x in range(k):
-            a = new[m + x]
+            a = buf[bo + x]
             b = old[m + x]
             if a < INF and b < INF:
-                new[m + x] = (1.0 - damping) * a + damping * b
-        _normalize(new, m, k)
-    return _message_change(new, old, m, k, beta, floor, scratch)
+                buf[bo + x] = (1.0 - damping) * a + damping * b
+        _normalize(buf, bo, k)

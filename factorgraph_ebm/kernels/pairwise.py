@@ -21,7 +21,7 @@ than two states take the O(K) message of :func:`.messages._potts_message_at`.
 import numpy as np
 
 from ._jit import JIT_INLINE, JIT_LOOP, njit
-from .messages import INF, TINY, _change_at, _general_message, _normalize, _pair_message_at, _potts_message_at
+from .messages import INF, TINY, _change_at, _damp, _general_message, _pair_message_at, _potts_message_at
 
 
 @njit(**JIT_INLINE)
@@ -33,13 +33,7 @@ def _store(buf, bo, old, m, k, damping, beta, floor, scratch):
     :func:`.messages._message_change` against the old message (``floor`` as
     there). ``scratch``: length >= ``2 k``, not overlapping ``buf[bo:bo+k]``.
     """
-    if damping > 0.0:
-        for x in range(k):
-            a = buf[bo + x]
-            b = old[m + x]
-            if a < INF and b < INF:
-                buf[bo + x] = (1.0 - damping) * a + damping * b
-        _normalize(buf, bo, k)
+    _damp(buf, bo, old, m, k, damping)
     if beta == INF:
         # max |new - old|; a != b with one of them +inf gives +inf, both +inf give 0 (no -inf occurs)
         d = 0.0
