@@ -47,7 +47,8 @@ from ..exceptions import ConvergenceWarning, InferenceError
 from ..utils.lazy import lazy_module
 from ..utils.validation import check_scalar
 from .decoding import decode_map
-from .result import InferenceResult, LazyMarginalsResult, check_zero_partition, marginals_from_beliefs, probabilities_from_costs
+from .result import (InferenceResult, LazyMarginalsResult, check_zero_partition, marginals_from_beliefs,
+                     probabilities_from_costs)
 
 __all__ = ["belief_propagation", "residual_cost", "SCHEDULES", "LOOPY_SCHEDULES", "AUTO_DAMPING",
            "AUTO_UNDAMPED_ITERATIONS", "AUTO_RESIDUAL_WORK", "AUTO_RESIDUAL_MIN_SWEEPS", "DEFAULT_SEED"]
