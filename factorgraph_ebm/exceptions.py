@@ -12,6 +12,8 @@ __all__ = [
     "ZeroPartitionError",
     "InferenceError",
     "ParseError",
+    "ResourceLimitError",
+    "MemoryBudgetError",
     "TargetError",
     "TrainingError",
     "NotFittedError",
@@ -94,6 +96,57 @@ class ParseError(FactorGraphError):
 
     def __reduce__(self):
         return type(self), (self.path, self.line, self.reason)
+
+
+class ResourceLimitError(ParseError):
+    """A file asks for more than a reading limit allows (variables, states, table entries...).
+
+    Raised before anything that large is allocated. A :class:`ParseError`, so
+    ``except ParseError`` still catches every problem with a file; the
+    message names the limit and how to raise it.
+
+    Attributes
+    ----------
+    limit : str
+        Name of the limit (a field of :class:`factorgraph_ebm.io.ReadLimits`).
+    value : int
+        What the file asks for.
+    maximum : int
+        The limit in force.
+    """
+
+    def __init__(self, path, line, message, limit, value, maximum):
+        self.limit = str(limit)
+        self.value = value
+        self.maximum = maximum
+        super().__init__(path, line, message)
+
+    def __reduce__(self):
+        return type(self), (self.path, self.line, self.reason, self.limit, self.value, self.maximum)
+
+
+class MemoryBudgetError(InferenceError):
+    """Inference (or compiling a model for it) would need more memory than its budget.
+
+    Raised from the predicted size, before the arrays are allocated. Raise the
+    budget with ``memory_budget=`` (or ``FGEBM_MEMORY_BUDGET``, ``fgebm
+    --memory-budget``), or pick a cheaper method.
+
+    Attributes
+    ----------
+    needed : float
+        Predicted bytes.
+    budget : float
+        The budget in force, in bytes.
+    """
+
+    def __init__(self, message, needed, budget):
+        self.needed = float(needed)
+        self.budget = float(budget)
+        super().__init__(message)
+
+    def __reduce__(self):
+        return type(self), (str(self), self.needed, self.budget)
 
 
 class ConvergenceWarning(UserWarning):
