@@ -2,19 +2,36 @@
 
 Subcommands live in their own modules (``cli/infer.py``, ``cli/info.py``,
 ``cli/convert.py``, ``cli/demo.py``) and are imported only when run, so
-``fgebm --help`` stays fast. Errors in files or arguments end the command with
-a one-line message on standard error and a non-zero exit code: 2 for bad
-arguments, 1 for bad files or models.
+``fgebm --help`` stays fast. The command never prints a traceback: every
+failure is one line on standard error and an exit status of :data:`EXIT_STATUS`
+(``FGEBM_DEBUG=1`` re-raises instead, for developers).
 """
 
 import argparse
+import contextlib
 import importlib
 import math
+import os
 import sys
+import warnings
 
 from .warmup import GROUPS   # names only: the module imports nothing heavy until a group runs
 
-__all__ = ["main"]
+__all__ = ["main", "EXIT_STATUS", "exit_status"]
+
+#: Exit statuses of ``fgebm`` (documented in docs/cli.md and docs/errors.md).
+EXIT_STATUS = {
+    "ok": 0,
+    "bad input": 1,        # a malformed or inconsistent file or model, evidence out of range, Z = 0 ...
+    "bad arguments": 2,    # a command-line argument or an inference option out of range
+    "out of resources": 3,  # over a reading limit (--limit) or the memory budget (--memory-budget), or out of memory
+    "internal error": 4,   # a bug: please report it
+    "interrupted": 130,    # Ctrl-C
+}
+#: Set to 1 to let an internal error raise with its traceback.
+DEBUG_ENV = "FGEBM_DEBUG"
+#: Where internal errors are reported.
+REPORT_TO = "the factorgraph-ebm issue tracker"
 
 #: subcommand -> (module, function) run with the parsed arguments
 _COMMANDS = {
@@ -126,31 +143,108 @@ def _check(parser, args):
             parser.error("--beta inf has no partition function; use a finite beta for PR")
 
 
-def main(argv=None):
-    """Run ``fgebm`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
-    parser = _build_parser()
-    args = parser.parse_args(argv)
+def exit_status(exc):
+    """The ``fgebm`` exit status of an exception (see :data:`EXIT_STATUS`).
+
+    Examples
+    --------
+    >>> from factorgraph_ebm.exceptions import MemoryBudgetError, ParseError
+    >>> exit_status(ParseError("m.uai", 3, "bad")), exit_status(MemoryBudgetError("big", 2e9, 1e9))
+    (1, 3)
+    >>> exit_status(ZeroDivisionError())
+    4
+    """
+    from ..exceptions import FactorGraphError, InferenceError, MemoryBudgetError, ResourceLimitError
+
+    if isinstance(exc, (ResourceLimitError, MemoryBudgetError, MemoryError)):
+        return EXIT_STATUS["out of resources"]
+    if isinstance(exc, InferenceError):
+        return EXIT_STATUS["bad arguments"]
+    if isinstance(exc, (FactorGraphError, OSError)):
+        return EXIT_STATUS["bad input"]
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_STATUS["interrupted"]
+    return EXIT_STATUS["internal error"]
+
+
+def _one_line(exc):
+    """The exception's text on one line (a MemoryError may carry no text)."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, MemoryError):
+        return f"out of memory{': ' + text if text else ''}; lower --memory-budget or use a smaller model"
+    return text or type(exc).__name__
+
+
+def _failure(command, exc):
+    """Print the one line for ``exc`` on standard error; returns the exit status."""
+    status = exit_status(exc)
+    if status == EXIT_STATUS["interrupted"]:
+        message = "interrupted"
+    elif status == EXIT_STATUS["internal error"]:
+        from .. import __version__
+
+        message = (f"internal error ({type(exc).__name__}: {_one_line(exc)}); this is a bug in factorgraph-ebm "
+                   f"{__version__}: please report it to {REPORT_TO} with the command and its input files "
+                   f"({DEBUG_ENV}=1 shows the traceback)")
+    else:
+        message = _one_line(exc)
+    print(f"fgebm {command}: {message}", file=sys.stderr)
+    return status
+
+
+def _warning_line(message, category, filename, lineno, file=None, line=None):
+    """``warnings.showwarning`` for the command: one line, no source excerpt."""
+    text = " ".join(str(message).split())
+    print(f"fgebm: warning: {text} ({category.__name__})", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _one_line_warnings():
+    with warnings.catch_warnings():
+        warnings.showwarning = _warning_line
+        yield
+
+
+def _run(args):
     if args.command == "demo":
         from .demo import run_demo
 
         if args.size < 2:
             print("fgebm demo: --size must be >= 2", file=sys.stderr)
-            return 2
+            return EXIT_STATUS["bad arguments"]
         run_demo(size=args.size, seed=args.seed)
-        return 0
-    _check(parser, args)
-    from ..exceptions import FactorGraphError
+        return EXIT_STATUS["ok"]
     from ._common import stderr_logging
 
     module, function = _COMMANDS[args.command]
     run = getattr(importlib.import_module(module), function)
     with stderr_logging(args.quiet):
-        try:
-            return run(args)
-        except (FactorGraphError, OSError) as exc:
-            message = " ".join(str(exc).split())
-            print(f"fgebm {args.command}: {message}", file=sys.stderr)
-            return 1
+        return run(args)
+
+
+def main(argv=None):
+    """Run ``fgebm`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit status.
+
+    Every failure is one line on standard error, ``fgebm <command>: <what went
+    wrong>``, and an exit status of :data:`EXIT_STATUS`: 1 bad input, 2 bad
+    arguments, 3 out of resources, 4 internal error (a bug, with where to
+    report it), 130 interrupted.
+    """
+    parser = _build_parser()
+    args = parser.parse_args(argv)
+    _check(parser, args)
+    try:
+        with _one_line_warnings():
+            return _run(args)
+    except BrokenPipeError:
+        # the reader of standard output went away (``fgebm ... | head``): nothing more to say
+        with contextlib.suppress(OSError):
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - keeps Python's exit flush quiet
+        return EXIT_STATUS["bad input"]
+    except (Exception, KeyboardInterrupt) as exc:
+        if os.environ.get(DEBUG_ENV) == "1" and exit_status(exc) == EXIT_STATUS["internal error"]:
+            raise
+        return _failure(args.command, exc)
 
 
 if __name__ == "__main__":
