@@ -15,12 +15,7 @@ from ..exceptions import DeclarationTypeError, FactorGraphError
 from ..graph.energies import resolve_table
 from ..graph.factor_graph import FactorGraph
 
-#: Largest table a reader builds that the file does not spell out entry by entry
-#: (sparse ``.fg`` tables, constants spread over a variable).
-MAX_TABLE_ENTRIES = 1 << 26
-
 __all__ = [
-    "MAX_TABLE_ENTRIES",
     "energies_from_potentials",
     "potentials_from_energies",
     "build_graph",
@@ -28,6 +23,7 @@ __all__ = [
     "graph_factors",
     "fold_constant_factors",
     "check_constant_host",
+    "check_states",
     "spec_owner",
     "check_graph",
 ]
@@ -81,19 +77,38 @@ def potentials_from_energies(energies, owner):
     return pot
 
 
-def check_constant_host(toks, states, scopes):
+def check_states(toks, limits, states, position, owner="variable"):
+    """Check the cardinalities ``states`` against the ``states`` and ``total_states`` limits.
+
+    ``position(i)`` is the token of the cardinality of variable ``i`` (for the
+    line in messages); ``owner`` names the variables (``"label"`` for ``.fg``).
+    """
+    if not len(states):
+        return
+    big = int(np.argmax(states))
+    toks.check_limit(limits, "states", int(states[big]), f"{owner} {big} has", position(big))
+    toks.check_limit(limits, "total_states", int(np.sum(states, dtype=object)), "the variables have",
+                     position(len(states) - 1))
+
+
+def check_constant_host(toks, states, scopes, limits, total):
     """Raise a ParseError (via the ``toks`` cursor) when constant factors cannot be folded.
 
-    See :func:`fold_constant_factors`: they need a variable, with at most
-    :data:`MAX_TABLE_ENTRIES` states.
+    See :func:`fold_constant_factors`: they need a variable; each becomes a
+    table of that variable's states, counted against the ``factor_entries``
+    and ``total_entries`` limits of ``limits`` (``total``: entries of the other
+    tables).
     """
-    if all(len(scope) for scope in scopes):
+    n_constant = sum(1 for scope in scopes if len(scope) == 0)
+    if not n_constant:
         return
     if len(states) == 0:
         raise toks.error("a constant factor (empty scope) needs a variable to attach to; the model has none", 0)
-    if min(states) > MAX_TABLE_ENTRIES:
-        raise toks.error(f"a constant factor would be spread over {min(states)} states "
-                         f"(more than {MAX_TABLE_ENTRIES})", 0)
+    k = int(min(states))
+    toks.check_limit(limits, "factor_entries", k, "a constant factor spread over the variable with the fewest "
+                     "states has", 0)
+    toks.check_limit(limits, "total_entries", total + n_constant * (k - 1),
+                     f"the tables, with {n_constant} constant factors spread over {k} states each, hold", 0)
 
 
 def fold_constant_factors(states, scopes, potentials, offsets):
@@ -117,9 +132,9 @@ def fold_constant_factors(states, scopes, potentials, offsets):
     return scopes, np.concatenate([potentials, extra]), offsets
 
 
-def graph_from_tables(toks, states, scopes, potentials, offsets, names=None):
+def graph_from_tables(toks, states, scopes, potentials, offsets, limits, names=None):
     """:func:`build_graph` after folding constant factors; errors are raised through the ``toks`` cursor."""
-    check_constant_host(toks, states, scopes)
+    check_constant_host(toks, states, scopes, limits, len(potentials))
     return build_graph(states, *fold_constant_factors(states, scopes, potentials, offsets), names=names)
 
 
