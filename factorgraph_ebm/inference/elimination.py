@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..compile.compiled import sum_ranges
-from ..exceptions import InferenceError, ZeroPartitionError
+from ..exceptions import InferenceError, MemoryBudgetError, ZeroPartitionError
 from ..utils.lazy import lazy_module
 from ..utils.validation import format_bytes, parse_bytes
 from .ordering import elimination_order
@@ -375,7 +375,7 @@ def junction_tree(compiled, beta, memory_budget=None):
     """
     red, order, cost = _predict(compiled, _budget(memory_budget))
     if not cost.feasible:
-        raise InferenceError(cost.reason)
+        raise MemoryBudgetError(cost.reason, cost.bytes, cost.budget)
     return _run(compiled, beta, red, order, cost)
 
 
