@@ -57,7 +57,7 @@ def _auto(compiled, beta, memory_budget, bp_options):
     inference is told apart fast.
     """
     budget = _budget(memory_budget)
-    check_state_memory(compiled, budget, "inference")
+    check_state_memory(compiled, budget, "inference")  # before the order search allocates per state
     red, order, cost = _predict(compiled, min(budget, _BYTES_FOR_SECONDS * AUTO_EXACT_MAX_SECONDS))
     if auto_runs_exact(cost):
         reason = (f"exact: {cost.heuristic} width {cost.width}, {cost.entries:.3g} entries "
@@ -125,7 +125,6 @@ def infer(graph, evidence=None, *, method="auto", beta=1.0, parameters=None, sch
     if method == "enumerate":
         return enumerate_exact(compiled, beta)
     if method == "exact":
-        check_state_memory(compiled, memory_budget)
         return junction_tree(compiled, beta, memory_budget)
     bp_options = dict(schedule=schedule, damping=damping, tol=tol, max_iter=max_iter)
     if method == "auto" and schedule == "auto" and not _trees._bfs_order(compiled.wiring)[2]:

@@ -373,7 +373,11 @@ def junction_tree(compiled, beta, memory_budget=None):
     >>> res.map_energy, res.method
     (0.0, 'junction-tree')
     """
-    red, order, cost = _predict(compiled, _budget(memory_budget))
+    from .memory import check_state_memory  # memory imports this module's budget
+
+    budget = _budget(memory_budget)
+    check_state_memory(compiled, budget)  # the per-state arrays, before the order search allocates them
+    red, order, cost = _predict(compiled, budget)
     if not cost.feasible:
         raise MemoryBudgetError(cost.reason, cost.bytes, cost.budget)
     return _run(compiled, beta, red, order, cost)

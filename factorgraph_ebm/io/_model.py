@@ -38,7 +38,8 @@ def energies_from_potentials(potentials):
     array([-0.        ,  0.69314718,         inf])
     """
     with np.errstate(divide="ignore"):
-        return -np.log(np.asarray(potentials, dtype=np.float64))
+        out = np.log(np.asarray(potentials, dtype=np.float64))
+    return np.negative(out, out=out)  # in place: one table-sized array, not two
 
 
 def check_graph(fg, func):
@@ -179,8 +180,13 @@ def build_graph(states, scopes, potentials, offsets, names=None):
     for f, scope in enumerate(scopes):
         groups.setdefault(tuple(state_list[v] for v in scope), []).append(f)
     for shape, members in groups.items():
-        entries = offsets[members][:, None] + np.arange(math.prod(shape))
-        tables = potentials[entries].reshape(len(members), *shape)
+        size = math.prod(shape)
+        starts = offsets[members]
+        if np.array_equal(starts, starts[0] + size * np.arange(len(members))):
+            # consecutive tables (the usual case): a view, no index array and no gathered copy
+            tables = potentials[starts[0]:starts[0] + size * len(members)].reshape(len(members), *shape)
+        else:
+            tables = potentials[starts[:, None] + np.arange(size)].reshape(len(members), *shape)
         scope_matrix = np.array([scopes[f] for f in members], dtype=np.int64)
         fg.add_factor_group(scope_matrix, energies_from_potentials(tables), name="factors_" + "x".join(map(str, shape)))
     return fg

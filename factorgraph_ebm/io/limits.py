@@ -68,9 +68,9 @@ class ReadLimits:
 
     variables: int = 1 << 24
     states: int = 1 << 20
-    total_states: int = 1 << 26
-    factor_entries: int = 1 << 24
-    total_entries: int = 1 << 26
+    total_states: int = 1 << 21
+    factor_entries: int = 1 << 23
+    total_entries: int = 10 << 20
     result_bytes: int = 1 << 28
 
     def __post_init__(self):

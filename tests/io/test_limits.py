@@ -58,9 +58,10 @@ def test_uai_constant_factors_spread_over_a_variable():
     text = "MARKOV 1 67108864 " + f"{n} " + "0 " * n + "1 2 " * n
     assert len(text) <= 201
     raises_limit("states", read_uai, text)
-    raises_limit("factor_entries", read_uai, text, limits={"states": 2**26})
-    err = raises_limit("total_entries", read_uai, text, limits={"states": 2**26, "factor_entries": 2**26})
-    assert err.value == n * 2**26 and err.maximum == 2**26
+    raised = {"states": 2**26, "total_states": 2**26}
+    raises_limit("factor_entries", read_uai, text, limits=raised)
+    err = raises_limit("total_entries", read_uai, text, limits={**raised, "factor_entries": 2**26})
+    assert err.value == n * 2**26 and err.maximum == ReadLimits().total_entries
     # exact count: 3 constants over 4 states = 12 entries
     small = "MARKOV 1 4 3 0 0 0 1 2 1 3 1 4"
     raises_limit("total_entries", read_uai, small, limits={"total_entries": 11})
@@ -148,10 +149,11 @@ def test_limits_parse_and_reject_unknown_names():
 
 def test_defaults_admit_a_grid_of_a_million_variables():
     limits = ReadLimits()
-    n = 1000 * 1000
-    assert n <= limits.variables and n * 10 <= limits.total_states
-    # one table per edge: 2 n K**2 entries; K = 10 needs total_entries raised (a .uai file of about 1 GB)
-    assert 2 * n * 5 * 5 <= limits.total_entries and 2**20 <= limits.factor_entries
+    n, k = 1000 * 1000, 2
+    assert n <= limits.variables and n * k <= limits.total_states
+    # unary tables and one table per edge (write_uai of potts_grid): n K + 2 n K**2 entries
+    assert n * k + 2 * n * k * k <= limits.total_entries
+    assert 2**20 <= limits.factor_entries  # CSP factors of arity 20
     # uai2014_dev: 13000 variables, 36 states, 2304 entries per factor, 405908 in all
     assert 36 <= limits.states and 405908 <= limits.total_entries
 
