@@ -49,7 +49,7 @@ class Timer:
 
 
 def read_limits(args):
-    """The :class:`~factorgraph_ebm.io.ReadLimits` of the ``--limit NAME=VALUE`` options (the last one of a name wins)."""
+    """:class:`~factorgraph_ebm.io.ReadLimits` of the ``--limit NAME=VALUE`` options (the last of a name wins)."""
     return ReadLimits.from_mapping(dict(getattr(args, "limit", None) or ()))
 
 

@@ -78,16 +78,17 @@ def potentials_from_energies(energies, owner):
     return pot
 
 
-def check_states(toks, limits, states, position, owner="variable"):
+def check_states(toks, limits, states, position, name=None):
     """Check the cardinalities ``states`` against the ``states`` and ``total_states`` limits.
 
     ``position(i)`` is the token of the cardinality of variable ``i`` (for the
-    line in messages); ``owner`` names the variables (``"label"`` for ``.fg``).
+    line in messages); ``name(i)`` names it (default ``"variable i"``).
     """
     if not len(states):
         return
     big = int(np.argmax(states))
-    toks.check_limit(limits, "states", int(states[big]), f"{owner} {big} has", position(big))
+    label = f"variable {big}" if name is None else name(big)
+    toks.check_limit(limits, "states", int(states[big]), f"{label} has", position(big))
     toks.check_limit(limits, "total_states", int(np.sum(states, dtype=object)), "the variables have",
                      position(len(states) - 1))
 

@@ -41,7 +41,7 @@ def _read_scope(toks, f, label_states, limits):
     labels = toks.scope(arity, f"variable label of factor {f}", f"factor {f}")
     first = toks.pos
     dims = toks.ints(arity, f"cardinality of factor {f}", low=1)
-    check_states(toks, limits, dims, lambda k: first + k, f"the variable of factor {f} at position")
+    check_states(toks, limits, dims, lambda k: first + k, lambda k: f"variable {labels[k]} of factor {f}")
     for k, (lab, dim) in enumerate(zip(labels, dims)):
         known = label_states.setdefault(lab, dim)
         if known != dim:
