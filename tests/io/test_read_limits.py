@@ -228,3 +228,33 @@ def test_cli_result_bytes(tmp_path, capsys):
     assert not out.exists()
     assert main(["infer", str(path), "--task", "MAR", "-q", "--out", str(out)]) == 0
     assert out.stat().st_size <= 200
+
+
+def _first_clash(pairs):
+    """Reference: the first pair giving its variable a state other than the one given before."""
+    seen = {}
+    for k, (v, s) in enumerate(pairs):
+        if seen.setdefault(v, s) != s:
+            return k, v, seen[v], s
+    return None
+
+
+def test_evidence_clash_found_like_a_loop():
+    # the vectorised check (no per-sample array of the model's size) reports what the loop reported
+    rng = np.random.default_rng(0)
+    fg = FactorGraph()
+    for name in range(4):
+        fg.add_variable(name, 3)
+    for _ in range(200):
+        pairs = rng.integers(0, [4, 3], size=(int(rng.integers(1, 7)), 2)).tolist()
+        text = " ".join(map(str, [len(pairs), *np.ravel(pairs).tolist()]))
+        clash = _first_clash(pairs)
+        if clash is None:
+            expected = np.full(4, -1)
+            for v, s in pairs:
+                expected[v] = s
+            assert read_evidence(io.StringIO(text), fg).tolist() == expected.tolist()
+        else:
+            k, v, first, s = clash
+            with pytest.raises(ParseError, match=rf"gives variable {v} two states \({first} and {s}\)"):
+                read_evidence(io.StringIO(text), fg)
