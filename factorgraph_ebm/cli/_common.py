@@ -6,8 +6,9 @@ import sys
 import time
 
 from ..io.formats import read_model
+from ..io.limits import ReadLimits
 
-__all__ = ["stderr_logging", "load_model", "Timer", "LOGGER"]
+__all__ = ["stderr_logging", "load_model", "read_limits", "Timer", "LOGGER"]
 
 #: Logger of the command line; messages go to standard error through :func:`stderr_logging`.
 LOGGER = logging.getLogger("factorgraph_ebm.cli")
@@ -47,9 +48,14 @@ class Timer:
         return time.perf_counter() - self._start
 
 
-def load_model(path):
-    """Read a model file (format by extension), logging its size and the time taken."""
+def read_limits(args):
+    """:class:`~factorgraph_ebm.io.ReadLimits` of the ``--limit NAME=VALUE`` options (the last of a name wins)."""
+    return ReadLimits.from_mapping(dict(getattr(args, "limit", None) or ()))
+
+
+def load_model(path, limits=None):
+    """Read a model file (format by extension) within ``limits``, logging its size and the time taken."""
     timer = Timer()
-    fg = read_model(path)
+    fg = read_model(path, limits=limits)
     LOGGER.info("read %s: %d variables, %d factors (%.2f s)", path, fg.n_vars, fg.n_factors, timer.seconds)
     return fg

@@ -10,9 +10,41 @@ from ..exceptions import ConvergenceWarning, ZeroPartitionError
 from ..inference.api import infer
 from ..io.evidence import read_evidence
 from ..io.results import format_result, write_result
-from ._common import LOGGER, Timer, load_model
+from ._common import LOGGER, Timer, load_model, read_limits
 
-__all__ = ["run_infer", "task_value"]
+__all__ = ["run_infer", "task_value", "result_bytes", "check_result_size"]
+
+#: Bytes of one probability in a MAR result (15 significant digits, exponent, separator), an upper bound.
+MAR_BYTES_PER_STATE = 25
+
+
+def result_bytes(task, var_states):
+    """Predicted size in bytes (an upper bound) of the result file of ``task`` for variables of ``var_states`` states.
+
+    ``MAR``: :data:`MAR_BYTES_PER_STATE` per state plus each variable's count;
+    ``MPE``: each variable's state; ``PR``: one number.
+
+    Examples
+    --------
+    >>> result_bytes("MAR", np.array([2, 3])), result_bytes("MPE", np.array([2, 3])), result_bytes("PR", [])
+    (161, 36, 32)
+    """
+    states = np.asarray(var_states, dtype=np.int64)
+    header = 4 + len(str(len(states))) + 1 + 1 + 25
+    if task == "PR":
+        return 32
+    if task == "MPE":
+        digits = len(str(int(states.max()) - 1)) if len(states) else 1
+        return header + (digits + 1) * len(states)
+    digits = len(str(int(states.max()))) if len(states) else 1
+    return header + (digits + 1) * len(states) + MAR_BYTES_PER_STATE * int(states.sum())
+
+
+def check_result_size(task, fg, path, limits):
+    """Raise :class:`~factorgraph_ebm.exceptions.ResourceLimitError` (path: the model) when the ``task`` result
+    of ``fg`` would exceed the ``result_bytes`` limit; checked before inference runs."""
+    limits.check("result_bytes", result_bytes(task, fg.var_states), path, None,
+                 f"the {task} result of this model would take up to")
 
 
 def task_value(task, result):
@@ -92,10 +124,12 @@ def _solve(fg, evidence, args):
 
 def run_infer(args):
     """Run ``fgebm infer`` with parsed arguments; returns the exit code."""
-    fg = load_model(args.model)
+    limits = read_limits(args)
+    fg = load_model(args.model, limits)
+    check_result_size(args.task, fg, args.model, limits)
     evidence = None
     if args.evidence:
-        evidence = read_evidence(args.evidence, fg)
+        evidence = read_evidence(args.evidence, fg, limits=limits)
         LOGGER.info("evidence %s: %d observed variables", args.evidence, int((evidence >= 0).sum()))
     value = _solve(fg, evidence, args)
     if args.out:

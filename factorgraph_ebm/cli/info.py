@@ -9,7 +9,7 @@ from scipy.sparse.csgraph import connected_components
 from ..io.formats import model_format
 from ..io.uai import NETWORK_KEY
 from ..utils.validation import format_bytes
-from ._common import LOGGER, Timer, load_model
+from ._common import LOGGER, Timer, load_model, read_limits
 
 __all__ = ["run_info", "model_summary"]
 
@@ -83,8 +83,9 @@ def run_info(args):
     """Run ``fgebm info`` with parsed arguments; returns the exit code."""
     from ..io.evidence import read_evidence
 
-    fg = load_model(args.model)
-    evidence = read_evidence(args.evidence, fg) if args.evidence else None
+    limits = read_limits(args)
+    fg = load_model(args.model, limits)
+    evidence = read_evidence(args.evidence, fg, limits=limits) if args.evidence else None
     timer = Timer()
     summary = model_summary(fg, evidence, args.memory_budget)
     cost = summary["exact"]

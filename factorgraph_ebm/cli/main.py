@@ -79,6 +79,16 @@ def _memory_budget(text):
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _limit(text):
+    from ..exceptions import FactorGraphError
+    from ..io.limits import parse_limit
+
+    try:
+        return parse_limit(text)
+    except FactorGraphError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _damping(text):
     return "auto" if text == "auto" else _damping_number(text)
 
@@ -96,8 +106,12 @@ def _build_parser():
     budget.add_argument("--memory-budget", type=_memory_budget, metavar="BYTES",
                         help="memory exact inference may use, e.g. 2G or 500M (default: FGEBM_MEMORY_BUDGET, "
                              "else a quarter of the RAM)")
+    limit = _Parser(add_help=False)
+    limit.add_argument("--limit", action="append", type=_limit, default=[], metavar="NAME=VALUE",
+                       help="raise (or lower) a reading limit, e.g. states=4M (repeatable; names: variables, states, "
+                            "total_states, factor_entries, total_entries, result_bytes; see docs/errors.md)")
 
-    inf = sub.add_parser("infer", parents=[quiet, budget],
+    inf = sub.add_parser("infer", parents=[quiet, budget, limit],
                          help="MAR, MPE or PR of a .uai or .fg model (UAI result format)")
     inf.add_argument("model", help="model file: .uai or .fg (optionally .gz)")
     inf.add_argument("--task", required=True, choices=("MAR", "MPE", "PR"),
@@ -117,7 +131,7 @@ def _build_parser():
                           "in 100 iterations) or a number in [0, 1)")
     inf.add_argument("--out", metavar="FILE", help="result file (default: standard output)")
 
-    info = sub.add_parser("info", parents=[quiet, budget],
+    info = sub.add_parser("info", parents=[quiet, budget, limit],
                           help="size, structure, elimination width, and what exact inference would cost")
     info.add_argument("model", help="model file: .uai or .fg (optionally .gz)")
     info.add_argument("--evidence", metavar="FILE.evid", help="UAI evidence file (observed variables leave the scopes)")
@@ -129,7 +143,7 @@ def _build_parser():
     warm.add_argument("--group", action="append", choices=tuple(GROUPS),
                       help="compile only this group (repeatable; default: all)")
 
-    conv = sub.add_parser("convert", parents=[quiet], help="convert between .uai and .fg (by extension)")
+    conv = sub.add_parser("convert", parents=[quiet, limit], help="convert between .uai and .fg (by extension)")
     conv.add_argument("input", help="model file to read")
     conv.add_argument("output", help="model file to write")
     return parser

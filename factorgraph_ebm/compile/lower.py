@@ -235,7 +235,7 @@ def potts_blocks(w, min_states=POTTS_MIN_STATES):
     return flags
 
 
-def compile_graph(graph, evidence=None, parameters=None):
+def compile_graph(graph, evidence=None, parameters=None, memory_budget=None):
     """Lower a :class:`FactorGraph` (or a list of them, as one batch) to flat arrays.
 
     Parameters
@@ -247,10 +247,21 @@ def compile_graph(graph, evidence=None, parameters=None):
         whatever their role.
     parameters : mapping, optional
         Values of the parameters of parameterized energies.
+    memory_budget : float or str, optional
+        Bytes compiling may allocate (default
+        :func:`~factorgraph_ebm.inference.elimination.default_memory_budget`,
+        the budget of exact inference); the prediction of
+        :func:`~factorgraph_ebm.inference.memory.compile_memory` is checked
+        before allocating.
 
     Returns
     -------
     CompiledGraph
+
+    Raises
+    ------
+    MemoryBudgetError
+        The compiled arrays would exceed ``memory_budget``.
 
     Examples
     --------
@@ -278,6 +289,9 @@ def compile_graph(graph, evidence=None, parameters=None):
     for gi, g in enumerate(graphs):
         if g.n_vars == 0:
             raise DeclarationError(f"graph {gi} is empty: declare at least one variable")
+    from ..inference.memory import check_compile_memory  # inference imports compile: import here
+
+    check_compile_memory(graphs, memory_budget)
 
     graph_var_ptr = np.concatenate([[0], np.cumsum([g.n_vars for g in graphs])]).astype(np.int64)
     clamped = np.concatenate([resolve_evidence(g, ev) for g, ev in zip(graphs, evidences)])

@@ -10,6 +10,7 @@ from ..utils.validation import check_beta
 from .bp import belief_propagation, check_damping
 from .elimination import _BYTES_PER_ENTRY, SECONDS_PER_ENTRY, _budget, _predict, _run, junction_tree
 from .exact import enumerate_exact
+from .memory import check_bp_memory, check_state_memory
 
 _trees = lazy_module("factorgraph_ebm.kernels.trees")
 
@@ -23,12 +24,12 @@ AUTO_EXACT_MAX_SECONDS = 10.0
 _BYTES_FOR_SECONDS = _BYTES_PER_ENTRY / SECONDS_PER_ENTRY
 
 
-def _compiled(graph, evidence, parameters):
+def _compiled(graph, evidence, parameters, memory_budget=None):
     if isinstance(graph, CompiledGraph):
         if parameters is not None:
             raise InferenceError("parameters apply at compile time; use with_parameters(compiled, parameters)")
         return graph if evidence is None else with_evidence(graph, evidence)
-    return compile_graph(graph, evidence=evidence, parameters=parameters)
+    return compile_graph(graph, evidence=evidence, parameters=parameters, memory_budget=memory_budget)
 
 
 def auto_runs_exact(cost):
@@ -56,11 +57,13 @@ def _auto(compiled, beta, memory_budget, bp_options):
     inference is told apart fast.
     """
     budget = _budget(memory_budget)
+    check_state_memory(compiled, budget, "inference")  # before the order search allocates per state
     red, order, cost = _predict(compiled, min(budget, _BYTES_FOR_SECONDS * AUTO_EXACT_MAX_SECONDS))
     if auto_runs_exact(cost):
         reason = (f"exact: {cost.heuristic} width {cost.width}, {cost.entries:.3g} entries "
                   f"({cost.bytes / 1e6:.3g} MB, about {cost.seconds:.2g} s) fit the budget")
         return _run(compiled, beta, red, order, cost, reason)
+    check_bp_memory(compiled, memory_budget, "loopy belief propagation (exact inference did not fit)")
     result = belief_propagation(compiled, beta, **bp_options)
     over = "time" if cost.bytes <= budget else "memory"
     result.reason = (f"bp: exact would need {'more than ' if not cost.complete else ''}{cost.entries:.3g} entries "
@@ -95,7 +98,9 @@ def infer(graph, evidence=None, *, method="auto", beta=1.0, parameters=None, sch
     memory_budget : float, optional
         Bytes exact inference may use; default
         :func:`~factorgraph_ebm.inference.elimination.default_memory_budget`
-        (``FGEBM_MEMORY_BUDGET`` or a quarter of the RAM).
+        (``FGEBM_MEMORY_BUDGET`` or a quarter of the RAM). Compiling and belief
+        propagation check their predicted memory against it too
+        (:mod:`factorgraph_ebm.inference.memory`).
 
     Returns
     -------
@@ -116,7 +121,7 @@ def infer(graph, evidence=None, *, method="auto", beta=1.0, parameters=None, sch
         raise InferenceError(f"method must be one of {METHODS}, got {method!r}")
     beta = check_beta(beta)
     check_damping(damping)
-    compiled = _compiled(graph, evidence, parameters)
+    compiled = _compiled(graph, evidence, parameters, memory_budget)
     if method == "enumerate":
         return enumerate_exact(compiled, beta)
     if method == "exact":
@@ -124,6 +129,7 @@ def infer(graph, evidence=None, *, method="auto", beta=1.0, parameters=None, sch
     bp_options = dict(schedule=schedule, damping=damping, tol=tol, max_iter=max_iter)
     if method == "auto" and schedule == "auto" and not _trees._bfs_order(compiled.wiring)[2]:
         return _auto(compiled, beta, memory_budget, bp_options)
+    check_bp_memory(compiled, memory_budget)
     return belief_propagation(compiled, beta, **bp_options)
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..compile.compiled import sum_ranges
-from ..exceptions import InferenceError, ZeroPartitionError
+from ..exceptions import InferenceError, MemoryBudgetError, ZeroPartitionError
 from ..utils.lazy import lazy_module
 from ..utils.validation import format_bytes, parse_bytes
 from .ordering import elimination_order
@@ -373,9 +373,13 @@ def junction_tree(compiled, beta, memory_budget=None):
     >>> res.map_energy, res.method
     (0.0, 'junction-tree')
     """
-    red, order, cost = _predict(compiled, _budget(memory_budget))
+    from .memory import check_state_memory  # memory imports this module's budget
+
+    budget = _budget(memory_budget)
+    check_state_memory(compiled, budget)  # the per-state arrays, before the order search allocates them
+    red, order, cost = _predict(compiled, budget)
     if not cost.feasible:
-        raise InferenceError(cost.reason)
+        raise MemoryBudgetError(cost.reason, cost.bytes, cost.budget)
     return _run(compiled, beta, red, order, cost)
 
 

@@ -15,12 +15,7 @@ from ..exceptions import DeclarationTypeError, FactorGraphError
 from ..graph.energies import resolve_table
 from ..graph.factor_graph import FactorGraph
 
-#: Largest table a reader builds that the file does not spell out entry by entry
-#: (sparse ``.fg`` tables, constants spread over a variable).
-MAX_TABLE_ENTRIES = 1 << 26
-
 __all__ = [
-    "MAX_TABLE_ENTRIES",
     "energies_from_potentials",
     "potentials_from_energies",
     "build_graph",
@@ -28,6 +23,7 @@ __all__ = [
     "graph_factors",
     "fold_constant_factors",
     "check_constant_host",
+    "check_states",
     "spec_owner",
     "check_graph",
 ]
@@ -42,7 +38,8 @@ def energies_from_potentials(potentials):
     array([-0.        ,  0.69314718,         inf])
     """
     with np.errstate(divide="ignore"):
-        return -np.log(np.asarray(potentials, dtype=np.float64))
+        out = np.log(np.asarray(potentials, dtype=np.float64))
+    return np.negative(out, out=out)  # in place: one table-sized array, not two
 
 
 def check_graph(fg, func):
@@ -81,19 +78,39 @@ def potentials_from_energies(energies, owner):
     return pot
 
 
-def check_constant_host(toks, states, scopes):
+def check_states(toks, limits, states, position, name=None):
+    """Check the cardinalities ``states`` against the ``states`` and ``total_states`` limits.
+
+    ``position(i)`` is the token of the cardinality of variable ``i`` (for the
+    line in messages); ``name(i)`` names it (default ``"variable i"``).
+    """
+    if not len(states):
+        return
+    big = int(np.argmax(states))
+    label = f"variable {big}" if name is None else name(big)
+    toks.check_limit(limits, "states", int(states[big]), f"{label} has", position(big))
+    toks.check_limit(limits, "total_states", int(np.sum(states, dtype=object)), "the variables have",
+                     position(len(states) - 1))
+
+
+def check_constant_host(toks, states, scopes, limits, total):
     """Raise a ParseError (via the ``toks`` cursor) when constant factors cannot be folded.
 
-    See :func:`fold_constant_factors`: they need a variable, with at most
-    :data:`MAX_TABLE_ENTRIES` states.
+    See :func:`fold_constant_factors`: they need a variable; each becomes a
+    table of that variable's states, counted against the ``factor_entries``
+    and ``total_entries`` limits of ``limits`` (``total``: entries of the other
+    tables).
     """
-    if all(len(scope) for scope in scopes):
+    n_constant = sum(1 for scope in scopes if len(scope) == 0)
+    if not n_constant:
         return
     if len(states) == 0:
         raise toks.error("a constant factor (empty scope) needs a variable to attach to; the model has none", 0)
-    if min(states) > MAX_TABLE_ENTRIES:
-        raise toks.error(f"a constant factor would be spread over {min(states)} states "
-                         f"(more than {MAX_TABLE_ENTRIES})", 0)
+    k = int(min(states))
+    toks.check_limit(limits, "factor_entries", k, "a constant factor spread over the variable with the fewest "
+                     "states has", 0)
+    toks.check_limit(limits, "total_entries", total + n_constant * (k - 1),
+                     f"the tables, with {n_constant} constant factors spread over {k} states each, hold", 0)
 
 
 def fold_constant_factors(states, scopes, potentials, offsets):
@@ -117,9 +134,9 @@ def fold_constant_factors(states, scopes, potentials, offsets):
     return scopes, np.concatenate([potentials, extra]), offsets
 
 
-def graph_from_tables(toks, states, scopes, potentials, offsets, names=None):
+def graph_from_tables(toks, states, scopes, potentials, offsets, limits, names=None):
     """:func:`build_graph` after folding constant factors; errors are raised through the ``toks`` cursor."""
-    check_constant_host(toks, states, scopes)
+    check_constant_host(toks, states, scopes, limits, len(potentials))
     return build_graph(states, *fold_constant_factors(states, scopes, potentials, offsets), names=names)
 
 
@@ -164,8 +181,13 @@ def build_graph(states, scopes, potentials, offsets, names=None):
     for f, scope in enumerate(scopes):
         groups.setdefault(tuple(state_list[v] for v in scope), []).append(f)
     for shape, members in groups.items():
-        entries = offsets[members][:, None] + np.arange(math.prod(shape))
-        tables = potentials[entries].reshape(len(members), *shape)
+        size = math.prod(shape)
+        starts = offsets[members]
+        if np.array_equal(starts, starts[0] + size * np.arange(len(members))):
+            # consecutive tables (the usual case): a view, no index array and no gathered copy
+            tables = potentials[starts[0]:starts[0] + size * len(members)].reshape(len(members), *shape)
+        else:
+            tables = potentials[starts[:, None] + np.arange(size)].reshape(len(members), *shape)
         scope_matrix = np.array([scopes[f] for f in members], dtype=np.int64)
         fg.add_factor_group(scope_matrix, energies_from_potentials(tables), name="factors_" + "x".join(map(str, shape)))
     return fg

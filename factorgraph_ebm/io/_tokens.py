@@ -142,6 +142,12 @@ class Tokens:
             message = f"unexpected end of file: {message}"
         return ParseError(self.path, self.line_of(pos), message)
 
+    def check_limit(self, limits, name, value, what, pos=None):
+        """Raise :class:`~factorgraph_ebm.exceptions.ResourceLimitError` at token ``pos`` (default: the last
+        one read) when ``value`` exceeds limit ``name`` of ``limits`` (a :class:`~factorgraph_ebm.io.ReadLimits`)."""
+        if value > getattr(limits, name):
+            limits.check(name, value, self.path, self.line_of(self.pos - 1 if pos is None else pos), what)
+
     def _need(self, n, what):
         if n > self.remaining:
             raise self.error(f"expected {n} more tokens ({what}), found {self.remaining}", len(self.words))

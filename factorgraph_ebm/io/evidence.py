@@ -23,6 +23,7 @@ from ..exceptions import EvidenceError, ParseError
 from ..utils.validation import check_scalar
 from ._model import check_graph
 from ._tokens import Tokens, write_lines
+from .limits import resolve_limits
 
 __all__ = ["read_evidence", "write_evidence", "LAYOUTS"]
 
@@ -30,15 +31,18 @@ __all__ = ["read_evidence", "write_evidence", "LAYOUTS"]
 LAYOUTS = ("auto", "single", "samples")
 
 
-def _read_sample(toks, label):
+def _read_sample(toks, label, limits):
     n_obs = toks.count(f"number of observed variables{label}")
+    toks.skip(2 * n_obs, f"variable and state pairs{label}")  # raises when the file ends first
+    toks.pos -= 2 * n_obs
+    toks.check_limit(limits, "variables", n_obs, f"evidence{label} observes")
     return toks.pairs(n_obs, f"variable and state pairs{label}", f"observed variable{label}", f"observed state{label}")
 
 
-def _check_sample(toks, sample, var_states, label):
+def _check_sample(toks, sample, var_states, label, build):
+    """Check one sample; its evidence array when ``build`` (only the requested sample is built)."""
     start, variables, values = sample
     n_vars = len(var_states)
-    clamped = np.full(n_vars, -1, dtype=np.int64)
     if (variables >= n_vars).any():
         k = int(np.argmax(variables >= n_vars))
         raise toks.error(f"evidence{label} names variable {variables[k]}, but the model has {n_vars} variables", start + 2 * k)
@@ -49,14 +53,26 @@ def _check_sample(toks, sample, var_states, label):
         raise toks.error(
             f"evidence{label}: state {values[k]} of variable {v} out of range [0, {var_states[v]})", start + 2 * k + 1
         )
-    for k, (v, s) in enumerate(zip(variables.tolist(), values.tolist())):
-        if clamped[v] >= 0 and clamped[v] != s:
-            raise toks.error(f"evidence{label} gives variable {v} two states ({clamped[v]} and {s})", start + 2 * k)
-        clamped[v] = s
+    # the first pair whose state differs from the first state given to its variable
+    order = np.argsort(variables, kind="stable")
+    sorted_vars = variables[order]
+    head = np.ones(len(order), dtype=bool)
+    head[1:] = sorted_vars[1:] != sorted_vars[:-1]
+    first_state = values[order][np.maximum.accumulate(np.where(head, np.arange(len(order)), 0))]
+    clash = np.flatnonzero(values[order] != first_state)
+    if len(clash):
+        j = int(clash[np.argmin(order[clash])])
+        k = int(order[j])
+        raise toks.error(f"evidence{label} gives variable {variables[k]} two states ({first_state[j]} and {values[k]})",
+                         start + 2 * k)
+    if not build:
+        return None
+    clamped = np.full(n_vars, -1, dtype=np.int64)
+    clamped[variables] = values
     return clamped
 
 
-def read_evidence(source, graph, *, layout="auto", sample=0):
+def read_evidence(source, graph, *, layout="auto", sample=0, limits=None):
     """Read a UAI evidence file for ``graph``.
 
     Parameters
@@ -69,6 +85,9 @@ def read_evidence(source, graph, *, layout="auto", sample=0):
         anything else as ``samples``. An empty file means no evidence.
     sample : int
         Which sample of a ``samples`` file to return.
+    limits : ReadLimits or mapping, optional
+        Bounds the counts of the file (limit ``variables``; default
+        :class:`~factorgraph_ebm.io.ReadLimits` defaults).
 
     Returns
     -------
@@ -101,6 +120,7 @@ def read_evidence(source, graph, *, layout="auto", sample=0):
         raise EvidenceError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     check_graph(graph, "read_evidence")
     sample = check_scalar(sample, "sample", int, low=0)
+    limits = resolve_limits(limits)
     toks = Tokens(source, comments="c#")
     if not toks.words:
         return np.full(graph.n_vars, -1, dtype=np.int64)
@@ -109,17 +129,20 @@ def read_evidence(source, graph, *, layout="auto", sample=0):
         layout = "single" if toks.remaining == 2 * head else "samples"
         toks.pos = 0
     if layout == "single":
-        samples = [_read_sample(toks, "")]
+        samples = [_read_sample(toks, "", limits)]
     else:
         n_samples = toks.count("number of evidence samples")
-        samples = [_read_sample(toks, f" of sample {i}") for i in range(n_samples)]
+        toks.skip(n_samples, "numbers of observed variables of the samples")  # raises when the file ends first
+        toks.pos -= n_samples
+        samples = [_read_sample(toks, f" of sample {i}", limits) for i in range(n_samples)]
     toks.expect_end("the evidence")
     var_states = graph.var_states
     labels = [""] if layout == "single" else [f" (sample {i})" for i in range(len(samples))]
-    clamped = [_check_sample(toks, s, var_states, lab) for s, lab in zip(samples, labels)]
-    if not 0 <= sample < len(clamped):
-        raise ParseError(toks.path, None, f"sample {sample} requested, but the file holds {len(clamped)} samples")
-    return clamped[sample]
+    for s, lab in zip(samples, labels):
+        _check_sample(toks, s, var_states, lab, False)
+    if not 0 <= sample < len(samples):
+        raise ParseError(toks.path, None, f"sample {sample} requested, but the file holds {len(samples)} samples")
+    return _check_sample(toks, samples[sample], var_states, labels[sample], True)
 
 
 def write_evidence(target, evidence, *, layout="single"):

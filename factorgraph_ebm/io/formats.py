@@ -32,9 +32,12 @@ def model_format(path):
     return ext
 
 
-def read_model(path):
-    """Read a ``.uai`` or ``.fg`` model (chosen by extension) into a FactorGraph."""
-    return MODEL_FORMATS[model_format(path)][0](path)
+def read_model(path, *, limits=None):
+    """Read a ``.uai`` or ``.fg`` model (chosen by extension) into a FactorGraph.
+
+    ``limits`` (a :class:`~factorgraph_ebm.io.ReadLimits` or a mapping) goes to the reader.
+    """
+    return MODEL_FORMATS[model_format(path)][0](path, limits=limits)
 
 
 def write_model(fg, path, **options):

@@ -21,36 +21,33 @@ import math
 import numpy as np
 
 from ._model import (
-    MAX_TABLE_ENTRIES,
     check_graph,
+    check_states,
     graph_factors,
     graph_from_tables,
     potentials_from_energies,
     spec_owner,
 )
 from ._tokens import Tokens, format_numbers, write_lines
+from .limits import resolve_limits
 
 __all__ = ["read_libdai", "write_libdai"]
 
 logger = logging.getLogger(__name__)
 
-#: Largest number of table entries of a whole ``.fg`` file (entries are listed
-#: sparsely, so the file size does not bound the tables).
-MAX_TOTAL_ENTRIES = 1 << 28
-
-
-def _read_scope(toks, f, label_states):
+def _read_scope(toks, f, label_states, limits):
     """Labels and cardinalities of factor ``f``, checked against the earlier factors."""
     arity = toks.count(f"number of variables of factor {f}")
     labels = toks.scope(arity, f"variable label of factor {f}", f"factor {f}")
     first = toks.pos
     dims = toks.ints(arity, f"cardinality of factor {f}", low=1)
+    check_states(toks, limits, dims, lambda k: first + k, lambda k: f"variable {labels[k]} of factor {f}")
     for k, (lab, dim) in enumerate(zip(labels, dims)):
         known = label_states.setdefault(lab, dim)
         if known != dim:
             raise toks.error(f"variable {lab} has {dim} states in factor {f} but {known} in an earlier factor", first + k)
-    if math.prod(dims) > MAX_TABLE_ENTRIES:
-        raise toks.error(f"factor {f} has a table of {math.prod(dims)} entries (more than {MAX_TABLE_ENTRIES})", first)
+    # sparse entries: the file size does not bound the dense table built from them
+    toks.check_limit(limits, "factor_entries", math.prod(dims), f"factor {f} has", first)
     return labels, dims
 
 
@@ -83,13 +80,17 @@ def _check_entries(toks, index, entry_factor, sizes, offsets, position):
         raise toks.error(f"entry index {index[k]} of factor {entry_factor[k]} is listed twice", position(k))
 
 
-def read_libdai(source):
+def read_libdai(source, *, limits=None):
     """Read a libDAI ``.fg`` file into a :class:`~factorgraph_ebm.FactorGraph`.
 
     Parameters
     ----------
     source : path-like or text stream
         A ``.fg`` file (``.fg.gz`` is decompressed).
+    limits : ReadLimits or mapping, optional
+        Largest sizes the file may ask for (:class:`~factorgraph_ebm.io.ReadLimits`;
+        default its defaults). Unlisted entries count: a factor's dense table
+        is built from its sparse entries.
 
     Returns
     -------
@@ -104,6 +105,8 @@ def read_libdai(source):
     ------
     ParseError
         Malformed file; the message names the file and the line.
+    ResourceLimitError
+        The file asks for more than ``limits`` allows (checked before allocating).
 
     Examples
     --------
@@ -118,15 +121,17 @@ def read_libdai(source):
     array([[0.5, 0. , 0. ],
            [2. , 0. , 1. ]])
     """
+    limits = resolve_limits(limits)
     toks = Tokens(source, comments="#")
     n_factors = toks.count("number of factors")
+    if n_factors > toks.remaining:  # each factor has at least its number of variables and of entries
+        toks.skip(n_factors, "the factors")  # raises: the file ends first
     label_states, labels, dims, starts, listed = {}, [], [], [], []
     total = 0
     for f in range(n_factors):
-        lab, dim = _read_scope(toks, f, label_states)
+        lab, dim = _read_scope(toks, f, label_states, limits)
         total += math.prod(dim)
-        if total > MAX_TOTAL_ENTRIES:
-            raise toks.error(f"the tables hold more than {MAX_TOTAL_ENTRIES} entries in all (factor {f})")
+        toks.check_limit(limits, "total_entries", total, f"the tables up to factor {f} hold")
         n_listed = toks.count(f"number of nonzero entries of factor {f}", high=math.prod(dim))
         starts.append(toks.skip(2 * n_listed, f"entries of factor {f}"))
         labels.append(lab)
@@ -149,10 +154,13 @@ def read_libdai(source):
         potentials[offsets[entry_factor] + _c_order(index, entry_factor, dim_matrix)] = values
 
     names = sorted(label_states)
+    toks.check_limit(limits, "variables", len(names), "the factors name", 0)
+    toks.check_limit(limits, "total_states", sum(label_states.values()), "the variables have", 0)
     rank = {lab: i for i, lab in enumerate(names)}
     scopes = [[rank[lab] for lab in lab_list] for lab_list in labels]
     logger.debug("read %s: %d variables, %d factors", toks.path, len(names), n_factors)
-    return graph_from_tables(toks, [label_states[lab] for lab in names], scopes, potentials, offsets, names=names)
+    return graph_from_tables(toks, [label_states[lab] for lab in names], scopes, potentials, offsets, limits,
+                             names=names)
 
 
 def _labels(fg):

@@ -17,6 +17,7 @@ import numpy as np
 from ..exceptions import DeclarationTypeError, FactorGraphError
 from ..utils.validation import as_float_array, check_scalar
 from ._tokens import Tokens, format_numbers, write_lines
+from .limits import resolve_limits
 
 __all__ = ["TASKS", "format_result", "write_result", "read_result"]
 
@@ -75,21 +76,32 @@ def write_result(target, task, value):
     write_lines(target, format_result(task, value).splitlines())
 
 
-def _read_answer(toks, task):
+def _read_answer(toks, task, limits):
     if task == "PR":
         return float(toks.floats(1, "log10 partition function", nonnegative=False, allow_neg_inf=True)[0])
     n_vars = toks.count("number of variables")
+    if n_vars > toks.remaining:  # each variable has at least its state or its number of states
+        toks.ints(n_vars, "MPE state" if task == "MPE" else "numbers of states")  # raises: the file ends first
+    toks.check_limit(limits, "variables", n_vars, f"the {task} answer has")
     if task == "MPE":
         return np.array(toks.ints(n_vars, "MPE state"), dtype=np.int64)
     marginals = []
+    total = 0
     for v in range(n_vars):
         k = toks.count(f"number of states of variable {v}")
+        toks.check_limit(limits, "states", k, f"variable {v} has")
+        total += k
+        toks.check_limit(limits, "total_states", total, f"the variables up to {v} have")
         marginals.append(toks.floats(k, f"probability of variable {v}"))
     return marginals
 
 
-def read_result(source):
+def read_result(source, *, limits=None):
     """Read a UAI result file; returns ``(task, value)`` as :func:`format_result` takes them.
+
+    ``limits`` (a :class:`~factorgraph_ebm.io.ReadLimits` or a mapping; default
+    its defaults) bounds the counts of the file (``variables``, ``states``,
+    ``total_states``); over them :class:`~factorgraph_ebm.exceptions.ResourceLimitError`.
 
     Examples
     --------
@@ -99,13 +111,14 @@ def read_result(source):
     >>> read_result(io.StringIO("PR\\n-1.5\\n-BEGIN-\\n-0.25\\n"))
     ('PR', -0.25)
     """
+    limits = resolve_limits(limits)
     toks = Tokens(source)
     task = toks.word("task (MAR, MPE or PR)")
     if task not in TASKS:
         raise toks.error(f"task must be one of {TASKS}, got {task!r}", toks.pos - 1)
-    value = _read_answer(toks, task)
+    value = _read_answer(toks, task, limits)
     while toks.remaining and toks.words[toks.pos] == "-BEGIN-":
         toks.pos += 1
-        value = _read_answer(toks, task)
+        value = _read_answer(toks, task, limits)
     toks.expect_end(f"the {task} answer")
     return task, value

@@ -25,7 +25,8 @@ import math
 import numpy as np
 
 from ..exceptions import FactorGraphError
-from ._model import check_graph, graph_factors, graph_from_tables, potentials_from_energies, spec_owner
+from ._model import check_graph, check_states, graph_factors, graph_from_tables, potentials_from_energies, spec_owner
+from .limits import resolve_limits
 from ._tokens import Tokens, format_numbers, write_lines
 
 __all__ = ["read_uai", "write_uai", "NETWORKS", "NETWORK_KEY"]
@@ -41,6 +42,8 @@ CPT_TOLERANCE = 1e-6
 
 
 def _read_scopes(toks, n_vars, n_factors):
+    if n_factors > toks.remaining:  # each factor has at least its scope size and its table size
+        toks.skip(n_factors, "the factors")  # raises: the file ends first
     scopes = []
     for f in range(n_factors):
         size = toks.count(f"scope size of factor {f}")
@@ -48,13 +51,17 @@ def _read_scopes(toks, n_vars, n_factors):
     return scopes
 
 
-def _read_tables(toks, states, scopes, network):
+def _read_tables(toks, states, scopes, network, limits):
     """All tables: counts checked one by one, potentials converted in one go."""
     what = "probability" if network == "BAYES" else "potential"
     sizes = [math.prod(states[v] for v in scope) for scope in scopes]
     starts = []
+    total = 0
     for f, expected in enumerate(sizes):
         size = toks.count(f"number of table entries of factor {f}")
+        toks.check_limit(limits, "factor_entries", expected, f"factor {f} has")
+        total += expected
+        toks.check_limit(limits, "total_entries", total, f"the tables up to factor {f} hold")
         if size != expected:
             raise toks.error(
                 f"table of factor {f} has {size} entries, expected {expected} "
@@ -67,13 +74,16 @@ def _read_tables(toks, states, scopes, network):
     return potentials, offsets
 
 
-def read_uai(source):
+def read_uai(source, *, limits=None):
     """Read a UAI model (``MARKOV`` or ``BAYES``) into a :class:`~factorgraph_ebm.FactorGraph`.
 
     Parameters
     ----------
     source : path-like or text stream
         A ``.uai`` file (``.uai.gz`` is decompressed).
+    limits : ReadLimits or mapping, optional
+        Largest sizes the file may ask for (:class:`~factorgraph_ebm.io.ReadLimits`;
+        default its defaults), e.g. ``{"states": 4_000_000}``.
 
     Returns
     -------
@@ -90,6 +100,8 @@ def read_uai(source):
     ------
     ParseError
         Malformed file; the message names the file and the line.
+    ResourceLimitError
+        The file asks for more than ``limits`` allows (checked before allocating).
 
     Examples
     --------
@@ -102,16 +114,20 @@ def read_uai(source):
     array([[2., 1.],
            [1., 0.]])
     """
+    limits = resolve_limits(limits)
     toks = Tokens(source, comments="c#")
     network = toks.word("network type (MARKOV or BAYES)").upper()
     if network not in NETWORKS:
         raise toks.error(f"network type must be MARKOV or BAYES, got {toks.words[toks.pos - 1]!r}", toks.pos - 1)
     n_vars = toks.count("number of variables")
-    states = toks.ints(n_vars, "variable cardinalities", low=1)
+    first = toks.pos
+    states = toks.ints(n_vars, "variable cardinalities", low=1)  # the file holds them: no limit before
+    toks.check_limit(limits, "variables", n_vars, "the model declares", first - 1)
+    check_states(toks, limits, states, lambda i: first + i)
     n_factors = toks.count("number of factors")
     scopes = _read_scopes(toks, n_vars, n_factors)
-    potentials, offsets = _read_tables(toks, states, scopes, network)
-    fg = graph_from_tables(toks, states, scopes, potentials, offsets)
+    potentials, offsets = _read_tables(toks, states, scopes, network, limits)
+    fg = graph_from_tables(toks, states, scopes, potentials, offsets, limits)
     if network == "BAYES":
         fg.graph.graph[NETWORK_KEY] = "BAYES"
     logger.debug("read %s: %s network, %d variables, %d factors", toks.path, network, n_vars, n_factors)

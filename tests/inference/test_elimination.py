@@ -149,8 +149,8 @@ def test_budget_refuses_fast_and_says_what_to_change(monkeypatch):
     assert not small.feasible and "memory_budget=" in small.reason and "method='bp'" in small.reason
     with pytest.raises(InferenceError, match="memory_budget=.*method='bp'"):
         infer(cg, method="exact", memory_budget=cost.bytes / 2)
-    monkeypatch.setenv(MEMORY_BUDGET_ENV, "1K")
-    assert default_memory_budget() == 1024
+    monkeypatch.setenv(MEMORY_BUDGET_ENV, "8K")  # the marginals (108 states) fit, the cliques do not
+    assert default_memory_budget() == 8192
     with pytest.raises(InferenceError, match="elimination width"):
         infer(cg, method="exact")
     monkeypatch.setenv(MEMORY_BUDGET_ENV, "lots")

@@ -161,5 +161,11 @@ def test_auto_picks_exact_only_when_the_junction_tree_is_cheap():
     assert cost.seconds > AUTO_EXACT_MAX_SECONDS
     res = infer(wide, tol=1e-8)
     assert res.method == "loopy-bp" and res.reason.startswith("bp: exact would need")
-    # a memory budget below the small grid's tables sends auto to BP too
-    assert infer(small, memory_budget=100).method == "loopy-bp"
+    # a memory budget below the junction tree's tables but above what compiling and BP allocate
+    # (the same budget checks them, inference.memory) sends auto to BP too
+    from factorgraph_ebm.inference.memory import bp_memory, compile_memory
+
+    mid = potts_grid(8, 3, 0.3, rng)
+    budget = 2 * max(bp_memory(compile_graph(mid)).bytes, compile_memory(mid).bytes)
+    assert exact_cost(compile_graph(mid)).bytes > budget
+    assert infer(mid, memory_budget=budget).method == "loopy-bp"

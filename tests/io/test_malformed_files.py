@@ -54,7 +54,7 @@ def test_malformed_uai(text, line, match):
     (FG_SAMPLE.replace("3 8\n", "3 3\n"), 14, r"variable 3 appears twice in factor 1"),
     (FG_SAMPLE.replace("\n4\n0 1.0", "\n7\n0 1.0"), 16, r"number of nonzero entries of factor 1 must be in \[0, 6\], got 7"),
     (FG_SAMPLE[:-8], 19, r"unexpected end of file: expected 8 more tokens \(entries of factor 1\)"),
-    ("1\n2\n0 1\n100000 100000\n0\n", 4, r"factor 0 has a table of 10000000000 entries"),
+    ("1\n2\n0 1\n100000 100000\n0\n", 4, r"factor 0 has 10000000000 table entries, over the limit factor_entries"),
     ("1\n0\n\n1\n0 2.0\n", 1, r"a constant factor \(empty scope\) needs a variable"),
     ("2\n\n1\n0\n2\n0\n\n", 6, r"unexpected end of file: expected 1 more tokens \(number of variables of factor 1\)"),
 ])
