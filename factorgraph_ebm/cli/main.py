@@ -109,7 +109,7 @@ def _build_parser():
     limit = _Parser(add_help=False)
     limit.add_argument("--limit", action="append", type=_limit, default=[], metavar="NAME=VALUE",
                        help="raise (or lower) a reading limit, e.g. states=4M (repeatable; names: variables, states, "
-                            "total_states, factor_entries, total_entries, result_bytes; see docs/errors.md)")
+                            "total_states, factor_entries, total_entries, result_bytes, text_bytes; see docs/errors.md)")
 
     inf = sub.add_parser("infer", parents=[quiet, budget, limit],
                          help="MAR, MPE or PR of a .uai or .fg model (UAI result format)")

@@ -14,7 +14,7 @@ import zlib
 
 import numpy as np
 
-from ..exceptions import DeclarationTypeError, ParseError
+from ..exceptions import DeclarationTypeError, ParseError, ResourceLimitError
 
 __all__ = ["Tokens", "source_name", "write_lines", "format_numbers"]
 
@@ -39,19 +39,26 @@ def _is_gzip(path):
     return str(path).endswith(".gz")
 
 
-def _read_text(source):
+def _read_text(source, max_bytes=None):
+    """``(name, text)`` of a path (``.gz`` decompressed) or stream; ``max_bytes`` bounds what is read."""
     name = source_name(source)
+    size = -1 if max_bytes is None else max_bytes + 1
     if isinstance(source, (str, os.PathLike)):
         try:
             with (gzip.open if _is_gzip(source) else open)(source, "rb") as fh:
-                data = fh.read()
+                data = fh.read(size)
         except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
             raise ParseError(name, None, f"not a readable gzip file ({exc})") from None
     elif callable(getattr(source, "read", None)):
-        data = source.read()
+        data = source.read(size)
     else:
         raise DeclarationTypeError(f"source must be a path (str or os.PathLike) or an open text stream, "
                                    f"got {type(source).__name__}")
+    if max_bytes is not None and len(data) > max_bytes:
+        raise ResourceLimitError(
+            name, None, f"the text (decompressed) is longer than {max_bytes} bytes, over the limit "
+            f"text_bytes={max_bytes}; raise it with limits={{'text_bytes': ...}} or fgebm --limit text_bytes=VALUE",
+            "text_bytes", len(data), max_bytes)
     if isinstance(data, str):
         return name, data
     try:
@@ -94,6 +101,8 @@ class Tokens:
         ``.gz`` paths are decompressed.
     comments : str
         Lines whose first non-blank character is one of these are skipped.
+    limits : ReadLimits, optional
+        Its ``text_bytes`` bounds the text read (after decompression).
 
     Examples
     --------
@@ -107,8 +116,8 @@ class Tokens:
     factorgraph_ebm.exceptions.ParseError: <stream>, line 3: expected an integer (thing), got 'x'
     """
 
-    def __init__(self, source, comments=""):
-        self.path, text = _read_text(source)
+    def __init__(self, source, comments="", limits=None):
+        self.path, text = _read_text(source, None if limits is None else limits.text_bytes)
         if comments:
             # blank out comment lines, keeping their newline so line numbers stay right
             text = re.sub(rf"(?m)^[^\S\n]*[{re.escape(comments)}][^\n]*", "", text)

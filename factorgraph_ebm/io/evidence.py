@@ -121,7 +121,7 @@ def read_evidence(source, graph, *, layout="auto", sample=0, limits=None):
     check_graph(graph, "read_evidence")
     sample = check_scalar(sample, "sample", int, low=0)
     limits = resolve_limits(limits)
-    toks = Tokens(source, comments="c#")
+    toks = Tokens(source, comments="c#", limits=limits)
     if not toks.words:
         return np.full(graph.n_vars, -1, dtype=np.int64)
     if layout == "auto":

@@ -122,7 +122,7 @@ def read_libdai(source, *, limits=None):
            [2. , 0. , 1. ]])
     """
     limits = resolve_limits(limits)
-    toks = Tokens(source, comments="#")
+    toks = Tokens(source, comments="#", limits=limits)
     n_factors = toks.count("number of factors")
     if n_factors > toks.remaining:  # each factor has at least its number of variables and of entries
         toks.skip(n_factors, "the factors")  # raises: the file ends first

@@ -22,7 +22,7 @@ __all__ = ["ReadLimits", "resolve_limits", "parse_limit", "DEFAULT_LIMITS"]
 
 _UNITS = {"variables": "variables", "states": "states", "total_states": "states in all",
           "factor_entries": "table entries", "total_entries": "table entries in all",
-          "result_bytes": "bytes"}
+          "result_bytes": "bytes", "text_bytes": "bytes"}
 
 def _limit_value(name, value, error=FactorGraphError):
     """A limit as a positive int, from an int or a text with a K/M/G/T suffix (powers of 1024)."""
@@ -53,6 +53,10 @@ class ReadLimits:
         Table entries of every factor of a file.
     result_bytes : int
         Bytes of a result file ``fgebm infer`` is about to write.
+    text_bytes : int
+        Bytes of text a reader takes in, after decompression (a small ``.gz``
+        file can expand to gigabytes). The default admits a 1000 x 1000 grid
+        written as ``.uai`` (166 MB).
 
     Examples
     --------
@@ -63,7 +67,7 @@ class ReadLimits:
     >>> ReadLimits.from_mapping({"colours": 3})
     Traceback (most recent call last):
         ...
-    factorgraph_ebm.exceptions.FactorGraphError: unknown limit 'colours'; the limits are variables, states, total_states, factor_entries, total_entries, result_bytes
+    factorgraph_ebm.exceptions.FactorGraphError: unknown limit 'colours'; the limits are variables, states, total_states, factor_entries, total_entries, result_bytes, text_bytes
     """
 
     variables: int = 1 << 24
@@ -72,6 +76,7 @@ class ReadLimits:
     factor_entries: int = 1 << 23
     total_entries: int = 10 << 20
     result_bytes: int = 1 << 28
+    text_bytes: int = 1 << 28
 
     def __post_init__(self):
         for field in dataclasses.fields(self):
@@ -142,7 +147,7 @@ def parse_limit(text):
     >>> parse_limit("states")
     Traceback (most recent call last):
         ...
-    factorgraph_ebm.exceptions.FactorGraphError: a limit is NAME=VALUE (e.g. states=4M), got 'states'; the limits are variables, states, total_states, factor_entries, total_entries, result_bytes
+    factorgraph_ebm.exceptions.FactorGraphError: a limit is NAME=VALUE (e.g. states=4M), got 'states'; the limits are variables, states, total_states, factor_entries, total_entries, result_bytes, text_bytes
     """
     name, sep, value = str(text).partition("=")
     name = name.strip()

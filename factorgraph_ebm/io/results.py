@@ -112,7 +112,7 @@ def read_result(source, *, limits=None):
     ('PR', -0.25)
     """
     limits = resolve_limits(limits)
-    toks = Tokens(source)
+    toks = Tokens(source, limits=limits)
     task = toks.word("task (MAR, MPE or PR)")
     if task not in TASKS:
         raise toks.error(f"task must be one of {TASKS}, got {task!r}", toks.pos - 1)

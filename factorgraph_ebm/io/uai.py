@@ -115,7 +115,7 @@ def read_uai(source, *, limits=None):
            [1., 0.]])
     """
     limits = resolve_limits(limits)
-    toks = Tokens(source, comments="c#")
+    toks = Tokens(source, comments="c#", limits=limits)
     network = toks.word("network type (MARKOV or BAYES)").upper()
     if network not in NETWORKS:
         raise toks.error(f"network type must be MARKOV or BAYES, got {toks.words[toks.pos - 1]!r}", toks.pos - 1)

@@ -258,3 +258,19 @@ def test_evidence_clash_found_like_a_loop():
             k, v, first, s = clash
             with pytest.raises(ParseError, match=rf"gives variable {v} two states \({first} and {s}\)"):
                 read_evidence(io.StringIO(text), fg)
+
+
+def test_a_gzip_bomb_is_refused_before_it_is_decompressed(tmp_path):
+    """A few kB of gzip that expand to 64 MiB: read no further than text_bytes (+1) bytes."""
+    import gzip
+
+    from factorgraph_ebm.exceptions import ResourceLimitError
+    from factorgraph_ebm.io import read_uai
+
+    path = tmp_path / "bomb.uai.gz"
+    path.write_bytes(gzip.compress(b"MARKOV\n1\n2\n0\n" + b" " * (64 << 20)))
+    assert path.stat().st_size < 100_000
+    with pytest.raises(ResourceLimitError, match="over the limit text_bytes=1048576") as info:
+        read_uai(path, limits={"text_bytes": "1M"})
+    assert info.value.limit == "text_bytes" and info.value.path == str(path)
+    assert read_uai(path).n_vars == 1  # under the default 256 MiB it is only whitespace
