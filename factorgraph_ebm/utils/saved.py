@@ -72,10 +72,10 @@ def check_format(path, meta, fmt, version, what):
     """Check ``meta["format"] == fmt`` and ``meta["version"] == version`` (``what`` names the kind of file)."""
     got = meta.get("format") if isinstance(meta, dict) else None
     if got != fmt:
-        raise ParseError(path, None, f"not a {what} file: field 'format' is {got!r}, expected {fmt!r}")
+        raise ParseError(path, None, f"not a {what} file: format {got!r}, expected {fmt!r}")
     if meta.get("version") != version:
-        raise ParseError(path, None, f"{what} file version {meta.get('version')!r} (field 'version') is not "
-                                     f"supported (this factorgraph_ebm reads version {version})")
+        raise ParseError(path, None, f"{what} file format version {meta.get('version')!r} is not supported "
+                                     f"(this factorgraph_ebm reads version {version})")
 
 
 def check_dict(path, field, value):
