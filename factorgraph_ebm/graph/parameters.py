@@ -132,7 +132,8 @@ class Parameters(dict):
             raise saved_error(path, "shapes", f"expected a list of {len(names)} shapes (one per name), got "
                                               f"{shapes!r:.60}")
         expected = {f"p{i}": check_shape(path, f"shapes[{i}]", s) for i, s in enumerate(shapes)}
-        checked = check_parameter_arrays(path, "arrays", arrays, expected)
+        labels = {f"p{i}": f"p{i} (parameter {name!r})" for i, name in enumerate(names)}
+        checked = check_parameter_arrays(path, "", arrays, expected, labels)
         out = cls()
         for i, name in enumerate(names):
             dict.__setitem__(out, name, checked[f"p{i}"])

@@ -9,10 +9,9 @@ configuration (a checkpoint only resumes the same configuration).
 import numpy as np
 
 from ..exceptions import ParseError
-from ..graph.parameters import Parameters
 from ..utils.npz import read_npz_json, write_npz_json
 from ..utils.saved import (BIT_GENERATORS, check_array, check_bool, check_choice, check_count, check_dict,
-                           check_fields, check_format, check_names, check_number, check_parameter_arrays,
+                           check_fields, check_format, check_number, check_parameter_arrays,
                            check_rng_state, saved_error)
 
 __all__ = ["save_checkpoint", "load_checkpoint", "rng_from_state", "check_optimizer_arrays", "BIT_GENERATORS"]
@@ -79,8 +78,9 @@ def check_optimizer_arrays(path, arrays, parameters, template=None):
         missing = sorted(set(shapes) - set(entries))
         extra = sorted(set(entries) - set(shapes))
         if missing or extra:
-            what = f"no state for parameter {missing[0]!r}" if missing else f"state of unknown parameter {extra[0]!r}"
-            raise saved_error(path, f"opt/{slot}", what)
+            if missing:
+                raise saved_error(path, f"opt/{slot}/{missing[0]}", "the array is missing")
+            raise saved_error(path, f"opt/{slot}/{extra[0]}", "unexpected array (no such parameter)")
         for name, arr in entries.items():
             check_array(path, f"opt/{slot}/{name}", arr, shapes[name], inf=True)
     if template is not None and set(template) != set(arrays):
@@ -139,15 +139,13 @@ def load_checkpoint(path):
     check_format(path, meta, FORMAT, VERSION, "training checkpoint")
     check_fields(path, meta, FIELDS)
     params_arrays, best_arrays, opt_arrays = _groups(path, arrays)
-    for name in params_arrays:
-        check_names(path, "param", [name])
-    params = check_parameter_arrays(path, "param", params_arrays, {k: v.shape for k, v in params_arrays.items()})
+    params = check_parameter_arrays(path, "param/", params_arrays, {k: v.shape for k, v in params_arrays.items()})
     has_best = check_bool(path, "has_best", meta["has_best"])
     best_value = check_number(path, "best_value", meta["best_value"], allow_none=True)
     if has_best != (best_value is not None):
         raise saved_error(path, "has_best", f"is {str(has_best).lower()} but best_value is {best_value!r}")
     if has_best:
-        best = check_parameter_arrays(path, "best", best_arrays, {k: v.shape for k, v in params.items()})
+        best = check_parameter_arrays(path, "best/", best_arrays, {k: v.shape for k, v in params.items()})
     elif best_arrays:
         raise saved_error(path, "has_best", f"is false but the file holds best/{sorted(best_arrays)[0]}")
     else:

@@ -37,7 +37,7 @@ BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
 def saved_error(path, field, message):
     """The ParseError ``"<path>: field <field>: <message>"``."""
-    return ParseError(path, None, f"field {field!r}: {message}")
+    return ParseError(path, None, f"field '{field}': {message}")
 
 
 def _kind(value):
@@ -164,21 +164,32 @@ def check_array(path, field, arr, shape=None, *, nan=False, inf=False):
     return arr
 
 
-def check_parameter_arrays(path, field, arrays, shapes):
+def check_parameter_arrays(path, prefix, arrays, shapes, labels=None):
     """:class:`~factorgraph_ebm.graph.Parameters` from ``arrays`` (name -> array): finite float64 of ``shapes``.
 
-    ``shapes`` is a dict name -> shape; the names of ``arrays`` must be exactly its keys.
+    ``shapes`` is a dict name -> shape; the names of ``arrays`` must be exactly
+    its keys. A field is named ``<prefix><name>`` (the entry of the file), or
+    ``labels[name]``.
+
+    Examples
+    --------
+    >>> check_parameter_arrays("c.npz", "param/", {"w": np.zeros(3)}, {"w": (2,)})
+    Traceback (most recent call last):
+        ...
+    factorgraph_ebm.exceptions.ParseError: c.npz: field 'param/w': expected shape (2,), got (3,)
     """
     from ..graph.parameters import Parameters
 
+    labels = labels or {}
     missing = sorted(set(shapes) - set(arrays))
     extra = sorted(set(arrays) - set(shapes))
-    if missing or extra:
-        what = f"no array for parameter {missing[0]!r}" if missing else f"unexpected parameter {extra[0]!r}"
-        raise saved_error(path, field, what)
+    if missing:
+        raise saved_error(path, labels.get(missing[0], prefix + missing[0]), "the array is missing")
+    if extra:
+        raise saved_error(path, prefix + extra[0], "unexpected array (no such parameter)")
     out = Parameters()
     for name in sorted(shapes):
-        dict.__setitem__(out, name, check_array(path, f"{field}[{name!r}]", arrays[name], shapes[name]))
+        dict.__setitem__(out, name, check_array(path, labels.get(name, prefix + name), arrays[name], shapes[name]))
     return out
 
 
