@@ -18,7 +18,7 @@ import numbers
 
 import numpy as np
 
-from ..exceptions import DeclarationTypeError, FactorGraphError, ParseError
+from ..exceptions import DeclarationError, DeclarationTypeError, FactorGraphError, ParseError
 from ..utils.npz import read_npz_json, write_npz_json
 from ..utils.saved import (check_count, check_dict, check_fields, check_format, check_names, check_parameter_arrays,
                            check_rng_state, check_shape, saved_error)
@@ -81,6 +81,10 @@ def save_tagger(tagger, path):
                  "names": [_to_json(n, "feature name") for n in names]}
     params = tagger.parameters_
     names = sorted(params)
+    infinite = [k for k in names if not np.isfinite(params[k]).all()]
+    if infinite:
+        raise DeclarationError(f"cannot save parameter {infinite[0]!r}: it is not finite (only finite parameters "
+                               "are saved)")
     meta = {"format": FORMAT, "version": VERSION, "class": type(tagger).__name__, "settings": settings,
             "random_state_generator": generator, "n_features_in": int(tagger.n_features_in_),
             "n_iter": int(tagger.n_iter_), "feature_index": index, "parameters": names,

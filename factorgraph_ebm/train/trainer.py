@@ -1,7 +1,6 @@
 """Trainer: fit the parameters W of an energy-based model with a chosen loss and optimizer."""
 
 import copy
-import json
 import logging
 import warnings
 import weakref
@@ -400,11 +399,10 @@ class _Run:
             self.epoch, self.n_iter, self.history = 0, 0, []
             self.best_value, self.wait, self.stop_reason = None, 0, None
         else:
-            saved = json.loads(json.dumps(self.fingerprint))     # as read back from JSON (tuples are lists)
-            if meta["fingerprint"] != saved:
-                raise TrainingError(f"checkpoint {resume!s} was written with a different configuration: "
-                                    f"{', '.join(fingerprint_diff(meta['fingerprint'], saved))}; resume with the "
-                                    "checkpoint's settings or start a new run")
+            if meta["fingerprint"] != self.fingerprint:
+                diff = ", ".join(fingerprint_diff(meta["fingerprint"], self.fingerprint))
+                raise TrainingError(f"checkpoint {resume!s} was written with a different configuration: {diff}; "
+                                    "resume with the checkpoint's settings or start a new run")
             template_arrays, template_meta = self.optimizer.get_state()
             check_optimizer_arrays(resume, opt_arrays, params, template_arrays)
             opt_meta = check_like(resume, "optimizer", meta["optimizer"], template_meta)
