@@ -34,6 +34,8 @@ STALE_SECONDS = 600.0
 _BAD_DATA = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotImplementedError, OverflowError,
              RecursionError)
 
+_CHUNK = 1 << 20
+
 # Deflate cannot compress more than ~1032:1, so a larger claimed size is a lie (a "zip bomb").
 _MAX_DEFLATE_RATIO = 1032
 
@@ -159,12 +161,15 @@ def _read_entry(path, zf, info, size):
         if member.tell() + need != info.file_size:
             raise _bad(path, f"entry {name!r}: its header announces {need} bytes of data for shape {shape}, "
                              f"the entry holds {info.file_size - member.tell()}")
-        data = member.read(need)
-        if len(data) != need:
-            raise _bad(path, f"entry {name!r} is truncated")
-    if need == 0:
-        return np.zeros(shape, dtype=dtype)
-    flat = np.frombuffer(data, dtype=dtype).copy()
+        flat = np.empty(count, dtype=dtype)
+        view = flat.view(np.uint8)
+        for start in range(0, need, _CHUNK):          # chunks: ZipExtFile.read(n) of a large n copies quadratically
+            data = member.read(min(_CHUNK, need - start))
+            if not data:
+                raise _bad(path, f"entry {name!r} is truncated")
+            view[start:start + len(data)] = np.frombuffer(data, dtype=np.uint8)
+            if len(data) != min(_CHUNK, need - start):
+                raise _bad(path, f"entry {name!r} is truncated")
     return flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
 
 
