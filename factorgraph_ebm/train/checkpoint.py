@@ -151,7 +151,11 @@ def load_checkpoint(path):
     else:
         best = None
     check_optimizer_arrays(path, opt_arrays, params)
-    check_dict(path, "fingerprint", meta["fingerprint"])
+    fingerprint = check_dict(path, "fingerprint", meta["fingerprint"])
+    shapes = {k: list(v.shape) for k, v in sorted(params.items())}
+    if "parameters" in fingerprint and fingerprint["parameters"] != shapes:
+        raise saved_error(path, "fingerprint.parameters", f"records the shapes {fingerprint['parameters']!r:.80}, "
+                                                          f"the file's parameters have {shapes!r:.80}")
     check_dict(path, "optimizer", meta["optimizer"])
     check_rng_state(path, "rng", meta["rng"])
     epoch = check_count(path, "epoch", meta["epoch"])

@@ -141,6 +141,8 @@ def _read_entry(path, zf, info, size):
             raise _bad(path, f"entry {name!r} claims {info.file_size} bytes from {info.compress_size} compressed")
     else:
         raise _bad(path, f"entry {name!r} uses compression method {info.compress_type} (stored or deflated only)")
+    if info.flag_bits & 0x1:                          # zipfile would raise RuntimeError (password required)
+        raise _bad(path, f"entry {name!r} is marked encrypted")
     if info.compress_size > size:
         raise _bad(path, f"entry {name!r} claims {info.compress_size} bytes, more than the file's {size}")
     with zf.open(info) as member:

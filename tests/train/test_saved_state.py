@@ -127,6 +127,14 @@ def test_an_npy_header_announcing_a_huge_array_is_refused_before_allocating(tmp_
     _raises(Parameters.load, tmp_path / "big.npz", r"header announces 8000000000000 bytes")
 
 
+def test_an_entry_marked_encrypted_raises_a_parse_error(params_file, tmp_path):
+    raw = bytearray(params_file.read_bytes())
+    _, central, _ = _entries(raw)
+    raw[central + 8] |= 0x1                       # general purpose flags: encrypted (RuntimeError before)
+    (tmp_path / "locked.npz").write_bytes(raw)
+    _raises(Parameters.load, tmp_path / "locked.npz", r"entry '.*' is marked encrypted")
+
+
 def test_duplicate_entries_raise_a_parse_error(params_file, tmp_path):
     path = tmp_path / "dup.npz"
     with zipfile.ZipFile(params_file) as src, zipfile.ZipFile(path, "w") as dst:
@@ -202,6 +210,8 @@ def _set(meta, key, value):
     (lambda a, m: m["history"][0].update(val_score=2.0), r"field 'history\[0\].val_score'"),
     (lambda a, m: _set(m, "stop_reason", "bored"), r"field 'stop_reason': expected one of \['max_epochs'"),
     (lambda a, m: _set(m, "fingerprint", None), r"field 'fingerprint': expected a JSON object, got None"),
+    (lambda a, m: m["fingerprint"].update(parameters={"w": [3]}), r"field 'fingerprint.parameters': records the "
+                                                                  r"shapes \{'w': \[3\]\}"),
     (lambda a, m: _set(m, "format", "factorgraph_ebm.parameters"), r"not a training checkpoint file: format"),
 ])
 def test_a_damaged_checkpoint_raises_a_parse_error_naming_the_field(checkpoint, tmp_path, edit, match):
@@ -413,3 +423,17 @@ def test_a_writer_killed_mid_write_leaves_a_temporary_that_the_next_write_remove
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.npz"]
     arrays, meta = read_npz_json(target)
     assert meta == {"n": 2} and np.array_equal(arrays["param/w"], np.zeros(3))
+
+
+def test_seeded_fuzz_of_resumes_gives_a_run_a_parse_error_or_a_configuration_error(line, checkpoint, tmp_path):
+    rng = np.random.default_rng(41)
+    outcomes = {"clean": 0, "ParseError": 0, "TrainingError": 0}
+    for i in range(90):
+        out = tmp_path / "mutant.npz"
+        _mutant(checkpoint, out, rng)
+        try:
+            _trainer(max_epochs=3).fit(*line, resume=out)
+            outcomes["clean"] += 1
+        except (ParseError, TrainingError) as exc:
+            outcomes[type(exc).__name__] += 1
+    assert outcomes["ParseError"] > 50
