@@ -10,7 +10,7 @@ import numpy as np
 
 from ..exceptions import ParseError
 from ..utils.npz import read_npz_json, write_npz_json
-from ..utils.saved import (BIT_GENERATORS, check_array, check_bool, check_choice, check_count, check_dict,
+from ..utils.saved import (BIT_GENERATORS, check_bool, check_choice, check_count, check_dict,
                            check_fields, check_format, check_number, check_parameter_arrays,
                            check_rng_state, saved_error)
 
@@ -66,6 +66,20 @@ def check_optimizer_arrays(path, arrays, parameters, template=None):
     NaN per parameter, of exactly that parameter's shape (no broadcasting).
     With ``template`` (what the optimizer's ``get_state`` gives after
     ``reset(parameters)``), the entries must be exactly the template's.
+    Raises :class:`~factorgraph_ebm.ParseError` naming ``path`` and the entry.
+
+    Examples
+    --------
+    >>> w = {"w": np.zeros(2)}
+    >>> check_optimizer_arrays("c.npz", {"m/w": np.zeros((1, 2))}, w)
+    Traceback (most recent call last):
+        ...
+    factorgraph_ebm.exceptions.ParseError: c.npz: field 'opt/m/w': expected shape (2,), got (1, 2)
+    >>> check_optimizer_arrays("c.npz", {"m/w": np.zeros(2)}, w, template={"velocity/w": np.zeros(2)})
+    Traceback (most recent call last):
+        ...
+    factorgraph_ebm.exceptions.ParseError: c.npz: field 'opt': the optimizer state has entries ['m/w'], this \
+optimizer keeps ['velocity/w'] (differs in 'm/w')
     """
     shapes = {k: v.shape for k, v in parameters.items()}
     slots = {}
@@ -75,14 +89,7 @@ def check_optimizer_arrays(path, arrays, parameters, template=None):
             raise saved_error(path, f"opt/{key}", "expected an optimizer entry opt/<slot>/<parameter>")
         slots.setdefault(slot, {})[name] = arr
     for slot, entries in sorted(slots.items()):
-        missing = sorted(set(shapes) - set(entries))
-        extra = sorted(set(entries) - set(shapes))
-        if missing or extra:
-            if missing:
-                raise saved_error(path, f"opt/{slot}/{missing[0]}", "the array is missing")
-            raise saved_error(path, f"opt/{slot}/{extra[0]}", "unexpected array (no such parameter)")
-        for name, arr in entries.items():
-            check_array(path, f"opt/{slot}/{name}", arr, shapes[name], inf=True)
+        check_parameter_arrays(path, f"opt/{slot}/", entries, shapes, inf=True)
     if template is not None and set(template) != set(arrays):
         diff = sorted(set(template) ^ set(arrays))
         raise saved_error(path, "opt", f"the optimizer state has entries {sorted(arrays)}, this optimizer keeps "
@@ -92,8 +99,8 @@ def check_optimizer_arrays(path, arrays, parameters, template=None):
 
 def _check_history(path, history, epoch, n_iter):
     if not isinstance(history, list) or len(history) != epoch:
-        raise saved_error(path, "history", f"expected a list of {epoch} epochs (field 'epoch'), got "
-                                           f"{type(history).__name__}{f' of {len(history)}' if isinstance(history, list) else ''}")
+        got = f"a list of {len(history)}" if isinstance(history, list) else type(history).__name__
+        raise saved_error(path, "history", f"expected a list of {epoch} epochs (field 'epoch'), got {got}")
     last = 0
     for i, info in enumerate(history):
         where = f"history[{i}]"

@@ -36,7 +36,13 @@ BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
 
 def saved_error(path, field, message):
-    """The ParseError ``"<path>: field <field>: <message>"``."""
+    """The ParseError ``"<path>: field <field>: <message>"``.
+
+    Examples
+    --------
+    >>> str(saved_error("m.npz", "epoch", "expected an int"))
+    "m.npz: field 'epoch': expected an int"
+    """
     return ParseError(path, None, f"field '{field}': {message}")
 
 
@@ -69,7 +75,16 @@ def check_fields(path, meta, required, optional=(), what="metadata"):
 
 
 def check_format(path, meta, fmt, version, what):
-    """Check ``meta["format"] == fmt`` and ``meta["version"] == version`` (``what`` names the kind of file)."""
+    """Check ``meta["format"] == fmt`` and ``meta["version"] == version`` (``what`` names the kind of file).
+
+    Examples
+    --------
+    >>> check_format("m.npz", {"format": "a", "version": 2}, "a", 1, "demo")
+    Traceback (most recent call last):
+        ...
+    factorgraph_ebm.exceptions.ParseError: m.npz: demo file format version 2 is not supported (this \
+factorgraph_ebm reads version 1)
+    """
     got = meta.get("format") if isinstance(meta, dict) else None
     if got != fmt:
         raise ParseError(path, None, f"not a {what} file: format {got!r}, expected {fmt!r}")
@@ -79,14 +94,28 @@ def check_format(path, meta, fmt, version, what):
 
 
 def check_dict(path, field, value):
-    """A JSON object with str keys."""
+    """A JSON object with str keys.
+
+    Examples
+    --------
+    >>> check_dict("m.npz", "settings", {"a": 1})
+    {'a': 1}
+    """
     if not isinstance(value, dict):
         raise saved_error(path, field, f"expected a JSON object, got {_kind(value)}")
     return value
 
 
 def check_bool(path, field, value):
-    """``True`` or ``False`` (not 0 or 1)."""
+    """``True`` or ``False`` (not 0 or 1).
+
+    Examples
+    --------
+    >>> check_bool("m.npz", "has_best", 1)
+    Traceback (most recent call last):
+        ...
+    factorgraph_ebm.exceptions.ParseError: m.npz: field 'has_best': expected true or false, got int 1
+    """
     if not isinstance(value, bool):
         raise saved_error(path, field, f"expected true or false, got {_kind(value)}")
     return value
@@ -100,7 +129,18 @@ def check_count(path, field, value):
 
 
 def check_number(path, field, value, *, allow_none=False, finite=True, low=None, high=None):
-    """A real number (int or float, not a bool), finite unless ``finite=False``, in ``[low, high]``."""
+    """A real number (int or float, not a bool), finite unless ``finite=False``, in ``[low, high]``.
+
+    Examples
+    --------
+    >>> check_number("m.npz", "best_value", None, allow_none=True) is None
+    True
+    >>> check_number("m.npz", "val_score", 1.5, low=0.0, high=1.0)
+    Traceback (most recent call last):
+        ...
+    factorgraph_ebm.exceptions.ParseError: m.npz: field 'val_score': expected a finite number in [0.0, 1.0], got \
+float 1.5
+    """
     if value is None and allow_none:
         return None
     ok = not isinstance(value, bool) and isinstance(value, numbers.Real)
@@ -121,7 +161,13 @@ def check_number(path, field, value, *, allow_none=False, finite=True, low=None,
 
 
 def check_choice(path, field, value, choices):
-    """One of ``choices`` (compared with ``==`` and the same type)."""
+    """One of ``choices`` (compared with ``==`` and the same type).
+
+    Examples
+    --------
+    >>> check_choice("m.npz", "stop_reason", "converged", ["converged", "callback"])
+    'converged'
+    """
     if not any(type(value) is type(c) and value == c for c in choices):
         raise saved_error(path, field, f"expected one of {list(choices)}, got {_kind(value)}")
     return value
@@ -142,7 +188,13 @@ def check_names(path, field, value):
 
 
 def check_shape(path, field, value):
-    """A list of non-negative ints, returned as a tuple."""
+    """A list of non-negative ints, returned as a tuple.
+
+    Examples
+    --------
+    >>> check_shape("m.npz", "shapes[0]", [2, 3])
+    (2, 3)
+    """
     if not isinstance(value, list):
         raise saved_error(path, field, f"expected a shape (list of non-negative ints), got {_kind(value)}")
     for n in value:
@@ -152,7 +204,15 @@ def check_shape(path, field, value):
 
 
 def check_array(path, field, arr, shape=None, *, nan=False, inf=False):
-    """A float64 array of ``shape`` (exactly: no broadcasting), without NaN or infinities unless allowed."""
+    """A float64 array of ``shape`` (exactly: no broadcasting), without NaN or infinities unless allowed.
+
+    Examples
+    --------
+    >>> check_array("m.npz", "w", np.array([1.0, np.inf]))
+    Traceback (most recent call last):
+        ...
+    factorgraph_ebm.exceptions.ParseError: m.npz: field 'w': contains an infinite value (parameters must be finite)
+    """
     if arr.dtype != np.float64:
         raise saved_error(path, field, f"expected a float64 array, got dtype {arr.dtype}")
     if shape is not None and arr.shape != tuple(shape):
@@ -166,12 +226,12 @@ def check_array(path, field, arr, shape=None, *, nan=False, inf=False):
     return arr
 
 
-def check_parameter_arrays(path, prefix, arrays, shapes, labels=None):
+def check_parameter_arrays(path, prefix, arrays, shapes, labels=None, *, inf=False):
     """:class:`~factorgraph_ebm.graph.Parameters` from ``arrays`` (name -> array): finite float64 of ``shapes``.
 
     ``shapes`` is a dict name -> shape; the names of ``arrays`` must be exactly
     its keys. A field is named ``<prefix><name>`` (the entry of the file), or
-    ``labels[name]``.
+    ``labels[name]``. NaN is always refused, infinities unless ``inf=True``.
 
     Examples
     --------
@@ -191,7 +251,8 @@ def check_parameter_arrays(path, prefix, arrays, shapes, labels=None):
         raise saved_error(path, prefix + extra[0], "unexpected array (no such parameter)")
     out = Parameters()
     for name in sorted(shapes):
-        dict.__setitem__(out, name, check_array(path, labels.get(name, prefix + name), arrays[name], shapes[name]))
+        dict.__setitem__(out, name, check_array(path, labels.get(name, prefix + name), arrays[name], shapes[name],
+                                                 inf=inf))
     return out
 
 
@@ -201,6 +262,12 @@ def check_like(path, field, value, template):
     Dicts need the same keys, ints are non-negative ints, floats finite
     numbers, strs equal to the template's, arrays lists of ints of the same
     length that fit the dtype.
+
+
+    Examples
+    --------
+    >>> check_like("m.npz", "optimizer", {"t": 3}, {"t": 0})
+    {'t': 3}
     """
     if isinstance(template, dict):
         check_dict(path, field, value)
