@@ -263,7 +263,6 @@ def check_like(path, field, value, template):
     numbers, strs equal to the template's, arrays lists of ints of the same
     length that fit the dtype.
 
-
     Examples
     --------
     >>> check_like("m.npz", "optimizer", {"t": 3}, {"t": 0})
