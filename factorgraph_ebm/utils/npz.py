@@ -9,12 +9,14 @@ over ``path``. A writer killed in between leaves that temporary file behind;
 the next write to the same ``path`` removes it once its writer is gone (no
 live process has that PID) or it has not been modified for
 :data:`STALE_SECONDS`, so two processes writing the same path never remove
-each other's file.
+each other's file (the last rename wins). Threads of one process write one at
+a time.
 """
 
 import json
 import os
 import re
+import threading
 import time
 import zipfile
 import zlib
@@ -35,6 +37,9 @@ _BAD_DATA = (zipfile.BadZipFile, zlib.error, EOFError, OSError, ValueError, NotI
              RecursionError)
 
 _CHUNK = 1 << 20
+
+# Threads of one process share its temporary name; they write one at a time.
+_WRITE_LOCK = threading.Lock()
 
 # Deflate cannot compress more than ~1032:1, so a larger claimed size is a lie (a "zip bomb").
 _MAX_DEFLATE_RATIO = 1032
@@ -115,15 +120,16 @@ def write_npz_json(path, arrays, meta):
     path = os.fspath(path)
     payload = {k: np.asarray(v) for k, v in arrays.items()}
     payload[META] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    remove_stale_temporaries(path)
-    tmp = _temporary(path, os.getpid())
-    try:
-        with open(tmp, "wb") as fh:
-            np.savez(fh, **payload)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with _WRITE_LOCK:
+        remove_stale_temporaries(path)
+        tmp = _temporary(path, os.getpid())
+        try:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, **payload)
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
 
 
 def _bad(path, message):
