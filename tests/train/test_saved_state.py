@@ -437,3 +437,24 @@ def test_seeded_fuzz_of_resumes_gives_a_run_a_parse_error_or_a_configuration_err
         except (ParseError, TrainingError) as exc:
             outcomes[type(exc).__name__] += 1
     assert outcomes["ParseError"] > 50
+
+
+def test_two_concurrent_writers_never_remove_each_others_file_and_leave_a_loadable_one(tmp_path):
+    target = tmp_path / "big.npz"
+    env = {**os.environ, "PYTHONPATH": str(Path(factorgraph_ebm.__file__).parents[1])}
+    writers = [subprocess.Popen([sys.executable, "-c", _WRITER, str(target)], env=env) for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 60
+        while not target.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        for _ in range(20):                       # both write in a loop: every read sees a whole file
+            arrays, meta = read_npz_json(target)
+            assert meta == {"n": 1} and arrays["param/w"].shape == (1_000_000,)
+        assert all(w.poll() is None for w in writers)   # neither failed (e.g. its temporary removed under it)
+    finally:
+        for w in writers:
+            w.send_signal(signal.SIGKILL)
+            w.wait()
+    write_npz_json(target, {"param/w": np.ones(2)}, {"n": 3})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.npz"]
+    assert read_npz_json(target)[1] == {"n": 3}
