@@ -2,8 +2,10 @@
 
 import numpy as np
 
-from ..exceptions import DeclarationError, ParseError
+from ..exceptions import DeclarationError
 from ..utils.npz import read_npz_json, write_npz_json
+from ..utils.saved import (check_fields, check_format, check_names, check_parameter_arrays, check_shape,
+                           saved_error)
 from ..utils.validation import as_float_array
 
 __all__ = ["Parameters", "Gradient"]
@@ -89,11 +91,15 @@ class Parameters(dict):
         """Write the parameters to ``path`` (``.npz`` plus JSON metadata; names must be str).
 
         Values are stored bit for bit, so loading them in another process gives
-        identical tables and predictions.
+        identical tables and predictions. Values must be finite (what
+        :meth:`load` accepts).
         """
-        bad = [k for k in self if not isinstance(k, str)]
+        bad = [k for k in self if not isinstance(k, str) or not k]
         if bad:
-            raise DeclarationError(f"parameter names must be str to be saved, got {bad[0]!r}")
+            raise DeclarationError(f"parameter names must be str (non-empty) to be saved, got {bad[0]!r}")
+        infinite = [k for k in sorted(self) if not np.isfinite(self[k]).all()]
+        if infinite:
+            raise DeclarationError(f"parameter {infinite[0]!r} is not finite; only finite parameters are saved")
         names = sorted(self)
         meta = {"format": self.FORMAT, "version": self.VERSION, "names": names,
                 "shapes": [list(self[k].shape) for k in names]}
@@ -101,18 +107,36 @@ class Parameters(dict):
 
     @classmethod
     def load(cls, path):
-        """Read parameters written by :meth:`save`."""
+        """Read parameters written by :meth:`save`.
+
+        Every field is checked before anything is returned: ``format`` and
+        ``version``, ``names`` (unique non-empty str), ``shapes`` (one per
+        name), and one finite float64 array ``p<i>`` of that shape per name,
+        nothing else. A damaged file raises :class:`~factorgraph_ebm.ParseError`
+        naming the file and the field.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "p.npz"
+        >>> Parameters(w=[1.0, 2.0]).save(path)
+        >>> Parameters.load(path)["w"]
+        array([1., 2.])
+        """
         arrays, meta = read_npz_json(path)
-        if not isinstance(meta, dict) or meta.get("format") != cls.FORMAT:
-            raise ParseError(path, None, f"not a parameters file (format {meta.get('format') if isinstance(meta, dict) else None!r})")
-        if meta.get("version") != cls.VERSION:
-            raise ParseError(path, None, f"parameters format version {meta.get('version')!r} is not supported")
+        check_format(path, meta, cls.FORMAT, cls.VERSION, "parameters")
+        check_fields(path, meta, ("format", "version", "names", "shapes"))
+        names = check_names(path, "names", meta["names"])
+        shapes = meta["shapes"]
+        if not isinstance(shapes, list) or len(shapes) != len(names):
+            raise saved_error(path, "shapes", f"expected a list of {len(names)} shapes (one per name), got "
+                                              f"{shapes!r:.60}")
+        expected = {f"p{i}": check_shape(path, f"shapes[{i}]", s) for i, s in enumerate(shapes)}
+        labels = {f"p{i}": f"p{i} (parameter {name!r})" for i, name in enumerate(names)}
+        checked = check_parameter_arrays(path, "", arrays, expected, labels)
         out = cls()
-        for i, (name, shape) in enumerate(zip(meta["names"], meta["shapes"])):
-            arr = arrays.get(f"p{i}")
-            if arr is None or list(arr.shape) != list(shape) or arr.dtype != np.float64:
-                raise ParseError(path, None, f"parameter {name!r}: array missing or not float64 of shape {tuple(shape)}")
-            out[name] = arr
+        for i, name in enumerate(names):
+            dict.__setitem__(out, name, checked[f"p{i}"])
         return out
 
 

@@ -18,10 +18,10 @@ import numbers
 
 import numpy as np
 
-from ..exceptions import DeclarationTypeError, ParseError
-from ..graph.parameters import Parameters
-from ..train.checkpoint import rng_from_state
+from ..exceptions import DeclarationError, DeclarationTypeError, FactorGraphError, ParseError
 from ..utils.npz import read_npz_json, write_npz_json
+from ..utils.saved import (check_count, check_dict, check_fields, check_format, check_names, check_parameter_arrays,
+                           check_rng_state, check_shape, saved_error)
 from .features import FeatureIndex
 
 __all__ = ["save_tagger", "load_tagger", "FORMAT", "VERSION"]
@@ -81,6 +81,10 @@ def save_tagger(tagger, path):
                  "names": [_to_json(n, "feature name") for n in names]}
     params = tagger.parameters_
     names = sorted(params)
+    infinite = [k for k in names if not np.isfinite(params[k]).all()]
+    if infinite:
+        raise DeclarationError(f"cannot save parameter {infinite[0]!r}: it is not finite (only finite parameters "
+                               "are saved)")
     meta = {"format": FORMAT, "version": VERSION, "class": type(tagger).__name__, "settings": settings,
             "random_state_generator": generator, "n_features_in": int(tagger.n_features_in_),
             "n_iter": int(tagger.n_iter_), "feature_index": index, "parameters": names,
@@ -89,49 +93,85 @@ def save_tagger(tagger, path):
     write_npz_json(path, arrays, meta)
 
 
+FIELDS = ("format", "version", "class", "settings", "random_state_generator", "n_features_in", "n_iter",
+          "feature_index", "parameters", "shapes")
+
+
+def _check_feature_index(path, index, n_features):
+    """The saved feature index as a fitted :class:`FeatureIndex` (or None)."""
+    if index is None:
+        return None
+    check_fields(path, index, ("min_count", "names"), what="field 'feature_index'")
+    min_count = index["min_count"]
+    if isinstance(min_count, bool) or not isinstance(min_count, int) or min_count < 1:
+        raise saved_error(path, "feature_index.min_count", f"expected an int >= 1, got {min_count!r:.40}")
+    names = index["names"]
+    if not isinstance(names, list) or len(names) != n_features:
+        raise saved_error(path, "feature_index.names", f"expected a list of {n_features} feature names "
+                                                       "(field 'n_features_in')")
+    if not all(isinstance(n, (str, int, float)) for n in names):
+        bad = next(n for n in names if not isinstance(n, (str, int, float)))
+        raise saved_error(path, "feature_index.names", f"a feature name is {bad!r:.40}, expected str, int or float")
+    columns = {name: i for i, name in enumerate(names)}
+    if len(columns) != len(names):
+        raise saved_error(path, "feature_index.names", f"{len(names)} names but only {len(columns)} distinct")
+    feature_index = FeatureIndex(min_count)
+    feature_index.columns_ = columns
+    feature_index.n_features_ = len(columns)
+    return feature_index
+
+
 def load_tagger(cls, path):
-    """Read a tagger written by :func:`save_tagger` as an instance of ``cls`` (see :meth:`ChainTagger.load`)."""
+    """Read a tagger written by :func:`save_tagger` as an instance of ``cls`` (see :meth:`ChainTagger.load`).
+
+    Every field is validated before the tagger is built (see the module
+    docstring for the fields); a damaged file raises
+    :class:`~factorgraph_ebm.ParseError` naming the file and the field.
+    """
     arrays, meta = read_npz_json(path)
-    fmt = meta.get("format") if isinstance(meta, dict) else None
-    if fmt != FORMAT:
-        raise ParseError(path, None, f"not a ChainTagger file: format {fmt!r}, expected {FORMAT!r}")
-    if meta.get("version") != VERSION:
-        raise ParseError(path, None, f"ChainTagger file format version {meta.get('version')!r} is not supported "
-                                     f"(this factorgraph_ebm reads version {VERSION})")
+    check_format(path, meta, FORMAT, VERSION, "ChainTagger")
+    check_fields(path, meta, FIELDS)
+    if not isinstance(meta["class"], str):
+        raise saved_error(path, "class", f"expected a class name, got {meta['class']!r:.40}")
+    settings = dict(check_dict(path, "settings", meta["settings"]))
+    unknown = sorted(str(k) for k in set(settings) - set(cls._get_param_names()))
+    if unknown:
+        raise ParseError(path, None, f"setting {unknown[0]!r} is not an argument of {cls.__name__}")
+    if meta["random_state_generator"] is not None:
+        settings["random_state"] = check_rng_state(path, "random_state_generator", meta["random_state_generator"])
+    tagger = cls(**settings)
     try:
-        settings = dict(meta["settings"])
-        if meta["random_state_generator"] is not None:
-            settings["random_state"] = rng_from_state(meta["random_state_generator"])
-        unknown = sorted(set(settings) - set(cls._get_param_names()))
-        if unknown:
-            raise ParseError(path, None, f"setting {unknown[0]!r} is not an argument of {cls.__name__}")
-        tagger = cls(**settings)
-        classes = arrays["classes"]
-        n_features = int(meta["n_features_in"])
-        expected = tagger._parameter_shapes(n_features, len(classes))
-        if sorted(meta["parameters"]) != sorted(expected):
-            raise ParseError(path, None, f"parameters {meta['parameters']} do not match the settings (expected "
-                                         f"{sorted(expected)})")
-        params = Parameters()
-        for name in meta["parameters"]:
-            arr = arrays[PARAMETER + name]
-            if arr.dtype != np.float64 or arr.shape != expected[name]:
-                raise ParseError(path, None, f"parameter {name!r}: expected float64 of shape {expected[name]}, "
-                                             f"got {arr.dtype} of shape {arr.shape}")
-            params[name] = arr
-        index = meta["feature_index"]
-        if index is not None:
-            feature_index = FeatureIndex(index["min_count"])
-            feature_index.columns_ = {name: i for i, name in enumerate(index["names"])}
-            feature_index.n_features_ = len(feature_index.columns_)
-            if feature_index.n_features_ != len(index["names"]) or feature_index.n_features_ != n_features:
-                raise ParseError(path, None, f"the feature index has {len(index['names'])} names "
-                                             f"({feature_index.n_features_} distinct), expected {n_features}")
-            index = feature_index
-        n_iter = int(meta["n_iter"])
-    except (KeyError, TypeError) as exc:
-        raise ParseError(path, None, f"ChainTagger file is incomplete or malformed ({type(exc).__name__}: "
-                                     f"{exc})") from None
+        tagger._check_settings()
+    except FactorGraphError as exc:        # a setting the constructor's checks refuse (DeclarationError, ...)
+        raise saved_error(path, "settings", str(exc)) from None
+    if "classes" not in arrays:
+        raise saved_error(path, "classes", "the array of labels is missing")
+    classes = arrays["classes"]
+    if classes.ndim != 1 or classes.size == 0 or classes.dtype.kind not in "biufUS":
+        raise saved_error(path, "classes", f"expected a non-empty 1-D array of labels, got dtype {classes.dtype} "
+                                           f"of shape {classes.shape}")
+    if np.unique(classes).size != classes.size or (classes.dtype.kind in "fc" and np.isnan(classes).any()):
+        raise saved_error(path, "classes", "labels must be distinct (and not NaN)")
+    n_features = check_count(path, "n_features_in", meta["n_features_in"])
+    n_iter = check_count(path, "n_iter", meta["n_iter"])
+    index = _check_feature_index(path, meta["feature_index"], n_features)
+    names = check_names(path, "parameters", meta["parameters"])
+    expected = tagger._parameter_shapes(n_features, len(classes))
+    if sorted(names) != sorted(expected):
+        raise ParseError(path, None, f"parameters {names} do not match the settings (expected "
+                                     f"{sorted(expected)})")
+    shapes = meta["shapes"]
+    if not isinstance(shapes, list) or len(shapes) != len(names):
+        raise saved_error(path, "shapes", f"expected a list of {len(names)} shapes (one per parameter)")
+    for i, (name, shape) in enumerate(zip(names, shapes)):
+        if check_shape(path, f"shapes[{i}]", shape) != expected[name]:
+            raise saved_error(path, f"shapes[{i}]", f"parameter {name!r}: expected shape {expected[name]}, got "
+                                                    f"{tuple(shape)}")
+    extra = sorted(k for k in arrays if k != "classes" and not k.startswith(PARAMETER))
+    if extra:
+        raise ParseError(path, None, f"unexpected entry {extra[0]!r}")
+    params = check_parameter_arrays(path, PARAMETER, {k[len(PARAMETER):]: v for k, v in arrays.items()
+                                                        if k.startswith(PARAMETER)}, expected)
     tagger.classes_ = classes
     tagger.feature_index_ = index
     tagger.n_features_in_ = n_features

@@ -630,8 +630,12 @@ class ChainTagger(ParamsMixin):
     def load(cls, path):
         """A tagger written by :meth:`save`, ready to predict (it has no ``trainer_``).
 
-        Raises :class:`~factorgraph_ebm.ParseError` naming the file when it is
-        not such a file or was written in an unknown format version.
+        Every field is validated before the tagger is built (format and
+        version, settings, the random generator's state, labels, the feature
+        index, counts, parameter names, shapes and finite values). Raises
+        :class:`~factorgraph_ebm.ParseError` naming the file and the field
+        when it is not such a file, was written in an unknown format version,
+        or is damaged.
 
         Examples
         --------

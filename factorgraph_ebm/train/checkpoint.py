@@ -9,10 +9,12 @@ configuration (a checkpoint only resumes the same configuration).
 import numpy as np
 
 from ..exceptions import ParseError
-from ..graph.parameters import Parameters
 from ..utils.npz import read_npz_json, write_npz_json
+from ..utils.saved import (BIT_GENERATORS, check_bool, check_choice, check_count, check_dict,
+                           check_fields, check_format, check_number, check_parameter_arrays,
+                           check_rng_state, saved_error)
 
-__all__ = ["save_checkpoint", "load_checkpoint", "rng_from_state"]
+__all__ = ["save_checkpoint", "load_checkpoint", "rng_from_state", "check_optimizer_arrays", "BIT_GENERATORS"]
 
 FORMAT = "factorgraph_ebm.checkpoint"
 VERSION = 1
@@ -38,25 +40,145 @@ def save_checkpoint(path, parameters, best_parameters, optimizer_arrays, meta):
                                   "has_best": best_parameters is not None, **meta})
 
 
-def load_checkpoint(path):
-    """Read a checkpoint: ``(parameters, best_parameters or None, optimizer_arrays, meta)``."""
-    arrays, meta = read_npz_json(path)
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise ParseError(path, None, "not a training checkpoint")
-    if meta.get("version") != VERSION:
-        raise ParseError(path, None, f"checkpoint version {meta.get('version')!r} is not supported")
-    groups = {"param": Parameters(), "best": Parameters(), "opt": {}}
+#: Fields of a checkpoint's metadata (all required).
+FIELDS = ("format", "version", "has_best", "fingerprint", "optimizer", "rng", "epoch", "n_iter", "history",
+          "best_value", "wait", "stop_reason")
+#: Why a run stopped, as saved in ``stop_reason``.
+STOP_REASONS = ("max_epochs", "early_stopping", "converged", "callback")
+_HISTORY = ("epoch", "loss", "objective", "val_score", "n_iter")
+
+
+def _groups(path, arrays):
+    """Split the entries ``param/<name>``, ``best/<name>``, ``opt/<slot>/<name>`` (anything else is refused)."""
+    groups = {"param": {}, "best": {}, "opt": {}}
     for key, value in arrays.items():
         prefix, _, name = key.partition("/")
-        if prefix not in groups:
-            raise ParseError(path, None, f"unexpected entry {key!r}")
+        if prefix not in groups or not name:
+            raise ParseError(path, None, f"unexpected entry {key!r} (expected param/, best/ or opt/ arrays)")
         groups[prefix][name] = value
-    best = groups["best"] if meta.get("has_best") else None
-    return groups["param"], best, groups["opt"], meta
+    return groups["param"], groups["best"], groups["opt"]
 
 
-def rng_from_state(state):
+def check_optimizer_arrays(path, arrays, parameters, template=None):
+    """Check the optimizer state ``arrays`` (``"<slot>/<parameter>"`` -> array) against ``parameters``.
+
+    Each slot (``velocity``, ``m``, ``v``...) holds one float64 array without
+    NaN per parameter, of exactly that parameter's shape (no broadcasting).
+    With ``template`` (what the optimizer's ``get_state`` gives after
+    ``reset(parameters)``), the entries must be exactly the template's.
+    Raises :class:`~factorgraph_ebm.ParseError` naming ``path`` and the entry.
+
+    Examples
+    --------
+    >>> w = {"w": np.zeros(2)}
+    >>> check_optimizer_arrays("c.npz", {"m/w": np.zeros((1, 2))}, w)
+    Traceback (most recent call last):
+        ...
+    factorgraph_ebm.exceptions.ParseError: c.npz: field 'opt/m/w': expected shape (2,), got (1, 2)
+    >>> check_optimizer_arrays("c.npz", {"m/w": np.zeros(2)}, w, template={"velocity/w": np.zeros(2)})
+    Traceback (most recent call last):
+        ...
+    factorgraph_ebm.exceptions.ParseError: c.npz: field 'opt': the optimizer state has entries ['m/w'], this \
+optimizer keeps ['velocity/w'] (differs in 'm/w')
+    """
+    shapes = {k: v.shape for k, v in parameters.items()}
+    slots = {}
+    for key, arr in arrays.items():
+        slot, _, name = key.partition("/")
+        if not slot or not name:
+            raise saved_error(path, f"opt/{key}", "expected an optimizer entry opt/<slot>/<parameter>")
+        slots.setdefault(slot, {})[name] = arr
+    for slot, entries in sorted(slots.items()):
+        check_parameter_arrays(path, f"opt/{slot}/", entries, shapes, inf=True)
+    if template is not None and set(template) != set(arrays):
+        diff = sorted(set(template) ^ set(arrays))
+        raise saved_error(path, "opt", f"the optimizer state has entries {sorted(arrays)}, this optimizer keeps "
+                                       f"{sorted(template)} (differs in {diff[0]!r})")
+    return arrays
+
+
+def _check_history(path, history, epoch, n_iter):
+    if not isinstance(history, list) or len(history) != epoch:
+        got = f"a list of {len(history)}" if isinstance(history, list) else type(history).__name__
+        raise saved_error(path, "history", f"expected a list of {epoch} epochs (field 'epoch'), got {got}")
+    last = 0
+    for i, info in enumerate(history):
+        where = f"history[{i}]"
+        check_fields(path, info, _HISTORY, what=f"entry {i} of the history")
+        if check_count(path, f"{where}.epoch", info["epoch"]) != i + 1:
+            raise saved_error(path, f"{where}.epoch", f"expected {i + 1}, got {info['epoch']!r}")
+        check_number(path, f"{where}.loss", info["loss"], finite=False)
+        check_number(path, f"{where}.objective", info["objective"], finite=False)
+        check_number(path, f"{where}.val_score", info["val_score"], allow_none=True, low=0.0, high=1.0)
+        count = check_count(path, f"{where}.n_iter", info["n_iter"])
+        if count < last or count > n_iter:
+            raise saved_error(path, f"{where}.n_iter", f"{count} is not between the previous epoch's {last} and "
+                                                       f"the checkpoint's n_iter {n_iter}")
+        last = count
+
+
+def load_checkpoint(path):
+    """Read a checkpoint: ``(parameters, best_parameters or None, optimizer_arrays, meta)``.
+
+    Every field is validated first, and a damaged or inconsistent file raises
+    :class:`~factorgraph_ebm.ParseError` naming the file and the field:
+    finite float64 parameters (``param/<name>``); ``has_best`` true exactly
+    when ``best/<name>`` arrays with the same names and shapes are present
+    (and ``best_value`` is a number); optimizer arrays ``opt/<slot>/<name>``
+    of exactly the parameters' shapes; ``epoch``, ``n_iter`` and ``wait``
+    non-negative ints; a ``history`` of one entry per epoch; the random
+    generator's state (``rng``, a numpy bit generator of :data:`BIT_GENERATORS`
+    and its state); ``stop_reason`` None or one of :data:`STOP_REASONS`. The
+    trainer then checks the configuration fingerprint and the optimizer's
+    state against the optimizer it runs.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "ckpt.npz"
+    >>> _ = path.write_bytes(b"PK\x03\x04" + bytes(40))
+    >>> load_checkpoint(path)
+    Traceback (most recent call last):
+        ...
+    factorgraph_ebm.exceptions.ParseError: ...ckpt.npz: not a readable .npz file (BadZipFile: File is not a zip file)
+    """
+    arrays, meta = read_npz_json(path)
+    check_format(path, meta, FORMAT, VERSION, "training checkpoint")
+    check_fields(path, meta, FIELDS)
+    params_arrays, best_arrays, opt_arrays = _groups(path, arrays)
+    params = check_parameter_arrays(path, "param/", params_arrays, {k: v.shape for k, v in params_arrays.items()})
+    has_best = check_bool(path, "has_best", meta["has_best"])
+    best_value = check_number(path, "best_value", meta["best_value"], allow_none=True)
+    if has_best != (best_value is not None):
+        raise saved_error(path, "has_best", f"is {str(has_best).lower()} but best_value is {best_value!r}")
+    if has_best:
+        best = check_parameter_arrays(path, "best/", best_arrays, {k: v.shape for k, v in params.items()})
+    elif best_arrays:
+        raise saved_error(path, "has_best", f"is false but the file holds best/{sorted(best_arrays)[0]}")
+    else:
+        best = None
+    check_optimizer_arrays(path, opt_arrays, params)
+    fingerprint = check_dict(path, "fingerprint", meta["fingerprint"])
+    shapes = {k: list(v.shape) for k, v in sorted(params.items())}
+    if "parameters" in fingerprint and fingerprint["parameters"] != shapes:
+        raise saved_error(path, "fingerprint.parameters", f"records the shapes {fingerprint['parameters']!r:.80}, "
+                                                          f"the file's parameters have {shapes!r:.80}")
+    check_dict(path, "optimizer", meta["optimizer"])
+    check_rng_state(path, "rng", meta["rng"])
+    epoch = check_count(path, "epoch", meta["epoch"])
+    n_iter = check_count(path, "n_iter", meta["n_iter"])
+    check_count(path, "wait", meta["wait"])
+    _check_history(path, meta["history"], epoch, n_iter)
+    if meta["stop_reason"] is not None:
+        check_choice(path, "stop_reason", meta["stop_reason"], STOP_REASONS)
+    return params, best, opt_arrays, meta
+
+
+def rng_from_state(state, path="<random state>"):
     """A Generator whose bit generator is restored from ``Generator.bit_generator.state``.
+
+    The state is validated first (see :func:`~factorgraph_ebm.utils.saved.check_rng_state`):
+    a bad one raises :class:`~factorgraph_ebm.ParseError` naming ``path``.
 
     Examples
     --------
@@ -65,6 +187,4 @@ def rng_from_state(state):
     >>> int(clone.integers(1000)) == int(rng.integers(1000))
     True
     """
-    bit_generator = getattr(np.random, state["bit_generator"])()
-    bit_generator.state = state
-    return np.random.Generator(bit_generator)
+    return check_rng_state(path, "rng", state)

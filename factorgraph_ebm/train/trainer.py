@@ -17,7 +17,8 @@ from ..utils.estimator import ParamsMixin, check_choice
 from ..utils.random import check_random_state
 from ..utils.lazy import lazy_module
 from ..utils.validation import check_scalar
-from .checkpoint import load_checkpoint, rng_from_state, save_checkpoint
+from ..utils.saved import check_like
+from .checkpoint import check_optimizer_arrays, load_checkpoint, rng_from_state, save_checkpoint
 from .optimizers import OPTIMIZER_ALIASES, OPTIMIZERS, Optimizer, get_optimizer
 from .prediction import batch_accuracy, predict
 
@@ -101,6 +102,47 @@ def _describe(obj):
     out = {"class": type(obj).__name__}
     for key, value in sorted(vars(obj).items()):
         out[key] = getattr(value, "__qualname__", None) if callable(value) else repr(value)
+    return out
+
+
+def fingerprint_diff(saved, now):
+    """What differs between two configuration fingerprints, one ``"<what> <saved> (checkpoint) != <now> (now)"`` each.
+
+    A nested value is named by its key (``learning_rate``, ``l2['w']``); an
+    optimizer or loss of another kind is named once, with the settings both
+    have that differ.
+
+    Examples
+    --------
+    >>> fingerprint_diff({"optimizer": {"name": "adam", "learning_rate": 0.1, "beta1": 0.9}, "batch_size": 2},
+    ...                  {"optimizer": {"name": "sgd", "learning_rate": 0.01, "momentum": 0.0}, "batch_size": 2})
+    ["optimizer 'adam' (checkpoint) != 'sgd' (now)", 'learning_rate 0.1 != 0.01']
+    """
+    out = []
+
+    def differ(label, a, b):
+        if len(out) == 0:
+            out.append(f"{label} {a!r} (checkpoint) != {b!r} (now)")
+        else:
+            out.append(f"{label} {a!r} != {b!r}")
+
+    for key in sorted(set(saved) | set(now), key=str):
+        a, b = saved.get(key, "<missing>"), now.get(key, "<missing>")
+        if a == b:
+            continue
+        if not (isinstance(a, dict) and isinstance(b, dict)):
+            differ(key, a, b)
+            continue
+        kind = "name" if "name" in a or "name" in b else "class" if "class" in a or "class" in b else None
+        same_kind = kind is None or a.get(kind) == b.get(kind)
+        if not same_kind:
+            differ(key, a.get(kind), b.get(kind))
+        for sub in sorted(set(a) | set(b), key=str):
+            if sub == kind or (not same_kind and (sub not in a or sub not in b)):
+                continue
+            if a.get(sub, "<missing>") != b.get(sub, "<missing>"):
+                label = sub if key in ("optimizer", "loss") else f"{key}[{sub!r}]"
+                differ(label, a.get(sub, "<missing>"), b.get(sub, "<missing>"))
     return out
 
 
@@ -358,10 +400,15 @@ class _Run:
             self.best_value, self.wait, self.stop_reason = None, 0, None
         else:
             if meta["fingerprint"] != self.fingerprint:
-                diff = sorted(k for k in self.fingerprint if meta["fingerprint"].get(k) != self.fingerprint[k])
-                raise TrainingError(f"checkpoint {resume!s} was written with a different configuration ({diff})")
-            self.optimizer.set_state(opt_arrays, meta["optimizer"])
-            self.rng = rng_from_state(meta["rng"])
+                diff = ", ".join(fingerprint_diff(meta["fingerprint"], self.fingerprint))
+                raise TrainingError(f"checkpoint {resume!s} was written with a different configuration: {diff}; "
+                                    "resume with the checkpoint's settings or start a new run")
+            template_arrays, template_meta = self.optimizer.get_state()
+            check_optimizer_arrays(resume, opt_arrays, params, template_arrays)
+            opt_meta = check_like(resume, "optimizer", meta["optimizer"], template_meta)
+            rng = rng_from_state(meta["rng"], resume)
+            self.optimizer.set_state(opt_arrays, opt_meta)
+            self.rng = rng
             self.epoch, self.n_iter, self.history = meta["epoch"], meta["n_iter"], meta["history"]
             self.best_value, self.wait, self.stop_reason = meta["best_value"], meta["wait"], meta["stop_reason"]
         self.batches = {}

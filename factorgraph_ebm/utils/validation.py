@@ -42,7 +42,7 @@ def check_scalar(value, name, kind, *, low=None, high=None, include_low=True, in
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise FactorGraphError(f"{name} must be {'an int' if kind is int else 'a float'}, got {value!r}")
     if kind is int:
-        if int(value) != value:
+        if not math.isfinite(value) or int(value) != value:
             raise FactorGraphError(f"{name} must be an integer, got {value!r}")
         value = int(value)
     else:
