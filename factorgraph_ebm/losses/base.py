@@ -34,7 +34,8 @@ from ..compile.linear import linear_plan, table_index_of_entries
 from ..compile.lower import with_clamped
 from ..exceptions import DeclarationError, DeclarationTypeError, InferenceError, TargetError
 from ..graph.parameters import Gradient
-from ..inference.api import METHODS, infer
+from ..inference.api import infer
+from ..inference.options import check_options
 from ..utils.validation import check_beta
 from .batch import Batch, Examples
 
@@ -354,8 +355,6 @@ class Loss:
     needs_offending = False
 
     def __init__(self, *, method="auto", infer_options=None):
-        if method not in METHODS:
-            raise DeclarationError(f"method must be one of {METHODS}, got {method!r}")
         if infer_options is not None and not isinstance(infer_options, Mapping):
             raise DeclarationTypeError(f"infer_options must be a dict of options of infer() {INFER_OPTIONS}, "
                                        f"got {type(infer_options).__name__}")
@@ -363,6 +362,7 @@ class Loss:
         if unknown:
             raise DeclarationTypeError(f"infer_options: {unknown[0]!r} is not an option of infer(); "
                                        f"use one of {INFER_OPTIONS}")
+        check_options(method=method, **(infer_options or {}))   # refused here, before anything is compiled
         self.method = method
         self.infer_options = dict(infer_options or {})
 
