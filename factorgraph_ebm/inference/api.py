@@ -6,6 +6,8 @@ from ..compile.compiled import CompiledGraph
 from ..compile.lower import compile_graph, resolve_evidence, with_evidence
 from ..exceptions import DeclarationTypeError, InferenceError
 from ..utils.lazy import lazy_module
+from ..graph.factor_graph import FactorGraph
+from ..utils.validation import check_type
 from .bp import belief_propagation
 from .elimination import _BYTES_PER_ENTRY, SECONDS_PER_ENTRY, _budget, _predict, _run, junction_tree
 from .exact import enumerate_exact
@@ -146,6 +148,7 @@ def free_energy(graph, clamp, *, beta=1.0, evidence=None, **options):
         raise DeclarationTypeError(f"free_energy: {unknown[0]!r} is not an option of infer(); use one of "
                                    f"{_OPTION_NAMES}")
     check_options(beta=beta, **options)
+    check_type(graph, (FactorGraph, CompiledGraph), "free_energy: graph", "a FactorGraph or a CompiledGraph")
     if not isinstance(clamp, dict) or isinstance(graph, (list, tuple)) or (
             isinstance(graph, CompiledGraph) and graph.n_graphs != 1):
         raise InferenceError("free_energy takes one graph (not a batch) and a dict clamp")

@@ -42,10 +42,10 @@ import warnings
 
 import numpy as np
 
-from ..compile.compiled import sum_ranges
+from ..compile.compiled import CompiledGraph, sum_ranges
 from ..exceptions import ConvergenceWarning, InferenceError
 from ..utils.lazy import lazy_module
-from ..utils.validation import check_scalar
+from ..utils.validation import check_scalar, check_type
 from .decoding import decode_map
 from .options import LOOPY_SCHEDULES, SCHEDULES, check_options
 from .result import (InferenceResult, LazyMarginalsResult, check_zero_partition, marginals_from_beliefs,
@@ -428,6 +428,7 @@ def belief_propagation(compiled, beta, *, schedule="auto", damping="auto", tol=1
     >>> res.schedule, res.converged, np.round(res.marginal("a"), 3)
     ('residual', True, array([0.5, 0.5]))
     """
+    check_type(compiled, CompiledGraph, "belief_propagation: compiled", "a CompiledGraph (from compile_graph)")
     opts = check_options(method="bp", beta=beta, schedule=schedule, damping=damping, tol=tol, max_iter=max_iter)
     beta, schedule, damping, tol, max_iter = opts.beta, opts.schedule, opts.damping, opts.tol, opts.max_iter
     _seed_state(random_state)

@@ -31,12 +31,13 @@ from typing import NamedTuple
 import numpy as np
 
 from ..compile.linear import linear_plan, table_index_of_entries
+from ..compile.compiled import CompiledGraph
 from ..compile.lower import with_clamped
 from ..exceptions import DeclarationError, DeclarationTypeError, InferenceError, TargetError
 from ..graph.parameters import Gradient
 from ..inference.api import infer
 from ..inference.options import check_options
-from ..utils.validation import check_beta
+from ..utils.validation import as_float_array, check_beta, check_type
 from .batch import Batch, Examples
 
 __all__ = ["Loss", "LossResult", "Term", "Derivative", "Evaluation", "parameter_gradient", "table_gradient"]
@@ -219,6 +220,12 @@ def parameter_gradient(compiled, sensitivity, parameters):
     >>> parameter_gradient(cg, np.array([1.0, 0, 1, 0, 0, 1]), {"b": [0.0, 0.0]})["b"]
     array([-2., -1.])
     """
+    check_type(compiled, CompiledGraph, "parameter_gradient: compiled", "a CompiledGraph")
+    check_type(parameters, Mapping, "parameter_gradient: parameters", "a mapping name -> array")
+    sensitivity = as_float_array(sensitivity, "parameter_gradient: sensitivity")
+    if sensitivity.shape != (int(compiled.factor_entry_ptr[-1]),):
+        raise DeclarationError(f"parameter_gradient: sensitivity must have shape ({int(compiled.factor_entry_ptr[-1])},) "
+                               f"(one entry per factor table entry), got {sensitivity.shape}")
     w = compiled.wiring
     table_sens = np.bincount(table_index_of_entries(compiled), weights=sensitivity, minlength=len(w.tables) // 2)
     return table_gradient(compiled, table_sens, parameters)

@@ -3,6 +3,7 @@
 import numpy as np
 
 from ..compile.lower import compile_graph
+from ..exceptions import DeclarationTypeError
 from ..graph.factor_graph import FactorGraph
 from ..inference.api import infer
 from ..losses.batch import Batch, Examples, output_ids
@@ -16,6 +17,9 @@ def _as_lists(graphs, evidence):
             return [graphs], [evidence]
         evidence = list(evidence)
         return [graphs] * len(evidence), evidence
+    if not hasattr(graphs, "__iter__") or isinstance(graphs, (str, bytes, dict)):
+        raise DeclarationTypeError(f"graphs must be a FactorGraph or a sequence of FactorGraph, "
+                                   f"got {type(graphs).__name__}")
     graphs = list(graphs)
     return graphs, [None] * len(graphs) if evidence is None else list(evidence)
 
