@@ -143,11 +143,11 @@ def free_energy(graph, clamp, *, beta=1.0, evidence=None, **options):
     >>> free_energy(fg, {"y": 1}, beta=np.inf)
     1.0
     """
-    unknown = [k for k in options if k not in _OPTION_NAMES]
+    unknown = [k for k in options if k not in _OPTION_NAMES + ("parameters",)]
     if unknown:
         raise DeclarationTypeError(f"free_energy: {unknown[0]!r} is not an option of infer(); use one of "
-                                   f"{_OPTION_NAMES}")
-    check_options(beta=beta, **options)
+                                   f"{_OPTION_NAMES + ('parameters',)}")
+    check_options(beta=beta, **{k: v for k, v in options.items() if k in _OPTION_NAMES})
     check_type(graph, (FactorGraph, CompiledGraph), "free_energy: graph", "a FactorGraph or a CompiledGraph")
     if not isinstance(clamp, dict) or isinstance(graph, (list, tuple)) or (
             isinstance(graph, CompiledGraph) and graph.n_graphs != 1):
