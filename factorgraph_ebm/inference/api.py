@@ -103,6 +103,13 @@ def infer(graph, evidence=None, *, method="auto", beta=1.0, parameters=None, sch
     -------
     InferenceResult
 
+    Raises
+    ------
+    InferenceError
+        A bad option, whichever method runs (checked first, by
+        :func:`~factorgraph_ebm.inference.options.check_options`), or a model
+        too large for the chosen exact method.
+
     Examples
     --------
     >>> import numpy as np

@@ -13,7 +13,7 @@ import pytest
 from ebm_models import binary_classifier
 from factorgraph_ebm import DeclarationError, Energy, FactorGraph, Trainer, TrainingError, compile_graph
 from factorgraph_ebm.models import ChainTagger
-from factorgraph_ebm.train import LBFGS, SGD, Adam, check_finite_parameters
+from factorgraph_ebm.train import LBFGS, SGD, Adam, check_finite_parameters, load_checkpoint
 
 
 class LogBarrier(Energy):
@@ -47,10 +47,11 @@ def overflow_data():
 @pytest.mark.parametrize("optimizer", [SGD(learning_rate=1e298), Adam(learning_rate=1e298)],
                          ids=["sgd", "adam"])
 @pytest.mark.parametrize("batch_size", [None, 2])
-def test_a_step_that_overflows_a_table_names_epoch_step_examples_factor_and_parameter(optimizer, batch_size):
+def test_a_step_that_overflows_a_table_names_epoch_step_examples_factor_and_parameter(optimizer, batch_size,
+                                                                                     tmp_path):
     graphs, y = overflow_data()
     settings = dict(loss="nll", optimizer=optimizer, batch_size=batch_size, shuffle=False, progress=False)
-    trainer = Trainer(max_epochs=6, **settings)
+    trainer = Trainer(max_epochs=6, checkpoint=tmp_path / "ckpt", **settings)
     with warnings.catch_warnings():
         warnings.simplefilter("error")              # no overflow RuntimeWarning escapes either
         with pytest.raises(TrainingError, match=r"training stopped at epoch (\d+), step (\d+) \(batch \d+, examples "
@@ -60,6 +61,9 @@ def test_a_step_that_overflows_a_table_names_epoch_step_examples_factor_and_para
     assert isinstance(err.value.__cause__, DeclarationError)
     step = int(err.value.args[0].split("step ")[1].split(" ")[0])
     assert step > 1 and trainer.n_iter_ == step - 1
+    if trainer.n_epochs_:                            # the checkpoint is the last completed epoch's
+        saved, _, _, meta = load_checkpoint(tmp_path / "ckpt")
+        assert meta["epoch"] == trainer.n_epochs_ and np.isfinite(saved["w"]).all()
     assert np.isfinite(trainer.parameters_["w"]).all()
     # the values the failing step started from: those of a run stopped one step earlier
     steps_per_epoch = 1 if batch_size is None else 2
