@@ -161,3 +161,13 @@ def test_the_cases_of_the_issue():
         IO.read_uai(None)
     with pytest.raises(DeclarationTypeError, match="read_evidence expects a FactorGraph, got NoneType"):
         IO.read_evidence(_io.StringIO("1 0 1\n"), None)
+
+
+def test_a_role_that_is_not_a_string_is_a_type_error():
+    from factorgraph_ebm.exceptions import DeclarationTypeError
+
+    fg = FactorGraph()
+    for role in (None, np.zeros((2, 3)), ["output"]):
+        with pytest.raises(DeclarationTypeError, match=r"variable 'a': role must be one of \('observed'"):
+            fg.add_variable("a", 2, role=role)
+    assert fg.n_vars == 0
