@@ -163,6 +163,21 @@ def test_the_cases_of_the_issue():
         IO.read_evidence(_io.StringIO("1 0 1\n"), None)
 
 
+@pytest.mark.parametrize("bad", [object(), 3.5, "nonsense"])
+@pytest.mark.parametrize("name, func, position", CASES)
+def test_a_wrong_type_in_a_positional_argument_raises_a_documented_error(name, func, position, bad, tmp_path):
+    args = list(valid_args(name, tmp_path))
+    if position >= len(args):
+        pytest.skip("an optional argument the valid call does not pass")
+    args[position] = bad
+    try:
+        func(*args)
+    except FactorGraphError:
+        pass
+    except FileNotFoundError:          # a text is a path: a missing file is the OS's error
+        assert isinstance(bad, str) and name.startswith("read_")
+
+
 def test_a_role_that_is_not_a_string_is_a_type_error():
     from factorgraph_ebm.exceptions import DeclarationTypeError
 

@@ -86,6 +86,14 @@ def _resolve_target(graph, target, outs, i):
     return flat
 
 
+def _evidence_list(evidence):
+    """``evidence`` (one entry per example) as a list, or an EvidenceError."""
+    if not hasattr(evidence, "__iter__") or isinstance(evidence, (str, bytes, dict)):
+        raise EvidenceError(f"evidence must be a sequence with one entry (dict, flat int array or None) per "
+                            f"example, got {type(evidence).__name__}")
+    return list(evidence)
+
+
 class Examples:
     """A validated dataset: graphs, flat evidence and flat targets, one per example.
 
@@ -143,7 +151,7 @@ class Examples:
         if evidence is None:
             evidence = [None] * n
         else:
-            evidence = list(evidence)
+            evidence = _evidence_list(evidence)
             if len(evidence) != n:
                 raise EvidenceError(f"{len(evidence)} evidence entries for {n} examples")
         outs_of = {}
