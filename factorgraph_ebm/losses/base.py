@@ -223,8 +223,9 @@ def parameter_gradient(compiled, sensitivity, parameters):
     check_type(compiled, CompiledGraph, "parameter_gradient: compiled", "a CompiledGraph")
     check_type(parameters, Mapping, "parameter_gradient: parameters", "a mapping name -> array")
     sensitivity = as_float_array(sensitivity, "parameter_gradient: sensitivity")
-    if sensitivity.shape != (int(compiled.factor_entry_ptr[-1]),):
-        raise DeclarationError(f"parameter_gradient: sensitivity must have shape ({int(compiled.factor_entry_ptr[-1])},) "
+    n_entries = int(compiled.factor_entry_ptr[-1])
+    if sensitivity.shape != (n_entries,):
+        raise DeclarationError(f"parameter_gradient: sensitivity must have shape ({n_entries},) "
                                f"(one entry per factor table entry), got {sensitivity.shape}")
     w = compiled.wiring
     table_sens = np.bincount(table_index_of_entries(compiled), weights=sensitivity, minlength=len(w.tables) // 2)

@@ -156,7 +156,8 @@ def check_finite_parameters(parameters, what="initial value"):
     >>> check_finite_parameters({"w": np.array([0.0, np.inf])})
     Traceback (most recent call last):
         ...
-    factorgraph_ebm.exceptions.TrainingError: initial value of parameter 'w' is not finite (1 of its 2 entries is NaN or inf); training needs finite starting values
+    factorgraph_ebm.exceptions.TrainingError: initial value of parameter 'w' is not finite (1 of its 2 entries is NaN \
+or inf); training needs finite starting values
     """
     for name in sorted(parameters):
         value = np.asarray(parameters[name], dtype=np.float64)
@@ -168,7 +169,8 @@ def check_finite_parameters(parameters, what="initial value"):
 
 
 def _table_defect(energy, parameters):
-    """``"NaN"`` or ``"-inf"`` when ``energy``'s table at ``parameters`` holds one (or cannot be evaluated), else None."""
+    """``"NaN"`` or ``"-inf"`` when ``energy``'s table at ``parameters`` holds one, ``"invalid"`` when it cannot be
+    evaluated, else None."""
     try:
         with np.errstate(all="ignore"):
             table = np.asarray(energy.table(parameters), dtype=np.float64)
