@@ -443,6 +443,7 @@ def with_parameters(compiled, parameters):
     """
     _check_compiled(compiled, "with_parameters")
     _check_parameters(parameters)
+    parameters = {} if parameters is None else parameters    # energies that need one say so
     w = compiled.wiring
     plan = linear_plan(compiled)
     if not plan.groups and not plan.generic_slots:

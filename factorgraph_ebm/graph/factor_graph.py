@@ -34,6 +34,8 @@ def _check_states(states, owner):
 
 
 def _check_role(role, owner):
+    if not isinstance(role, str):
+        raise DeclarationTypeError(f"{owner}: role must be one of {ROLES}, got {type(role).__name__}")
     if role not in ROLES:
         raise DeclarationError(f"{owner}: role must be one of {ROLES}, got {role!r}")
     return role

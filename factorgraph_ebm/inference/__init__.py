@@ -4,6 +4,7 @@ from .api import METHODS, energy, free_energy, infer
 from .bp import belief_propagation
 from .elimination import default_memory_budget, exact_cost, junction_tree
 from .exact import enumerate_exact
+from .options import InferenceOptions, check_options
 from .ordering import HEURISTICS, EliminationOrder, elimination_order
 from .result import InferenceResult
 
@@ -11,8 +12,10 @@ __all__ = [
     "HEURISTICS",
     "METHODS",
     "EliminationOrder",
+    "InferenceOptions",
     "InferenceResult",
     "belief_propagation",
+    "check_options",
     "default_memory_budget",
     "elimination_order",
     "energy",

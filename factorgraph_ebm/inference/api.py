@@ -4,24 +4,26 @@ import numpy as np
 
 from ..compile.compiled import CompiledGraph
 from ..compile.lower import compile_graph, resolve_evidence, with_evidence
-from ..exceptions import InferenceError
+from ..exceptions import DeclarationTypeError, InferenceError
+from ..graph.factor_graph import FactorGraph
 from ..utils.lazy import lazy_module
-from ..utils.validation import check_beta
-from .bp import belief_propagation, check_damping
+from ..utils.validation import check_type
+from .bp import belief_propagation
 from .elimination import _BYTES_PER_ENTRY, SECONDS_PER_ENTRY, _budget, _predict, _run, junction_tree
 from .exact import enumerate_exact
 from .memory import check_bp_memory, check_state_memory
+from .options import METHODS, check_options
 
 _trees = lazy_module("factorgraph_ebm.kernels.trees")
 
 __all__ = ["infer", "free_energy", "energy", "METHODS", "AUTO_EXACT_MAX_SECONDS", "auto_runs_exact"]
 
-METHODS = ("auto", "bp", "exact", "enumerate")
 #: ``auto`` runs exact inference on a loopy graph when it fits the memory budget and
 #: its predicted process time (``exact_cost(...).seconds``) is at most this: an exact answer is
 #: worth a few seconds more than loopy BP's approximation.
 AUTO_EXACT_MAX_SECONDS = 10.0
 _BYTES_FOR_SECONDS = _BYTES_PER_ENTRY / SECONDS_PER_ENTRY
+_OPTION_NAMES = ("method", "schedule", "damping", "tol", "max_iter", "memory_budget")
 
 
 def _compiled(graph, evidence, parameters, memory_budget=None):
@@ -106,6 +108,13 @@ def infer(graph, evidence=None, *, method="auto", beta=1.0, parameters=None, sch
     -------
     InferenceResult
 
+    Raises
+    ------
+    InferenceError
+        A bad option, whichever method runs (checked first, by
+        :func:`~factorgraph_ebm.inference.options.check_options`), or a model
+        too large for the chosen exact method.
+
     Examples
     --------
     >>> import numpy as np
@@ -117,10 +126,8 @@ def infer(graph, evidence=None, *, method="auto", beta=1.0, parameters=None, sch
     >>> res.map_assignment()["x"], res.map_energy, res.method
     (array([1, 1, 1, 1, 1]), 0.0, 'tree-bp')
     """
-    if method not in METHODS:
-        raise InferenceError(f"method must be one of {METHODS}, got {method!r}")
-    beta = check_beta(beta)
-    check_damping(damping)
+    opts = check_options(method, beta, schedule, damping, tol, max_iter, memory_budget)
+    beta = opts.beta
     compiled = _compiled(graph, evidence, parameters, memory_budget)
     if method == "enumerate":
         return enumerate_exact(compiled, beta)
@@ -149,6 +156,12 @@ def free_energy(graph, clamp, *, beta=1.0, evidence=None, **options):
     >>> free_energy(fg, {"y": 1}, beta=np.inf)
     1.0
     """
+    unknown = [k for k in options if k not in _OPTION_NAMES + ("parameters",)]
+    if unknown:
+        raise DeclarationTypeError(f"free_energy: {unknown[0]!r} is not an option of infer(); use one of "
+                                   f"{_OPTION_NAMES + ('parameters',)}")
+    check_options(beta=beta, **{k: v for k, v in options.items() if k in _OPTION_NAMES})
+    check_type(graph, (FactorGraph, CompiledGraph), "free_energy: graph", "a FactorGraph or a CompiledGraph")
     if not isinstance(clamp, dict) or isinstance(graph, (list, tuple)) or (
             isinstance(graph, CompiledGraph) and graph.n_graphs != 1):
         raise InferenceError("free_energy takes one graph (not a batch) and a dict clamp")

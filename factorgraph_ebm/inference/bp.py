@@ -42,20 +42,18 @@ import warnings
 
 import numpy as np
 
-from ..compile.compiled import sum_ranges
+from ..compile.compiled import CompiledGraph, sum_ranges
 from ..exceptions import ConvergenceWarning, InferenceError
 from ..utils.lazy import lazy_module
-from ..utils.validation import check_scalar
+from ..utils.validation import check_scalar, check_type
 from .decoding import decode_map
+from .options import LOOPY_SCHEDULES, SCHEDULES, check_options
 from .result import (InferenceResult, LazyMarginalsResult, check_zero_partition, marginals_from_beliefs,
                      probabilities_from_costs)
 
 __all__ = ["belief_propagation", "residual_cost", "SCHEDULES", "LOOPY_SCHEDULES", "AUTO_DAMPING",
            "AUTO_UNDAMPED_ITERATIONS", "AUTO_RESIDUAL_WORK", "AUTO_RESIDUAL_MIN_SWEEPS", "DEFAULT_SEED"]
 
-SCHEDULES = ("auto", "tree", "flood", "sequential", "random", "residual")
-#: Loopy schedules (every schedule but ``tree``; ``auto`` picks among them).
-LOOPY_SCHEDULES = ("flood", "sequential", "random", "residual")
 #: Seed of the ``random`` schedule's orders when ``random_state`` is None.
 DEFAULT_SEED = 0
 #: ``schedule="auto"``: the residual run's budget, in flooding sweeps of work (see :func:`residual_cost`).
@@ -87,21 +85,6 @@ class _Messages:
         self.free = None    # Bethe free energies per graph, when schedule="auto" computed them to choose
         self.map_state = None   # min-sum decoding, when schedule="auto" computed it to choose
         self.outward_pending = False    # tree schedule: only the inward pass has run (see _Answers.outward)
-
-
-def check_damping(damping):
-    """``"auto"`` or a float in [0, 1).
-
-    Examples
-    --------
-    >>> check_damping("auto"), check_damping(0.5)
-    ('auto', 0.5)
-    """
-    if isinstance(damping, str):
-        if damping != "auto":
-            raise InferenceError(f"damping must be 'auto' or a number in [0, 1), got {damping!r}")
-        return damping
-    return check_scalar(damping, "damping", float, low=0.0, high=1.0, include_high=False)
 
 
 def _seed_state(random_state):
@@ -445,11 +428,9 @@ def belief_propagation(compiled, beta, *, schedule="auto", damping="auto", tol=1
     >>> res.schedule, res.converged, np.round(res.marginal("a"), 3)
     ('residual', True, array([0.5, 0.5]))
     """
-    if schedule not in SCHEDULES:
-        raise InferenceError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-    damping = check_damping(damping)
-    tol = check_scalar(tol, "tol", float, low=0.0)
-    max_iter = check_scalar(max_iter, "max_iter", int, low=1)
+    check_type(compiled, CompiledGraph, "belief_propagation: compiled", "a CompiledGraph (from compile_graph)")
+    opts = check_options(method="bp", beta=beta, schedule=schedule, damping=damping, tol=tol, max_iter=max_iter)
+    beta, schedule, damping, tol, max_iter = opts.beta, opts.schedule, opts.damping, opts.tol, opts.max_iter
     _seed_state(random_state)
     order = _trees._bfs_order(compiled.wiring)
     is_forest = bool(order[2])

@@ -31,11 +31,13 @@ from typing import NamedTuple
 import numpy as np
 
 from ..compile.linear import linear_plan, table_index_of_entries
+from ..compile.compiled import CompiledGraph
 from ..compile.lower import with_clamped
 from ..exceptions import DeclarationError, DeclarationTypeError, InferenceError, TargetError
 from ..graph.parameters import Gradient
-from ..inference.api import METHODS, infer
-from ..utils.validation import check_beta
+from ..inference.api import infer
+from ..inference.options import check_options
+from ..utils.validation import as_float_array, check_beta, check_type
 from .batch import Batch, Examples
 
 __all__ = ["Loss", "LossResult", "Term", "Derivative", "Evaluation", "parameter_gradient", "table_gradient"]
@@ -218,6 +220,13 @@ def parameter_gradient(compiled, sensitivity, parameters):
     >>> parameter_gradient(cg, np.array([1.0, 0, 1, 0, 0, 1]), {"b": [0.0, 0.0]})["b"]
     array([-2., -1.])
     """
+    check_type(compiled, CompiledGraph, "parameter_gradient: compiled", "a CompiledGraph")
+    check_type(parameters, Mapping, "parameter_gradient: parameters", "a mapping name -> array")
+    sensitivity = as_float_array(sensitivity, "parameter_gradient: sensitivity")
+    n_entries = int(compiled.factor_entry_ptr[-1])
+    if sensitivity.shape != (n_entries,):
+        raise DeclarationError(f"parameter_gradient: sensitivity must have shape ({n_entries},) "
+                               f"(one entry per factor table entry), got {sensitivity.shape}")
     w = compiled.wiring
     table_sens = np.bincount(table_index_of_entries(compiled), weights=sensitivity, minlength=len(w.tables) // 2)
     return table_gradient(compiled, table_sens, parameters)
@@ -354,8 +363,6 @@ class Loss:
     needs_offending = False
 
     def __init__(self, *, method="auto", infer_options=None):
-        if method not in METHODS:
-            raise DeclarationError(f"method must be one of {METHODS}, got {method!r}")
         if infer_options is not None and not isinstance(infer_options, Mapping):
             raise DeclarationTypeError(f"infer_options must be a dict of options of infer() {INFER_OPTIONS}, "
                                        f"got {type(infer_options).__name__}")
@@ -363,6 +370,7 @@ class Loss:
         if unknown:
             raise DeclarationTypeError(f"infer_options: {unknown[0]!r} is not an option of infer(); "
                                        f"use one of {INFER_OPTIONS}")
+        check_options(method=method, **(infer_options or {}))   # refused here, before anything is compiled
         self.method = method
         self.infer_options = dict(infer_options or {})
 

@@ -15,6 +15,7 @@ import numpy as np
 from ..compile.lower import compile_graph, resolve_evidence, with_clamped, with_parameters
 from ..exceptions import EvidenceError, TargetError, TrainingError
 from ..graph.factor_graph import FactorGraph
+from ..utils.validation import check_type
 
 __all__ = ["Examples", "Batch", "make_batch", "output_ids"]
 
@@ -30,6 +31,7 @@ def output_ids(graph):
     >>> output_ids(fg)
     array([1, 2, 3])
     """
+    check_type(graph, FactorGraph, "output_ids: graph", "a FactorGraph")
     parts = [np.arange(b.start, b.start + b.size, dtype=np.int64) for b in graph.variable_blocks if b.role == "output"]
     return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
@@ -82,6 +84,14 @@ def _resolve_target(graph, target, outs, i):
                           f"variable {graph.variable_name(int(outs[j]))!r}")
     flat[outs] = arr
     return flat
+
+
+def _evidence_list(evidence):
+    """``evidence`` (one entry per example) as a list, or an EvidenceError."""
+    if not hasattr(evidence, "__iter__") or isinstance(evidence, (str, bytes, dict)):
+        raise EvidenceError(f"evidence must be a sequence with one entry (dict, flat int array or None) per "
+                            f"example, got {type(evidence).__name__}")
+    return list(evidence)
 
 
 class Examples:
@@ -141,7 +151,7 @@ class Examples:
         if evidence is None:
             evidence = [None] * n
         else:
-            evidence = list(evidence)
+            evidence = _evidence_list(evidence)
             if len(evidence) != n:
                 raise EvidenceError(f"{len(evidence)} evidence entries for {n} examples")
         outs_of = {}
@@ -198,6 +208,7 @@ class Batch:
     """
 
     def __init__(self, examples, parameters=None):
+        check_type(examples, Examples, "Batch: examples", "an Examples (or use make_batch(graphs, targets, ...))")
         if len(examples) == 0:
             raise TrainingError("empty batch: no examples")
         self.examples = examples

@@ -4,7 +4,9 @@ import numbers
 
 import numpy as np
 
-from ..exceptions import DeclarationError
+from collections.abc import Mapping
+
+from ..exceptions import DeclarationError, DeclarationTypeError
 from ..graph.parameters import Gradient
 
 __all__ = ["penalty_weights", "regularization"]
@@ -54,6 +56,9 @@ def regularization(parameters, l2=0.0, l1=0.0):
     >>> value, grad["w"]
     (1.55, array([ 0.6, -1.1]))
     """
+    if not isinstance(parameters, Mapping):
+        raise DeclarationTypeError(f"regularization: parameters must be a mapping name -> array, "
+                                   f"got {type(parameters).__name__}")
     names = list(parameters)
     w2 = penalty_weights(l2, names, "l2")
     w1 = penalty_weights(l1, names, "l1")

@@ -35,6 +35,8 @@ def word_shape(word):
     >>> word_shape("McDonald's"), word_shape("2024-11-25"), word_shape("U.S.")
     ("XxXx'x", 'd-d-d', 'X.X.')
     """
+    if not isinstance(word, str):
+        raise DeclarationTypeError(f"word_shape: word must be a str, got {type(word).__name__}")
     out = []
     for ch in word:
         c = "X" if ch.isupper() else "x" if ch.islower() else "d" if ch.isdigit() else ch

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ..exceptions import DeclarationError
+from ..exceptions import DeclarationError, DeclarationTypeError
 from ..graph.energies import Energy
 from ..graph.factor_graph import FactorGraph
 from ..utils.validation import as_float_array, check_energy_table
@@ -19,7 +19,10 @@ def grid_edges(ids):
     >>> h.tolist(), v.tolist()
     ([[0, 1], [1, 2], [3, 4], [4, 5]], [[0, 3], [1, 4], [2, 5]])
     """
-    ids = np.asarray(ids)
+    ids = np.asarray(ids) if ids is not None else None
+    if ids is None or ids.ndim != 2 or not np.issubdtype(ids.dtype, np.integer):
+        got = "None" if ids is None else f"{ids.dtype} array of shape {ids.shape}"
+        raise DeclarationTypeError(f"grid_edges: ids must be a 2-D int array of variable ids, got {got}")
     h = np.stack([ids[:, :-1].ravel(), ids[:, 1:].ravel()], axis=1)
     v = np.stack([ids[:-1, :].ravel(), ids[1:, :].ravel()], axis=1)
     return h, v

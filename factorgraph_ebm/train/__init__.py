@@ -3,7 +3,7 @@
 from .checkpoint import load_checkpoint, save_checkpoint
 from .optimizers import LBFGS, SGD, Adam, Optimizer, get_optimizer
 from .prediction import accuracy, predict
-from .trainer import Trainer, check_parameters
+from .trainer import Trainer, check_finite_parameters, check_parameters
 
 __all__ = [
     "Adam",
@@ -12,6 +12,7 @@ __all__ = [
     "SGD",
     "Trainer",
     "accuracy",
+    "check_finite_parameters",
     "check_parameters",
     "get_optimizer",
     "load_checkpoint",

@@ -3,9 +3,10 @@
 import numpy as np
 
 from ..compile.lower import compile_graph
+from ..exceptions import DeclarationTypeError
 from ..graph.factor_graph import FactorGraph
 from ..inference.api import infer
-from ..losses.batch import Batch, Examples, output_ids
+from ..losses.batch import Batch, Examples, _evidence_list, output_ids
 
 __all__ = ["predict", "accuracy", "batch_accuracy"]
 
@@ -14,10 +15,13 @@ def _as_lists(graphs, evidence):
     if isinstance(graphs, FactorGraph):
         if evidence is None or isinstance(evidence, dict):
             return [graphs], [evidence]
-        evidence = list(evidence)
+        evidence = _evidence_list(evidence)
         return [graphs] * len(evidence), evidence
+    if not hasattr(graphs, "__iter__") or isinstance(graphs, (str, bytes, dict)):
+        raise DeclarationTypeError(f"graphs must be a FactorGraph or a sequence of FactorGraph, "
+                                   f"got {type(graphs).__name__}")
     graphs = list(graphs)
-    return graphs, [None] * len(graphs) if evidence is None else list(evidence)
+    return graphs, [None] * len(graphs) if evidence is None else _evidence_list(evidence)
 
 
 def predict(graphs, parameters=None, evidence=None, *, method="auto", **infer_options):

@@ -7,7 +7,7 @@ import weakref
 
 import numpy as np
 
-from ..exceptions import ConvergenceWarning, DeclarationError, TrainingError
+from ..exceptions import ConvergenceWarning, DeclarationError, FactorGraphError, TrainingError
 from ..graph.energies import resolve_table
 from ..graph.parameters import Gradient, Parameters
 from ..losses import LOSS_ALIASES, LOSSES, Loss, get_loss
@@ -24,7 +24,7 @@ from .prediction import batch_accuracy, predict
 
 _tqdm = lazy_module("tqdm.auto")
 
-__all__ = ["Trainer", "check_loss", "check_optimizer", "check_parameters"]
+__all__ = ["Trainer", "check_finite_parameters", "check_loss", "check_optimizer", "check_parameters"]
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +146,12 @@ def fingerprint_diff(saved, now):
     return out
 
 
+def _examples(indices):
+    """``"examples [0, 3, 5, ...]"``: the first few example indices of a batch."""
+    shown = ", ".join(str(int(i)) for i in indices[:5]) + (", ..." if len(indices) > 5 else "")
+    return f"examples [{shown}]"
+
+
 class _PointValues:
     """The data loss of every point the objective was evaluated at, found again by the point itself.
 
@@ -178,6 +184,72 @@ class _PointValues:
 def _nonfinite_name(values):
     """Name of the first array in ``values`` holding NaN or inf, else None."""
     return next((k for k, v in values.items() if not np.isfinite(v).all()), None)
+
+
+def check_finite_parameters(parameters, what="initial value"):
+    """Raise :class:`TrainingError` naming the first parameter holding NaN or inf.
+
+    Training starts from finite values: a NaN or infinite weight makes the
+    energy tables NaN or -inf at once (forbid configurations with ``+inf`` in a
+    fixed table instead).
+
+    Examples
+    --------
+    >>> check_finite_parameters({"w": np.array([0.0, np.inf])})
+    Traceback (most recent call last):
+        ...
+    factorgraph_ebm.exceptions.TrainingError: initial value of parameter 'w' is not finite (1 of its 2 entries is NaN \
+or inf); training needs finite starting values
+    """
+    for name in sorted(parameters):
+        value = np.asarray(parameters[name], dtype=np.float64)
+        bad = int(value.size - np.count_nonzero(np.isfinite(value)))
+        if bad:
+            entries = f"{bad} of its {value.size} entries is" if bad == 1 else f"{bad} of its {value.size} entries are"
+            raise TrainingError(f"{what} of parameter {name!r} is not finite ({entries} NaN or inf); "
+                                "training needs finite starting values")
+
+
+def _table_defect(energy, parameters):
+    """``"NaN"`` or ``"-inf"`` when ``energy``'s table at ``parameters`` holds one, ``"invalid"`` when it cannot be
+    evaluated, else None."""
+    try:
+        with np.errstate(all="ignore"):
+            table = np.asarray(energy.table(parameters), dtype=np.float64)
+    except FactorGraphError:
+        return "invalid"
+    if np.isnan(table).any():
+        return "NaN"
+    if np.isneginf(table).any():
+        return "-inf"
+    return None
+
+
+def _table_fault(graphs, parameters, good):
+    """Describe the first energy whose table ``parameters`` make NaN or -inf, else None.
+
+    Names the factor and the parameter: for an energy of several parameters,
+    the ones whose new value alone (the others at the last good values
+    ``good``) breaks the table, else all of them.
+    """
+    seen = set()
+    for graph in graphs:
+        for spec in graph.factor_specs:
+            energy = spec.energy
+            if not energy.parameter_names or id(energy) in seen:
+                continue
+            seen.add(id(energy))
+            defect = _table_defect(energy, parameters)
+            if defect is None:
+                continue
+            names = list(energy.parameter_names)
+            if len(names) > 1 and _table_defect(energy, good) is None:
+                names = [n for n in names if _table_defect(energy, {**good, n: parameters[n]}) is not None] or names
+            owner = f"{'factor group' if spec.is_group else 'factor'} {spec.name!r}"
+            who = f"parameter {names[0]!r}" if len(names) == 1 else f"parameters {names}"
+            what = "not evaluable" if defect == "invalid" else f"contain {defect}"
+            return f"{who} made the energy table of {owner} {what}"
+    return None
 
 
 class Trainer(ParamsMixin):
@@ -377,6 +449,7 @@ class _Run:
             if parameters is None:
                 raise DeclarationError("parameters= is required: initial values of every parameter")
             params, best, opt_arrays, meta = Parameters(parameters), None, None, None
+        check_finite_parameters(params, "initial value" if resume is None else f"checkpoint {resume!s}: value")
         names = sorted(params)
         self.l2 = penalty_weights(t.l2, names, "l2")
         self.l1 = penalty_weights(t.l1, names, "l1")
@@ -392,6 +465,7 @@ class _Run:
                             "l2": self.l2, "l1": self.l1, "patience": self.patience, "min_delta": self.min_delta,
                             "parameters": {k: list(np.shape(v)) for k, v in sorted(params.items())}}
         self.params = params
+        self.good = params          # the last values at which the objective was finite
         self.best = best
         self.optimizer.reset(params)
         if meta is None:
@@ -433,9 +507,23 @@ class _Run:
         return [np.sort(order[i:i + self.batch_size]) for i in range(0, n, self.batch_size)]
 
     # ---------------------------------------------------------- objective
-    def objective(self, batch, params, where):
-        """Mean loss, regularized objective and its gradient; raises on non-finite values."""
-        res = self.loss.evaluate(batch, params)
+    def objective(self, indices, params, where):
+        """Mean loss, regularized objective and its gradient on the examples ``indices``.
+
+        Raises :class:`TrainingError` on a non-finite loss or gradient, or when
+        ``params`` make an energy table NaN or -inf (the values before the step
+        stay in ``self.params``).
+        """
+        try:
+            with np.errstate(over="ignore", invalid="ignore"):   # non-finite results are named below
+                res = self.loss.evaluate(self.batch(indices), params)
+        except DeclarationError as exc:
+            graphs = [] if self.prepared else [self.data.graphs[i] for i in indices]
+            fault = _table_fault(dict.fromkeys(graphs), params, self.good)   # one pass per distinct graph
+            if fault is None:
+                raise
+            raise TrainingError(f"training stopped at {where}: {fault}; parameters_ keeps the last finite values, "
+                                "those before this step (lower the learning rate?)") from exc
         reg, reg_grad = regularization(params, self.l2, self.l1)
         grad = Gradient.wrap({k: res.gradient[k] + reg_grad[k] for k in params})
         bad = _nonfinite_name(grad)
@@ -446,8 +534,7 @@ class _Run:
         return res.value, res.value + reg, grad
 
     def where(self, step_in_epoch, indices):
-        shown = ", ".join(str(int(i)) for i in indices[:5]) + (", ..." if len(indices) > 5 else "")
-        return f"epoch {self.epoch + 1}, step {self.n_iter + 1} (batch {step_in_epoch + 1}, examples [{shown}])"
+        return f"epoch {self.epoch + 1}, step {self.n_iter + 1} (batch {step_in_epoch + 1}, {_examples(indices)})"
 
     # ------------------------------------------------------------- epochs
     def train(self):
@@ -474,7 +561,8 @@ class _Run:
         total = total_obj = 0.0
         seen = 0
         for k, idx in enumerate(self.epoch_batches()):
-            value, objective, grad = self.objective(self.batch(idx), self.params, self.where(k, idx))
+            value, objective, grad = self.objective(idx, self.params, self.where(k, idx))
+            self.good = self.params
             new = self.optimizer.step(self.params, grad)
             bad = _nonfinite_name(new)
             if bad is not None:
@@ -500,17 +588,17 @@ class _Run:
             value = objective = 0.0
             where = f"epoch {self.epoch + 1}, L-BFGS iteration {self.n_iter + 1}"
             if len(chunks) == 1:          # the whole data set in one batch: no weighted sum of gradients
-                value, objective, g = self.objective(self.batch(chunks[0]), params, where)
+                value, objective, g = self.objective(chunks[0], params, f"{where} ({_examples(chunks[0])})")
                 grad = g.flatten()
             else:
                 grad = np.zeros_like(theta)
                 for idx in chunks:
-                    v, o, g = self.objective(self.batch(idx), params, where)
+                    v, o, g = self.objective(idx, params, f"{where} ({_examples(idx)})")
                     w = len(idx) / n
                     value += w * v
                     objective += w * o
                     grad += w * g.flatten()
-            self.params = params  # the last finite point
+            self.params = self.good = params  # the last finite point
             data_loss[theta] = value
             return objective, grad
 

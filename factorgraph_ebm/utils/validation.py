@@ -8,7 +8,25 @@ import numpy as np
 from ..exceptions import DeclarationError, DeclarationTypeError, FactorGraphError, InferenceError
 
 __all__ = ["check_beta", "check_scalar", "check_energy_table", "as_float_array", "check_shape", "parse_bytes",
-           "format_bytes"]
+           "format_bytes", "check_type"]
+
+
+def check_type(value, types, what, expected):
+    """Raise :class:`DeclarationTypeError` unless ``value`` is an instance of ``types``.
+
+    ``what`` names the argument (or the function and its argument), ``expected``
+    says what it takes.
+
+    Examples
+    --------
+    >>> check_type(None, str, "word_shape: word", "a str")
+    Traceback (most recent call last):
+        ...
+    factorgraph_ebm.exceptions.DeclarationTypeError: word_shape: word must be a str, got NoneType
+    """
+    if not isinstance(value, types):
+        raise DeclarationTypeError(f"{what} must be {expected}, got {type(value).__name__}")
+    return value
 
 
 def check_beta(beta):
