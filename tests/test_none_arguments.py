@@ -57,6 +57,7 @@ def valid_args(name, tmp_path):
         "with_evidence": [cg, {"a": 1}],
         "with_parameters": [cg, PARAMS],
         "format_result": ["PR", 0.5],
+        "ReadLimits": [1 << 24, 1 << 20, 1 << 21, 1 << 23, 10 << 20, 1 << 28, 1 << 28],
         "model_format": [str(uai)],
         "read_conllu": [_io.StringIO("1\tHi\thi\tINTJ\t_\t_\t0\troot\t_\t_\n\n"), "upos"],
         "read_evidence": [_io.StringIO("1 0 1\n"), IO.read_uai(str(uai))],
