@@ -5,7 +5,12 @@ A *seed* is a valid file: model files (``.uai`` MARKOV and BAYES, libDAI
 MPE, PR) and saved state (``Parameters``, training checkpoints, saved
 taggers). A *variant* is a seed after one to three mutations, drawn from a
 generator seeded by the variant's number, so every run of the same number
-builds the same file. Text mutations work on tokens (a count off by one or
+builds the same file. UAI models also get mutations that keep them
+consistent (a variable's states changed and its tables rebuilt, tables of
+zeros or of extreme potentials such as 1e300 and subnormals, constant
+factors, factors repeated, removed or added, the preamble switched), so that
+inference runs on odd models, not only the parser on broken ones. Text
+mutations work on tokens (a count off by one or
 multiplied by a power of ten, a huge or odd number, a token deleted,
 duplicated, swapped or inserted, a line deleted or repeated, the file cut
 short) and on bytes (bit flips, inserted bytes that are not UTF-8 or are
@@ -17,7 +22,8 @@ shape or dtype) or corrupt the zip bytes.
 and for model and evidence files runs ``fgebm`` in this process on it
 (``infer`` for a task, ``info`` or ``convert``), and reports what happened:
 ``ok``, a documented error, or a finding (an exception of another class, a
-traceback or an unexpected exit status from the command line, more than the
+traceback or an unexpected exit status from the command line, a result file
+that does not read back or whose marginals do not sum to one, more than the
 time or memory target). Peak memory is read from ``/proc/self/status``
 (``VmHWM``, reset through ``/proc/self/clear_refs`` before each variant).
 """
@@ -234,7 +240,86 @@ def _mutate_bytes(data, rng):
     return bytes(data)
 
 
+def _parse_uai(text):
+    """``(network, cards, scopes, tables)`` of a UAI model without comments (tables as token lists)."""
+    w = text.split()
+    n = int(w[1])
+    cards = [int(c) for c in w[2:2 + n]]
+    i = 2 + n
+    scopes = []
+    for _ in range(int(w[i])):
+        size = int(w[i + 1])
+        scopes.append([int(v) for v in w[i + 2:i + 2 + size]])
+        i += 1 + size
+    i += 1
+    tables = []
+    for _ in scopes:
+        size = int(w[i])
+        tables.append(w[i + 1:i + 1 + size])
+        i += 1 + size
+    return w[0], cards, scopes, tables
+
+
+def _format_uai(network, cards, scopes, tables):
+    lines = [network, str(len(cards)), " ".join(map(str, cards)), str(len(scopes))]
+    lines += [" ".join(map(str, [len(scope), *scope])) for scope in scopes]
+    for table in tables:
+        lines += ["", str(len(table)), " ".join(table)]
+    return "\n".join(lines) + "\n"
+
+
+#: Potentials a structural mutation writes: ordinary, zero, tiny, huge, subnormal.
+_EXTREME = ["0", "1", "0.5", "1e-300", "1e300", "1.7e308", "4.9e-324", "1e-320", "3"]
+
+
+def _random_table(rng, size, extreme):
+    if extreme:
+        return [str(rng.choice(_EXTREME)) for _ in range(size)]
+    values = rng.exponential(size=size)
+    values[rng.random(size) < 0.2] = 0.0
+    return [repr(float(v)) for v in values]
+
+
+def _mutate_uai_structure(text, rng):
+    """A mutation that keeps a UAI model consistent: cardinalities, scopes, tables, constants, the preamble."""
+    network, cards, scopes, tables = _parse_uai(text)
+    op = rng.integers(6)
+    if op == 0 and cards:  # a variable gets another number of states; its factors new tables
+        v = int(rng.integers(len(cards)))
+        cards[v] = int(rng.choice([1, 2, 3, 7, 50]))
+        for f, scope in enumerate(scopes):
+            if v in scope:
+                size = int(np.prod([cards[u] for u in scope]))
+                tables[f] = _random_table(rng, size, False) if size <= 200_000 else tables[f]
+    elif op == 1 and tables:  # a table of extreme values (all zero, tiny, huge, subnormal)
+        f = int(rng.integers(len(tables)))
+        tables[f] = ["0"] * len(tables[f]) if rng.random() < 0.3 else _random_table(rng, len(tables[f]), True)
+    elif op == 2:  # a constant factor
+        scopes.append([])
+        tables.append([str(rng.choice(_EXTREME))])
+    elif op == 3 and scopes:  # a factor repeated or removed
+        f = int(rng.integers(len(scopes)))
+        if rng.random() < 0.5:
+            scopes.append(list(scopes[f]))
+            tables.append(list(tables[f]))
+        else:
+            del scopes[f], tables[f]
+    elif op == 4 and cards:  # a new factor over random variables (up to 4)
+        scope = sorted(rng.choice(len(cards), size=min(len(cards), int(rng.integers(1, 5))), replace=False).tolist())
+        size = int(np.prod([cards[u] for u in scope]))
+        if size <= 200_000:
+            scopes.append(scope)
+            tables.append(_random_table(rng, size, rng.random() < 0.5))
+    else:
+        network = "BAYES" if network == "MARKOV" else "MARKOV"
+    return _format_uai(network, cards, scopes, tables)
+
+
 def _mutate_text_file(data, name, rng):
+    if name.endswith(".uai") and rng.random() < 0.4:
+        for _ in range(int(rng.integers(1, 3))):
+            data = _mutate_uai_structure(data.decode("utf-8"), rng).encode("utf-8")
+        return data
     packed = name.endswith(".gz")
     if packed and rng.random() < 0.3:
         return _mutate_bytes(data, rng)  # the compressed stream itself
@@ -386,7 +471,8 @@ def _command(seed, path, folder, rng):
     """The ``fgebm`` arguments run on a model or evidence variant."""
     if seed.kind == "evidence":
         model = os.path.join(folder, seed.model[0])
-        return ["infer", model, "--evidence", path, "--task", str(rng.choice(["MAR", "MPE", "PR"]))]
+        return ["infer", model, "--evidence", path, "--task", str(rng.choice(["MAR", "MPE", "PR"])),
+                "--out", os.path.join(folder, "answer.txt")]
     pick = rng.integers(5)
     if pick == 3:
         return ["info", path]
@@ -414,6 +500,21 @@ def _cli(args):
     finally:
         cli._failure = failure
     return status, err.getvalue(), (caught or [None])[0]
+
+
+def _check_answer(path, task):
+    """What is wrong with the result file ``fgebm infer`` wrote (an empty list when it reads back as an answer)."""
+    try:
+        found, value = read_result(path)
+    except ParseError as exc:
+        return [f"fgebm infer wrote a result that does not read back: {exc}"]
+    if found != task:
+        return [f"fgebm infer --task {task} wrote a {found} result"]
+    if task == "MAR":
+        sums = np.array([m.sum() for m in value])
+        if len(sums) and not np.allclose(sums, 1.0, atol=1e-6):
+            return [f"MAR marginals sum to {sums.min()} .. {sums.max()}"]
+    return []
 
 
 def run_variant(seeds, number, folder):
@@ -450,6 +551,8 @@ def run_variant(seeds, number, folder):
     status = None
     if seed.kind in ("model", "evidence"):
         args = _command(seed, path, folder, rng)
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(os.path.join(folder, "answer.txt"))
         status, err, exc = _cli(args)
         lines = err.strip().splitlines()
         if exc is not None and not isinstance(exc, DOCUMENTED[seed.kind] + INFERENCE):
@@ -460,6 +563,8 @@ def run_variant(seeds, number, folder):
             findings.append(f"fgebm {args[0]} printed more than one-line messages: {err.strip()[:300]}")
         if status == 0 and outcome != "ok":
             findings.append(f"fgebm {args[0]} succeeded where the loader raised {outcome}")
+        if status == 0 and args[0] == "infer" and "--out" in args:
+            findings += _check_answer(args[args.index("--out") + 1], args[args.index("--task") + 1])
     seconds = time.perf_counter() - start
     peak = max(0, _status("VmHWM") - base)
     over = [f"took {seconds:.1f} s"] * (seconds > TIME_LIMIT) + [f"used {peak / 2**20:.0f} MiB"] * (peak > MEMORY_LIMIT)
