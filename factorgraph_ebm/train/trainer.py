@@ -510,9 +510,10 @@ class _Run:
     def objective(self, indices, params, where):
         """Mean loss, regularized objective and its gradient on the examples ``indices``.
 
-        Raises :class:`TrainingError` on a non-finite loss or gradient, or when
-        ``params`` make an energy table NaN or -inf (the values before the step
-        stay in ``self.params``).
+        Raises :class:`TrainingError` on a non-finite loss or gradient (the
+        values the step started from stay in ``self.params``), or when
+        ``params`` make an energy table NaN or -inf (``self.params`` goes back
+        to the last values whose tables were finite, ``self.good``).
         """
         try:
             with np.errstate(over="ignore", invalid="ignore"):   # non-finite results are named below
@@ -522,8 +523,13 @@ class _Run:
             fault = _table_fault(dict.fromkeys(graphs), params, self.good)   # one pass per distinct graph
             if fault is None:
                 raise
-            raise TrainingError(f"training stopped at {where}: {fault}; parameters_ keeps the last finite values, "
-                                "those before this step (lower the learning rate?)") from exc
+            if params is self.params and self.good is not params:
+                # the update that produced ``params`` broke the tables: back to the values before it, which work
+                self.params = self.good
+                self.n_iter -= 1
+            raise TrainingError(f"training stopped at {where}: {fault}; parameters_ keeps the last values whose "
+                                "energy tables are finite, those before the update that broke them "
+                                "(lower the learning rate?)") from exc
         reg, reg_grad = regularization(params, self.l2, self.l1)
         grad = Gradient.wrap({k: res.gradient[k] + reg_grad[k] for k in params})
         bad = _nonfinite_name(grad)

@@ -1,8 +1,9 @@
 """Training faults (issue 14): parameters that overflow the energy tables, non-finite starting values.
 
 Every optimizer stops with a TrainingError naming the epoch, the step, the
-examples, the factor and the parameter, and ``parameters_`` keeps the finite
-values the failing step started from (those of a run stopped one step earlier).
+examples, the factor and the parameter, and ``parameters_`` keeps the last good
+values: those before the update that broke a table (they still compile), the
+finite values the failing step started from after a non-finite loss.
 """
 
 import warnings
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from ebm_models import binary_classifier
-from factorgraph_ebm import DeclarationError, Energy, FactorGraph, Trainer, TrainingError, compile_graph
+from factorgraph_ebm import DeclarationError, Energy, FactorGraph, Parameters, Trainer, TrainingError, compile_graph
 from factorgraph_ebm.models import ChainTagger
 from factorgraph_ebm.train import LBFGS, SGD, Adam, check_finite_parameters, load_checkpoint
 
@@ -56,23 +57,25 @@ def test_a_step_that_overflows_a_table_names_epoch_step_examples_factor_and_para
         warnings.simplefilter("error")              # no overflow RuntimeWarning escapes either
         with pytest.raises(TrainingError, match=r"training stopped at epoch (\d+), step (\d+) \(batch \d+, examples "
                            r"\[[\d, ]+\]\): parameter 'w' made the energy table of factor 'score' contain -inf; "
-                           r"parameters_ keeps the last finite values") as err:
+                           r"parameters_ keeps the last values whose energy tables are finite") as err:
             trainer.fit(graphs, y, parameters={"w": np.zeros(2)})
     assert isinstance(err.value.__cause__, DeclarationError)
     step = int(err.value.args[0].split("step ")[1].split(" ")[0])
-    assert step > 1 and trainer.n_iter_ == step - 1
+    # step S evaluated the values of update S - 1, which broke the table: back to the values before that update
+    assert step > 1 and trainer.n_iter_ == step - 2
     if trainer.n_epochs_:                            # the checkpoint is the last completed epoch's
         saved, _, _, meta = load_checkpoint(tmp_path / "ckpt")
-        assert meta["epoch"] == trainer.n_epochs_ and np.isfinite(saved["w"]).all()
+        assert meta["epoch"] == trainer.n_epochs_
     assert np.isfinite(trainer.parameters_["w"]).all()
-    # the values the failing step started from: those of a run stopped one step earlier
     steps_per_epoch = 1 if batch_size is None else 2
-    if (step - 1) % steps_per_epoch == 0:
-        earlier = Trainer(max_epochs=(step - 1) // steps_per_epoch, **settings)
-        earlier.fit(graphs, y, parameters={"w": np.zeros(2)})
-        assert trainer.parameters_ == earlier.parameters_
-    with pytest.raises(DeclarationError, match="contains -inf"), np.errstate(over="ignore"):   # they overflow
-        compile_graph(graphs, parameters=trainer.parameters_)
+    if (step - 2) % steps_per_epoch == 0:            # those of a run stopped two steps earlier
+        if step == 2:
+            assert trainer.parameters_ == Parameters({"w": np.zeros(2)})
+        else:
+            earlier = Trainer(max_epochs=(step - 2) // steps_per_epoch, **settings)
+            earlier.fit(graphs, y, parameters={"w": np.zeros(2)})
+            assert trainer.parameters_ == earlier.parameters_
+    compile_graph(graphs, parameters=trainer.parameters_)   # the last good values: their tables are finite
 
 
 def test_lbfgs_stops_on_a_table_that_turns_nan_and_keeps_the_last_finite_point():
@@ -91,8 +94,9 @@ def test_sgd_on_a_custom_energy_names_its_parameter():
     with pytest.raises(TrainingError, match=r"epoch 2, step 2 .*parameter 'w' made the energy table of "
                                             r"factor 'barrier' contain NaN"):
         trainer.fit(barrier_graph(), [1], parameters={"w": np.array([0.5])})
-    earlier = Trainer(max_epochs=1, **settings).fit(barrier_graph(), [1], parameters={"w": np.array([0.5])})
-    assert trainer.parameters_ == earlier.parameters_ and trainer.parameters_["w"][0] > 1.0
+    # step 1's update broke the table (evaluated at step 2): back to the starting values, which still compile
+    assert trainer.parameters_ == Parameters({"w": np.array([0.5])}) and trainer.n_iter_ == 0
+    compile_graph(barrier_graph(), parameters=trainer.parameters_)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "lbfgs"])
