@@ -303,13 +303,20 @@ class _JunctionAnswers:
         if beta == np.inf:
             weights = (weights > 0).astype(np.float64)
         total = np.add.reduceat(weights, out_ptr[:-1]) if len(weights) else weights
-        probs = weights / np.repeat(total, out_len)
+        weights /= np.repeat(total, out_len)       # in place: table-sized arrays are few (factor entries can be 1e7)
+        probs = weights
         # factor marginals, factor-entry layout (factors without free variables: 1 at their one entry)
-        fprob = np.ones(int(red.table_ptr[-1]))
-        fprob[_ranges(red.table_ptr[fac], np.diff(red.table_ptr)[fac])] = probs[:out_ptr[n_fac]]
-        factor = np.repeat(np.arange(compiled.n_factors), np.diff(red.table_ptr))
+        sizes = np.diff(red.table_ptr)
+        dest = np.repeat(compiled.factor_entry_ptr[:-1] - w.block_ptr[w.factor_block], sizes)
+        dest += self.red_index
         self._factor = np.zeros(int(compiled.factor_entry_ptr[-1]))
-        self._factor[compiled.factor_entry_ptr[factor] + self.red_index - w.block_ptr[w.factor_block[factor]]] = fprob
+        if n_fac == compiled.n_factors:
+            self._factor[dest] = probs[:out_ptr[n_fac]]
+        else:
+            free = np.repeat(tree.home >= 0, sizes)
+            self._factor[dest[free]] = probs[:out_ptr[n_fac]]
+            self._factor[dest[~free]] = 1.0
+        del dest
         marg = np.zeros(int(w.var_state_ptr[-1]))
         marg[_ranges(w.var_state_ptr[freev], w.var_states[freev])] = probs[out_ptr[n_fac]:]
         fixed = np.flatnonzero(red.fixed >= 0)
