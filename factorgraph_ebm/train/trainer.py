@@ -589,7 +589,22 @@ class _Run:
         template = self.params
         data_loss = _PointValues()
 
+        faults, started = [], []
+
         def fun(theta):
+            try:
+                out = evaluate(theta)
+                started.append(True)
+                return out
+            except TrainingError as exc:
+                if not started:                 # the starting point itself: nothing to fall back to
+                    raise
+                # a trial point of the line search broke a table or the loss: too far, the search steps back
+                faults.append(str(exc))
+                logger.debug("L-BFGS trial point refused: %s", exc)
+                return np.inf, np.zeros_like(theta)
+
+        def evaluate(theta):
             params = template.unflatten(theta)
             value = objective = 0.0
             where = f"epoch {self.epoch + 1}, L-BFGS iteration {self.n_iter + 1}"
@@ -621,10 +636,10 @@ class _Run:
         if res.status == 0 and res.nit < self.optimizer.max_iter:
             self.stop_reason = "converged"
         elif res.status == 2:
-            warnings.warn(
-                f"L-BFGS stopped after {int(res.nit)} iterations without converging ({res.message}); a non-smooth "
-                f"loss ({self.loss.name!r}) often stops it at once: use optimizer='adam' or 'sgd'",
-                ConvergenceWarning, stacklevel=4)
+            why = (f"its trial points kept failing ({faults[-1]})" if faults else
+                   f"a non-smooth loss ({self.loss.name!r}) often stops it at once: use optimizer='adam' or 'sgd'")
+            warnings.warn(f"L-BFGS stopped after {int(res.nit)} iterations without converging ({res.message}); "
+                          f"{why}", ConvergenceWarning, stacklevel=4)
         x = res.x
         value = data_loss.get(x)
         if value is None:                  # an optimizer that returns a copy of the point it evaluated
