@@ -49,6 +49,10 @@ MEMORY_FRACTION = 0.25
 SECONDS_PER_ENTRY = 6e-8
 #: Bytes per predicted entry: float64 node tables, messages and the reduced factors' index.
 _BYTES_PER_ENTRY = 8
+#: Arrays of the size of the reduced factor tables a run holds at its peak, in entries per table
+#: entry: the reduced energies and their index (``_Reduced.tables``), then, for the marginals, the
+#: entry weights, their destination index and the factor marginals (``_JunctionAnswers._marginals``).
+_TABLE_COPIES = 5.0
 
 
 def default_memory_budget():
@@ -152,9 +156,9 @@ class _Reduced:
 def _predict(compiled, budget):
     """``(reduced, order, ExactCost)`` for a compiled graph and a memory budget in bytes."""
     red = _Reduced(compiled)
-    cap = budget / _BYTES_PER_ENTRY - 2.0 * red.table_ptr[-1]
+    cap = budget / _BYTES_PER_ENTRY - _TABLE_COPIES * red.table_ptr[-1]
     order = elimination_order(red.k, (red.scope_ptr, red.scope_var), max_entries=max(cap, 1.0))
-    entries = float(order.total_entries + 2.0 * red.table_ptr[-1])
+    entries = float(order.total_entries + _TABLE_COPIES * red.table_ptr[-1])
     nbytes = _BYTES_PER_ENTRY * entries
     seconds = SECONDS_PER_ENTRY * entries
     feasible = bool(order.complete and nbytes <= budget)
