@@ -4,7 +4,7 @@ import warnings
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from factorgraph_ebm import ConvergenceWarning, InferenceError, ZeroPartitionError, compile_graph, infer
@@ -91,10 +91,13 @@ def _fixed_point_gap(res):
 
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), inf_prob=st.sampled_from([0.0, 0.15]), ev_prob=st.sampled_from([0.0, 0.3]))
+@example(seed=142, inf_prob=0.15, ev_prob=0.0)   # Z = 0 that only global reasoning shows: no fixed point to check
 def test_converged_fixed_points_agree_and_satisfy_the_bp_equations(seed, inf_prob, ev_prob):
     rng = np.random.default_rng(seed)
     fg = random_graph(rng, 7, 11, max_states=3, max_arity=3, inf_prob=inf_prob, scale=0.4)
     ev = random_evidence(rng, fg, ev_prob)
+    if _run(fg, ev, 1.0, method="enumerate") is None:
+        return   # every assignment forbidden: loopy BP may settle anywhere (docs/errors.md, "Zero partition")
     runs = {}
     for schedule in LOOPY_SCHEDULES + ("auto",):
         res = _run(fg, ev, 1.0, method="bp", schedule=schedule, tol=1e-12, max_iter=2000)
