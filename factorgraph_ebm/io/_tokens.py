@@ -14,7 +14,7 @@ import zlib
 
 import numpy as np
 
-from ..exceptions import DeclarationTypeError, ParseError, ResourceLimitError
+from ..exceptions import DeclarationTypeError, ParseError
 
 __all__ = ["Tokens", "source_name", "write_lines", "format_numbers"]
 
@@ -39,10 +39,10 @@ def _is_gzip(path):
     return str(path).endswith(".gz")
 
 
-def _read_text(source, max_bytes=None):
-    """``(name, text)`` of a path (``.gz`` decompressed) or stream; ``max_bytes`` bounds what is read."""
+def _read_text(source, limits=None):
+    """``(name, text)`` of a path (``.gz`` decompressed) or stream; ``limits.text_bytes`` bounds what is read."""
     name = source_name(source)
-    size = -1 if max_bytes is None else max_bytes + 1
+    size = -1 if limits is None else limits.text_bytes + 1
     if isinstance(source, (str, os.PathLike)):
         try:
             with (gzip.open if _is_gzip(source) else open)(source, "rb") as fh:
@@ -54,11 +54,8 @@ def _read_text(source, max_bytes=None):
     else:
         raise DeclarationTypeError(f"source must be a path (str or os.PathLike) or an open text stream, "
                                    f"got {type(source).__name__}")
-    if max_bytes is not None and len(data) > max_bytes:
-        raise ResourceLimitError(
-            name, None, f"the text (decompressed) is longer than {max_bytes} bytes, over the limit "
-            f"text_bytes={max_bytes}; raise it with limits={{'text_bytes': ...}} or fgebm --limit text_bytes=VALUE",
-            "text_bytes", len(data), max_bytes)
+    if limits is not None:
+        limits.check("text_bytes", len(data), name, None, "the text (after decompression) holds at least")
     if isinstance(data, str):
         return name, data
     try:
@@ -117,7 +114,7 @@ class Tokens:
     """
 
     def __init__(self, source, comments="", limits=None):
-        self.path, text = _read_text(source, None if limits is None else limits.text_bytes)
+        self.path, text = _read_text(source, limits)
         if comments:
             # blank out comment lines, keeping their newline so line numbers stay right
             text = re.sub(rf"(?m)^[^\S\n]*[{re.escape(comments)}][^\n]*", "", text)
