@@ -14,6 +14,7 @@ __all__ = [
     "ParseError",
     "ResourceLimitError",
     "MemoryBudgetError",
+    "SamplingError",
     "TargetError",
     "TrainingError",
     "NotFittedError",
@@ -58,6 +59,11 @@ class ZeroPartitionError(FactorGraphError):
 
 class InferenceError(FactorGraphError):
     """An inference request is invalid (bad beta, method, or a model too large for it)."""
+
+
+class SamplingError(InferenceError):
+    """A sampler cannot run as asked: a chain in a state of zero probability that cannot
+    leave it, a forest sampler given a graph with a cycle, bad chain counts or seeds."""
 
 
 class TargetError(EvidenceError):
