@@ -76,6 +76,32 @@ def _pick(weights, a, k, total, u):
 
 
 @njit(**JIT_INLINE)
+def _pick_product(a, ua, b, ub, k, u):
+    """Index ``x`` with ``P(x) ∝ a[ua + x] b[ub + x]`` (inverse CDF for the uniform ``u``); -1 if the sum <= TINY.
+
+    One vectorised pass for the sum (unsigned offsets, so LLVM vectorises the
+    reduction), then a scan that stops at the pick. Rounding that runs past
+    the end picks the last positive weight.
+    """
+    total = 0.0
+    for x in range(k):
+        total += a[ua + x] * b[ub + x]
+    if not total > TINY:
+        return -1
+    target = u * total
+    acc = 0.0
+    last = -1
+    for x in range(k):
+        wx = a[ua + x] * b[ub + x]
+        if wx > 0.0:
+            last = x
+            acc += wx
+            if acc > target:
+                return x
+    return last
+
+
+@njit(**JIT_INLINE)
 def _pick_pair(w, beta, etables, msg_v2f, em, f, pe, s, u, scratch):
     """State of the child of pairwise factor ``f`` given its parent (edge ``pe``) in state ``s``."""
     e0 = w.factor_edge_ptr[f]
@@ -85,13 +111,9 @@ def _pick_pair(w, beta, etables, msg_v2f, em, f, pe, s, u, scratch):
     # the table as (parent state x child state): the C-order copy, or the transposed one
     r0 = w.block_ptr[w.factor_block[f]] + (0 if kp == 0 else len(w.tables) // 2) + s * kc
     m = w.edge_state_ptr[ec]
-    total = 0.0
-    for x in range(kc):
-        wx = etables[r0 + x] * em[m + x]
-        scratch[x] = wx
-        total += wx
-    if total > TINY:
-        return _pick(scratch, 0, kc, total, u)
+    x = _pick_product(etables, np.uint64(r0), em, np.uint64(m), np.uint64(kc), u)
+    if x >= 0:
+        return x
     # underflow (or nothing allowed): exact log-domain weights
     lo = INF
     for x in range(kc):

@@ -199,10 +199,11 @@ class _Plan:
                                      f"the tree of variable {compiled.var_name(int(dead[0]))!r})")
         arity = np.diff(w.factor_edge_ptr)
         sizes = np.diff(w.block_ptr)[w.factor_block]
-        big = arity >= 3
-        self.scratch = int(max(np.max(w.var_states), np.max(sizes[big], initial=1)))
+        self.scratch = int(max(np.max(w.var_states), np.max(sizes[arity >= 3], initial=1)))
+        # the draws visit only the nodes that sample something: roots, and factors with a child
+        steps = np.concatenate([parent_edge[:compiled.n_vars] < 0, arity >= 2])[order]
         self.wiring, self.beta, self.etables = w, beta, etables
-        self.order, self.parent_edge, self.v2f, self.em, self.eroot = order, parent_edge, v2f, em, eroot
+        self.order, self.parent_edge, self.v2f, self.em, self.eroot = order[steps], parent_edge, v2f, em, eroot
 
     def draws(self, n_draws, seed, first_draw):
         out = np.empty((n_draws, len(self.wiring.var_states)), dtype=np.int32)
