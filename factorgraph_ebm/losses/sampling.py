@@ -163,8 +163,7 @@ class SamplingLoss(Loss):
         """(n_rows, n_vars) int32 chains at the data: targets and evidence, latents drawn given them (one sweep)."""
         batch = ev.batch
         start = batch.positive
-        states = np.ascontiguousarray(np.broadcast_to(np.maximum(start, 0).astype(np.int32),
-                                                      (n_rows, len(start))))
+        states = np.repeat(np.maximum(start, 0).astype(np.int32)[None, :], n_rows, axis=0)   # a writable copy
         if (start < 0).any():       # free latents: draw them given y and x
             self._sweeps(with_clamped(ev.compiled, start), states, 1)
         return states

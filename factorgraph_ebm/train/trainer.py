@@ -430,8 +430,8 @@ class _Run:
         self.stochastic = bool(getattr(self.loss, "stochastic", False))
         if self.stochastic:
             if not self.optimizer.stepwise:
-                raise TrainingError(f"loss {self.loss.name!r} uses samples (its gradient is a random estimate); "
-                                    f"use sgd or adam, not {self.optimizer.name!r} (L-BFGS needs an exact objective)")
+                raise TrainingError(f"loss {self.loss.name!r} uses samples; use sgd or adam ({self.optimizer.name!r} "
+                                    "needs an exact objective and gradient, not a random estimate)")
             self.loss = copy.deepcopy(self.loss)    # its chains belong to this run, not to the caller's object
         if t.batch_size is not None:
             check_scalar(t.batch_size, "batch_size", int, low=1)
