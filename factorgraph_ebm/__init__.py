@@ -31,6 +31,7 @@ from .exceptions import (
 )
 from .graph import Energy, FactorGraph, LinearEnergy, Parameters, TableEnergy, VariableArray
 from .inference import InferenceResult, belief_propagation, energy, free_energy, infer
+from .sample import Samples, gibbs_sample
 from .train import Trainer, predict
 
 __version__ = "0.1.0"
@@ -52,6 +53,7 @@ __all__ = [
     "ParseError",
     "Parameters",
     "ResourceLimitError",
+    "Samples",
     "SamplingError",
     "TableEnergy",
     "TargetError",
@@ -63,6 +65,7 @@ __all__ = [
     "compile_graph",
     "energy",
     "free_energy",
+    "gibbs_sample",
     "infer",
     "predict",
     "with_evidence",

@@ -86,6 +86,7 @@ def valid_args(name, tmp_path):
         "token_features": [["Hello", "world"]],
         "word_shape": ["Hello"],
         "NLLLoss": [1.0],
+        "gibbs_sample": [cg, None],
     }
     return table[name]
 
@@ -94,6 +95,7 @@ def valid_args(name, tmp_path):
 EXEMPT = {
     "CompiledGraph": "a frozen dataclass of arrays built by compile_graph, not by users",
     "InferenceResult": "built by the inference methods, not by users",
+    "Samples": "built by the samplers, not by users",
     "LossResult": "built by Loss.evaluate, not by users",
     "Term": "built by the loss evaluation, not by users",
     "Parameters": "a dict: Parameters(None) is a TypeError of dict's own constructor signature",
@@ -107,7 +109,7 @@ EXEMPT = {
 NONE_ALLOWED = {
     ("compile_graph", 1), ("infer", 1), ("predict", 2), ("write_libdai", 2), ("write_uai", 2), ("write_uai", 3),
     ("Examples", 2), ("make_batch", 2), ("LinearEnergy", 1), ("LinearEnergy", 2), ("with_evidence", 1),
-    ("FeatureIndex", 0),
+    ("FeatureIndex", 0), ("gibbs_sample", 1),
 }
 
 

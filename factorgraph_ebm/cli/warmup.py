@@ -89,6 +89,17 @@ def _crf():
     tagger.predict(X), tagger.predict_marginals(X)
 
 
+def _sampling():
+    import numpy as np
+
+    from ..models.potts import potts_grid
+    from ..sample import gibbs_sample
+
+    grid = potts_grid(np.zeros((3, 3, 2)), 1.0)
+    for schedule in ("chromatic", "sequential"):
+        gibbs_sample(grid, n_chains=2, n_draws=2, burn_in=1, seed=0, schedule=schedule).energies()
+
+
 #: name -> (what it compiles, function, kernels it compiles). Ordered longest first, so two
 #: workers finish together; "exact" reuses the tree pass, compiled by then.
 GROUPS = {
@@ -103,6 +114,8 @@ GROUPS = {
     "crf": ("first-order CRF taggers: chain forward-backward and gradient, Viterbi, the L-BFGS recursion", _crf,
             ("chain.chain_forward_backward", "chain.emission_gradient", "chain.chain_viterbi",
              "lbfgs.lbfgs_direction", "lbfgs.lbfgs_push")),
+    "sampling": ("Gibbs sampling: chromatic and sequential sweeps, graph colouring", _sampling,
+                 ("gibbs._chromatic", "gibbs._class_sweep", "gibbs._sequential", "gibbs._greedy_colouring")),
     "marginals": ("factor marginals and the gradients of likelihood losses", _marginals,
                   ("bp._gather_costs", "bp._add_factor_marginals")),
     "exact": ("exact inference: elimination orders, the junction tree, enumeration", _exact,
