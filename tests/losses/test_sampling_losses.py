@@ -12,8 +12,6 @@ import zlib
 import numpy as np
 import pytest
 
-pytest.importorskip("factorgraph_ebm.sample.gibbs", reason="the sampler (branch h15-gibbs) is not merged yet")
-
 from ebm_models import chain_graph, chain_parameters, latent_graph, latent_parameters, tagging_data
 from factorgraph_ebm import FactorGraph, LinearEnergy, Trainer
 from factorgraph_ebm.exceptions import DeclarationError, ParseError, TrainingError
