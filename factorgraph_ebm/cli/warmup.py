@@ -107,7 +107,10 @@ def _forest_sampling():
     from ..sample import forest_sample
 
     chain = chain_graph(np.zeros((3, 2)), np.eye(2))
-    chain.add_factor([("y", 0), ("y", 1), ("y", 2)], np.zeros((2, 2, 2)))   # a loop until y0 is clamped
+    for name in "zuw":
+        chain.add_variable(name, 2)
+    chain.add_factor([("y", 0), ("y", 2), "z"], np.zeros((2, 2, 2)))   # a loop until y0 is clamped
+    chain.add_factor(["z", "u", "w"], np.zeros((2, 2, 2)))             # the any-arity path
     forest_sample(chain, {("y", 0): 1}, n_draws=2, seed=0)     # conditioned wiring, any-arity path
     forest_sample(chain_graph(np.zeros((3, 2)), np.eye(2)), n_draws=2, seed=0)   # the compiled wiring as is
 
