@@ -191,18 +191,65 @@ class _Plan:
         arity = np.diff(w.factor_edge_ptr)
         sizes = np.diff(w.block_ptr)[w.factor_block]
         self.scratch = int(max(np.max(w.var_states), np.max(sizes[arity >= 3], initial=1)))
-        # the draws visit only the nodes that sample something: roots, and factors with a child
-        steps = np.concatenate([parent_edge[:compiled.n_vars] < 0, arity >= 2])[order]
-        self.wiring, self.beta, self.etables = w, beta, etables
-        self.order, self.parent_edge, self.v2f, self.em, self.eroot = order[steps], parent_edge, v2f, em, eroot
+        self.prog, self.probs = _program(w, compiled.n_vars, order, parent_edge, em, eroot)
+        self.wiring, self.beta, self.etables, self.v2f = w, beta, etables, v2f
 
     def draws(self, n_draws, seed, first_draw):
         out = np.empty((n_draws, len(self.wiring.var_states)), dtype=np.int32)
-        with _jit.threads_for(n_draws * len(self.order)):
-            _kernels._forest_draws(self.wiring, self.beta, self.etables, self.order, self.parent_edge, self.v2f,
-                                   self.em, self.eroot, np.uint64(seed), np.uint64(first_draw), _jit.num_threads(),
-                                   out, self.scratch)
+        with _jit.threads_for(n_draws * len(self.prog)):
+            _kernels._forest_draws(self.wiring, self.beta, self.etables, self.prog, self.probs, self.v2f,
+                                   np.uint64(seed), np.uint64(first_draw), _jit.num_threads(), out, self.scratch)
         return out
+
+
+def _program(w, n_vars, order, parent_edge, em, eroot):
+    """The sampling program of :func:`kernels.forest_sampling._draw_range` and the probabilities it reads.
+
+    One row per node of ``order`` that draws something (roots, factors with a
+    child), in that order; ``probs`` holds, contiguous in step order, each
+    root's belief probabilities and each pairwise child's message
+    probabilities, so a draw reads both arrays front to back.
+    """
+    fs = _kernels
+    arity = np.diff(w.factor_edge_ptr)
+    steps = order[np.concatenate([parent_edge[:n_vars] < 0, arity >= 2])[order]]
+    prog = np.zeros((len(steps), 8), dtype=np.int64)
+    prog[:, fs.SITE] = steps
+    root = steps < n_vars
+    f = np.where(root, 0, steps - n_vars)
+    pair = ~root & (arity[f] == 2) if len(arity) else np.zeros(len(steps), dtype=bool)
+    general = ~root & ~pair
+    v = steps[root]
+    prog[root, fs.KIND] = fs.ROOT
+    prog[root, fs.CHILD] = v
+    prog[root, fs.K] = w.var_states[v]
+    pe = parent_edge[steps[~root]]
+    prog[~root, fs.PARENT] = w.edge_var[pe]
+    fp = f[pair]
+    pe_pair = parent_edge[steps[pair]]
+    e0 = w.factor_edge_ptr[fp]
+    ec = 2 * e0 + 1 - pe_pair
+    child = w.edge_var[ec]
+    prog[pair, fs.KIND] = fs.PAIR
+    prog[pair, fs.CHILD] = child
+    prog[pair, fs.K] = w.var_states[child]
+    prog[pair, fs.BASE] = w.block_ptr[w.factor_block[fp]] + np.where(pe_pair == e0, 0, len(w.tables) // 2)
+    prog[pair, fs.AUX] = w.edge_state_ptr[ec]
+    prog[general, fs.KIND] = fs.GENERAL
+    prog[general, fs.AUX] = parent_edge[steps[general]]
+    # probabilities in step order: roots' beliefs (eroot) and pairwise children's messages (em)
+    lengths = prog[:, fs.K]
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    prog[:, fs.M] = starts
+    src = np.zeros(len(steps), dtype=np.int64)
+    src[root] = w.var_state_ptr[v]
+    src[pair] = prog[pair, fs.AUX]
+    idx = np.repeat(src - starts, lengths) + np.arange(int(lengths.sum()))
+    which = np.repeat(root, lengths)
+    probs = np.empty(len(idx))
+    probs[which] = eroot[idx[which]]
+    probs[~which] = em[idx[~which]]
+    return prog, probs
 
 
 def forest_draws(compiled, n_draws, *, beta=1.0, seed=0, first_draw=0):
