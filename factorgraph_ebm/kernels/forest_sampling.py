@@ -14,11 +14,14 @@ the same order (each tree from its root), a draw
   the joint distribution exactly.
 
 :func:`_forest_weights` turns the final inward messages into probabilities once
-(``exp(-beta (m - min m))``); a pairwise factor's conditional then costs K
-multiplications per draw against the exp-space tables of
-:func:`.bp._exp_tables` (no exponential), with an exact log-domain path when
-that product underflows. Factors of arity >= 3 walk the table slice of the
-parent's state. Randomness is :mod:`.rng`'s counter-based draws keyed by
+(``exp(-beta (m - min m))``), and ``sample.forest`` lays out a sampling program
+(one int64 row per step, :data:`KIND` ... :data:`AUX`) with those probabilities
+in step order, so a draw streams through two arrays front to back instead of
+chasing the wiring (on a 100k-variable random tree that was 10x faster per
+draw). A pairwise factor's conditional then costs K multiplications per draw
+against the exp-space tables of :func:`.bp._exp_tables` (no exponential), with
+an exact log-domain path when that product underflows. Factors of arity >= 3
+walk the table slice of the parent's state. Randomness is :mod:`.rng`'s counter-based draws keyed by
 ``(seed, draw, 0)`` with site ``v`` for a root ``v`` and ``n_vars + f`` for
 factor ``f``, so a draw does not depend on the thread count or on the other
 draws of the call.

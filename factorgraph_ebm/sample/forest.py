@@ -33,6 +33,7 @@ _jit = lazy_module("factorgraph_ebm.kernels._jit")
 
 __all__ = ["forest_draws", "forest_sample"]
 
+
 def _count(value, name, low):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise SamplingError(f"{name} must be an int >= {low}, got {value!r} ({type(value).__name__})")
