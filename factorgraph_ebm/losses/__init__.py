@@ -23,6 +23,7 @@ from .margin import (
 )
 from .offending import OFFENDING
 from .penalties import regularization
+from .sampling import CDLoss, PCDLoss, SamplingLoss
 from ..exceptions import DeclarationError, DeclarationTypeError
 from ..utils.estimator import check_choice
 
@@ -30,6 +31,7 @@ __all__ = [
     "LOSS_ALIASES",
     "LOSSES",
     "Batch",
+    "CDLoss",
     "EnergyLoss",
     "Examples",
     "HingeLoss",
@@ -40,7 +42,9 @@ __all__ = [
     "MarginLoss",
     "NLLLoss",
     "OFFENDING",
+    "PCDLoss",
     "PerceptronLoss",
+    "SamplingLoss",
     "SimpleLoss",
     "SquareExponentialLoss",
     "SquareSquareLoss",
@@ -63,12 +67,16 @@ LOSSES = {
     "square-square": SquareSquareLoss,
     "square-exponential": SquareExponentialLoss,
     "mce": MCELoss,
+    "cd": CDLoss,
+    "pcd": PCDLoss,
 }
 
 #: Other names of the losses, for the "did you mean" of an unknown name (difflib cannot guess these).
 LOSS_ALIASES = {"crossentropy": "nll", "logloss": "nll", "loglikelihood": "nll", "likelihood": "nll",
                 "negativeloglikelihood": "nll", "crf": "nll", "svm": "hinge", "ssvm": "hinge",
-                "structuredsvm": "hinge", "structuredperceptron": "perceptron"}
+                "structuredsvm": "hinge", "structuredperceptron": "perceptron",
+                "contrastivedivergence": "cd", "cdk": "cd", "persistentcd": "pcd",
+                "persistentcontrastivedivergence": "pcd", "sml": "pcd"}
 
 
 def get_loss(loss, **options):

@@ -40,7 +40,8 @@ from ..inference.options import check_options
 from ..utils.validation import as_float_array, check_beta, check_type
 from .batch import Batch, Examples
 
-__all__ = ["Loss", "LossResult", "Term", "Derivative", "Evaluation", "parameter_gradient", "table_gradient"]
+__all__ = ["Loss", "LossResult", "Term", "Derivative", "Evaluation", "parameter_gradient", "table_gradient",
+           "sample_energies", "sample_offsets"]
 
 #: Keyword options of :func:`~factorgraph_ebm.infer` a loss may pass on (it sets method and beta itself).
 INFER_OPTIONS = tuple(p.name for p in inspect.signature(infer).parameters.values()
@@ -57,12 +58,53 @@ def factor_graph_index(compiled):
     return index
 
 
+def sample_offsets(compiled, states):
+    """(n_samples, F) int64 C-order index, inside each factor's table, of each full assignment (row) of ``states``.
+
+    The many-samples form of ``CompiledGraph.entry_offsets``: one gather and
+    one segmented sum over all samples at once.
+    """
+    w = compiled.wiring
+    states = np.asarray(states)
+    if not len(w.edge_var):
+        return np.zeros((len(states), compiled.n_factors), dtype=np.int64)
+    contrib = states[:, w.edge_var].astype(np.int64) * w.edge_stride
+    return np.add.reduceat(contrib, w.factor_edge_ptr[:-1], axis=1)
+
+
+def sample_energies(compiled, states):
+    """(n_samples, n_graphs) energy of every example of the batch under each full assignment (row) of ``states``.
+
+    Examples
+    --------
+    >>> from factorgraph_ebm import FactorGraph, compile_graph
+    >>> fg = FactorGraph()
+    >>> _ = fg.add_variable("a", 2); _ = fg.add_variable("b", 2)
+    >>> _ = fg.add_factor(["a", "b"], [[0.0, 1.0], [2.0, 3.0]])
+    >>> sample_energies(compile_graph(fg), np.array([[0, 0], [1, 0], [1, 1]]))
+    array([[0.],
+           [2.],
+           [3.]])
+    """
+    w = compiled.wiring
+    energies = w.tables[w.block_ptr[w.factor_block] + sample_offsets(compiled, states)]
+    ptr = compiled.graph_factor_ptr
+    out = np.zeros((len(energies), len(ptr) - 1))
+    nonempty = ptr[1:] > ptr[:-1]
+    if nonempty.any():
+        out[:, nonempty] = np.add.reduceat(energies, ptr[:-1][nonempty], axis=1)
+    return out
+
+
 class Derivative:
     """Derivative of one energy term with respect to every table entry, kept implicit.
 
     At every factor it is the indicator of a full assignment ``state`` (a
-    clamped energy or a minimum) or the factor marginals of an inference
-    ``result`` (a free energy), scaled per example by ``example_weight``. It is
+    clamped energy or a minimum), the mean of the indicators of many sampled
+    assignments (``state`` of shape (n_samples, n_vars): a Monte Carlo
+    estimate of the factor marginals, as the sampling losses use), or the
+    factor marginals of an inference ``result`` (a free energy), scaled per
+    example by ``example_weight``. It is
     never stored in the factor-entry layout unless asked (:meth:`entries`):
     :meth:`add_to_tables` accumulates it straight into the table layout, where
     factors that share a table (a chain's transition matrix) share entries.
@@ -70,7 +112,7 @@ class Derivative:
     Parameters
     ----------
     compiled : CompiledGraph
-    state : ndarray (n_vars,) int64, optional
+    state : ndarray (n_vars,) or (n_samples, n_vars) of int, optional
     result : InferenceResult, optional
         Exactly one of ``state`` and ``result``.
     example_weight : ndarray (n_examples,), optional
@@ -102,7 +144,18 @@ class Derivative:
         if self.result is not None:
             self.result.add_factor_marginals(out, weight)
             return
+        if self.state.ndim == 2:
+            w = self.compiled.wiring
+            at, weight = self._sample_positions(w.block_ptr[w.factor_block], weight)
+            out += np.bincount(at, weights=weight, minlength=len(out))
+            return
         out += np.bincount(self.compiled.table_positions(self.state), weights=weight, minlength=len(out))
+
+    def _sample_positions(self, base, weight):
+        """Flat positions ``base[f] + offset`` of every (sample, factor) and their weights ``weight[f] / n``."""
+        offsets = sample_offsets(self.compiled, self.state)
+        at = (base + offsets).ravel()
+        return at, np.broadcast_to(weight / len(offsets), offsets.shape).ravel()
 
     def entries(self, example_coef=None):
         """The derivative in the factor-entry layout (n_entries,), times ``example_coef`` per example."""
@@ -112,6 +165,9 @@ class Derivative:
         weight = np.repeat(self._factor_weight(coef), sizes)
         if self.result is not None:
             return weight * self.result.factor_marginal_array()
+        if self.state.ndim == 2:
+            at, wts = self._sample_positions(cg.factor_entry_ptr[:-1], self._factor_weight(coef))
+            return np.bincount(at, weights=wts, minlength=int(cg.factor_entry_ptr[-1]))
         out = np.zeros(int(cg.factor_entry_ptr[-1]))
         at = cg.factor_entry_ptr[:-1] + cg.entry_offsets(self.state)
         out[at] = weight[at]
@@ -361,6 +417,9 @@ class Loss:
     name = "loss"
     #: True when the loss needs the most offending incorrect answer.
     needs_offending = False
+    #: True when the loss draws samples (its value and gradient are random estimates): the Trainer then
+    #: refuses L-BFGS, seeds it from ``random_state`` and checkpoints its state (see :mod:`.sampling`).
+    stochastic = False
 
     def __init__(self, *, method="auto", infer_options=None):
         if infer_options is not None and not isinstance(infer_options, Mapping):

@@ -118,6 +118,9 @@ class Examples:
         Flat clamped states per example (-1 = free).
     targets : list of ndarray
         Flat target states per example (-1 off the outputs).
+    ids : ndarray (n_examples,) int64
+        Index of each example in the dataset it was first built as (kept by
+        :meth:`subset`), so a loss can keep state per example across batches.
 
     Examples
     --------
@@ -172,6 +175,7 @@ class Examples:
                                     f"{g.variable_name(int(clamped_out[0]))!r}; put it in the target")
             self.evidence.append(flat_ev)
             self.targets.append(_resolve_target(g, tg, outs, i))
+        self.ids = np.arange(n, dtype=np.int64)
 
     def __len__(self):
         return len(self.graphs)
@@ -182,6 +186,7 @@ class Examples:
         out.graphs = [self.graphs[i] for i in indices]
         out.evidence = [self.evidence[i] for i in indices]
         out.targets = [self.targets[i] for i in indices]
+        out.ids = self.ids[np.asarray(indices, dtype=np.int64)]
         return out
 
 
@@ -205,6 +210,8 @@ class Batch:
         Evidence plus target: the clamping of the positive phase.
     is_output : ndarray (n_vars,) bool
         Output variables.
+    example_ids : ndarray (n_examples,) int64
+        Dataset index of each example (``Examples.ids``).
     """
 
     def __init__(self, examples, parameters=None):
@@ -218,6 +225,7 @@ class Batch:
         self.is_output = self.target >= 0
         self.positive = np.where(self.is_output, self.target, self.evidence)
         self.compiled = with_clamped(compiled, self.evidence)
+        self.example_ids = examples.ids
         self.cache = {}
 
     @property

@@ -1,9 +1,11 @@
 """Training checkpoints: everything a run needs to continue exactly, in one ``.npz`` + JSON file.
 
-Arrays: the parameters, the best parameters (early stopping) and the
-optimizer's state. JSON: epoch and step counters, the shuffle generator's
-state, the history, early-stopping counters, and a fingerprint of the
-configuration (a checkpoint only resumes the same configuration).
+Arrays: the parameters, the best parameters (early stopping), the
+optimizer's state and, for a loss that samples, its persistent chains. JSON:
+epoch and step counters, the shuffle generator's state, the history,
+early-stopping counters, the sampling loss's seed and sweep counter, and a
+fingerprint of the configuration (a checkpoint only resumes the same
+configuration).
 """
 
 import numpy as np
@@ -20,7 +22,7 @@ FORMAT = "factorgraph_ebm.checkpoint"
 VERSION = 1
 
 
-def save_checkpoint(path, parameters, best_parameters, optimizer_arrays, meta):
+def save_checkpoint(path, parameters, best_parameters, optimizer_arrays, meta, loss_arrays=None):
     """Write a checkpoint atomically (a crash keeps the previous one intact).
 
     Parameters
@@ -30,12 +32,16 @@ def save_checkpoint(path, parameters, best_parameters, optimizer_arrays, meta):
     best_parameters : Parameters or None
     optimizer_arrays : dict str -> array
     meta : dict
-        JSON-able training state (counters, generator state, history...).
+        JSON-able training state (counters, generator state, history...;
+        ``loss_state`` for a loss that samples).
+    loss_arrays : dict str -> array, optional
+        Arrays of a sampling loss's state (its persistent chains), saved as ``loss/<name>``.
     """
     arrays = {f"param/{k}": v for k, v in parameters.items()}
     if best_parameters is not None:
         arrays.update({f"best/{k}": v for k, v in best_parameters.items()})
     arrays.update({f"opt/{k}": np.asarray(v) for k, v in optimizer_arrays.items()})
+    arrays.update({f"loss/{k}": np.asarray(v) for k, v in (loss_arrays or {}).items()})
     write_npz_json(path, arrays, {"format": FORMAT, "version": VERSION,
                                   "has_best": best_parameters is not None, **meta})
 
@@ -43,20 +49,23 @@ def save_checkpoint(path, parameters, best_parameters, optimizer_arrays, meta):
 #: Fields of a checkpoint's metadata (all required).
 FIELDS = ("format", "version", "has_best", "fingerprint", "optimizer", "rng", "epoch", "n_iter", "history",
           "best_value", "wait", "stop_reason")
+#: Fields a checkpoint may have: the state of a loss that samples (seed, sweep counter; chains in loss/ arrays).
+OPTIONAL_FIELDS = ("loss_state",)
 #: Why a run stopped, as saved in ``stop_reason``.
 STOP_REASONS = ("max_epochs", "early_stopping", "converged", "callback")
 _HISTORY = ("epoch", "loss", "objective", "val_score", "n_iter")
 
 
 def _groups(path, arrays):
-    """Split the entries ``param/<name>``, ``best/<name>``, ``opt/<slot>/<name>`` (anything else is refused)."""
-    groups = {"param": {}, "best": {}, "opt": {}}
+    """Split the entries ``param/<name>``, ``best/<name>``, ``opt/<slot>/<name>``, ``loss/<name>`` (anything else
+    is refused)."""
+    groups = {"param": {}, "best": {}, "opt": {}, "loss": {}}
     for key, value in arrays.items():
         prefix, _, name = key.partition("/")
         if prefix not in groups or not name:
-            raise ParseError(path, None, f"unexpected entry {key!r} (expected param/, best/ or opt/ arrays)")
+            raise ParseError(path, None, f"unexpected entry {key!r} (expected param/, best/, opt/ or loss/ arrays)")
         groups[prefix][name] = value
-    return groups["param"], groups["best"], groups["opt"]
+    return groups["param"], groups["best"], groups["opt"], groups["loss"]
 
 
 def check_optimizer_arrays(path, arrays, parameters, template=None):
@@ -144,8 +153,12 @@ def load_checkpoint(path):
     """
     arrays, meta = read_npz_json(path)
     check_format(path, meta, FORMAT, VERSION, "training checkpoint")
-    check_fields(path, meta, FIELDS)
-    params_arrays, best_arrays, opt_arrays = _groups(path, arrays)
+    check_fields(path, meta, FIELDS, OPTIONAL_FIELDS)
+    params_arrays, best_arrays, opt_arrays, loss_arrays = _groups(path, arrays)
+    if "loss_state" in meta:
+        check_dict(path, "loss_state", meta["loss_state"])
+    elif loss_arrays:
+        raise saved_error(path, f"loss/{sorted(loss_arrays)[0]}", "a loss array without a loss_state")
     params = check_parameter_arrays(path, "param/", params_arrays, {k: v.shape for k, v in params_arrays.items()})
     has_best = check_bool(path, "has_best", meta["has_best"])
     best_value = check_number(path, "best_value", meta["best_value"], allow_none=True)
@@ -171,6 +184,7 @@ def load_checkpoint(path):
     _check_history(path, meta["history"], epoch, n_iter)
     if meta["stop_reason"] is not None:
         check_choice(path, "stop_reason", meta["stop_reason"], STOP_REASONS)
+    meta = {**meta, "loss_arrays": loss_arrays}
     return params, best, opt_arrays, meta
 
 

@@ -44,8 +44,9 @@ def check_loss(loss):
     >>> check_loss("crossentropy")
     Traceback (most recent call last):
         ...
-    factorgraph_ebm.exceptions.DeclarationError: loss must be a Loss or one of ['energy', 'hinge', 'log', 'mce', \
-'nll', 'perceptron', 'simple', 'square-exponential', 'square-square'], got 'crossentropy'; did you mean 'nll'?
+    factorgraph_ebm.exceptions.DeclarationError: loss must be a Loss or one of ['cd', 'energy', 'hinge', 'log', \
+'mce', 'nll', 'pcd', 'perceptron', 'simple', 'square-exponential', 'square-square'], got 'crossentropy'; did you \
+mean 'nll'?
     """
     if isinstance(loss, Loss):
         return loss
@@ -101,6 +102,8 @@ def _describe(obj):
     """JSON description of a loss's configuration (callables by name, so it is stable across runs)."""
     out = {"class": type(obj).__name__}
     for key, value in sorted(vars(obj).items()):
+        if key.startswith("_"):         # private state (a sampling loss's chains), not configuration
+            continue
         out[key] = getattr(value, "__qualname__", None) if callable(value) else repr(value)
     return out
 
@@ -424,6 +427,12 @@ class _Run:
         self.trainer = t
         self.loss = get_loss(t.loss)
         self.optimizer = copy.deepcopy(get_optimizer(t.optimizer, t.learning_rate))
+        self.stochastic = bool(getattr(self.loss, "stochastic", False))
+        if self.stochastic:
+            if not self.optimizer.stepwise:
+                raise TrainingError(f"loss {self.loss.name!r} uses samples; use sgd or adam ({self.optimizer.name!r} "
+                                    "needs an exact objective and gradient, not a random estimate)")
+            self.loss = copy.deepcopy(self.loss)    # its chains belong to this run, not to the caller's object
         if t.batch_size is not None:
             check_scalar(t.batch_size, "batch_size", int, low=1)
         self.max_epochs = check_scalar(t.max_epochs, "max_epochs", int, low=0)
@@ -485,8 +494,21 @@ class _Run:
             self.rng = rng
             self.epoch, self.n_iter, self.history = meta["epoch"], meta["n_iter"], meta["history"]
             self.best_value, self.wait, self.stop_reason = meta["best_value"], meta["wait"], meta["stop_reason"]
+        if self.stochastic:
+            self.start_sampling(meta, resume)
         self.batches = {}
         self.val_batch = None
+
+    def start_sampling(self, meta, resume):
+        """Seed a sampling loss from ``random_state`` (unless it has its own seed), or restore its checkpointed state."""
+        if meta is None:
+            seed = self.loss.seed if self.loss.seed is not None else int(self.rng.integers(2 ** 63))
+            self.loss.reset_state(seed)
+            return
+        if "loss_state" not in meta:
+            raise TrainingError(f"checkpoint {resume!s} holds no state of the sampling loss {self.loss.name!r} "
+                                "(its chains and sweep counter); it was not written by this configuration")
+        self.loss.set_state(meta["loss_arrays"], meta["loss_state"], resume)
 
     # ------------------------------------------------------------ batches
     def batch(self, indices):
@@ -682,7 +704,10 @@ class _Run:
         meta = {"fingerprint": self.fingerprint, "optimizer": opt_meta, "rng": self.rng.bit_generator.state,
                 "epoch": self.epoch, "n_iter": self.n_iter, "history": self.history,
                 "best_value": self.best_value, "wait": self.wait, "stop_reason": self.stop_reason}
-        save_checkpoint(path, self.params, self.best, opt_arrays, meta)
+        loss_arrays = None
+        if self.stochastic:
+            loss_arrays, meta["loss_state"] = self.loss.get_state()
+        save_checkpoint(path, self.params, self.best, opt_arrays, meta, loss_arrays)
 
     def publish(self):
         """Copy the training state to the trainer's fitted attributes."""

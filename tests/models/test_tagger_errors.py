@@ -33,7 +33,7 @@ def fitted():
 
 SETTINGS = [
     (fit(loss="crossentropy"), DeclarationError,
-     r"loss must be one of \['energy', .*\], got 'crossentropy'; did you mean 'nll'\?"),
+     r"loss must be one of \['cd', 'energy', .*\], got 'crossentropy'; did you mean 'nll'\?"),
     (fit(loss="hindge"), DeclarationError, r"got 'hindge'; did you mean 'hinge'\?"),
     (fit(optimizer="L-BFGS"), DeclarationError,
      r"optimizer must be one of \['adam', 'auto', 'lbfgs', 'sgd'\], got 'L-BFGS'; did you mean 'lbfgs'\?"),

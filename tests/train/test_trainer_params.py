@@ -54,7 +54,7 @@ def test_sklearn_clone_gives_an_unfitted_trainer_with_equal_arguments():
 
 @pytest.mark.parametrize("settings, message", [
     (dict(loss="crossentropy", optimizer="sgd"),
-     r"loss must be a Loss or one of \['energy', .*'square-square'\], got 'crossentropy'; did you mean 'nll'\?"),
+     r"loss must be a Loss or one of \['cd', 'energy', .*'square-square'\], got 'crossentropy'; did you mean 'nll'\?"),
     (dict(loss="perceptorn"), r"got 'perceptorn'; did you mean 'perceptron'\?"),
     (dict(loss="NLL"), r"got 'NLL'; did you mean 'nll'\?"),
     (dict(loss="l2"), r"loss must be a Loss or one of \[.*\], got 'l2'$"),        # nothing close: no guess
