@@ -184,6 +184,12 @@ class SamplingLoss(Loss):
         return Term(energies.mean(axis=0), Derivative(ev.compiled, state=samples), None)
 
 
+def _shared_term(compiled, pool_compiled, pool):
+    """The negative term of a batch of copies of one graph from a pool of its samples (counted once)."""
+    energy = sample_energies(pool_compiled, pool)[:, 0].mean()
+    return Term(np.full(compiled.n_graphs, energy), Derivative(compiled, state=pool, shared=True), None)
+
+
 class CDLoss(SamplingLoss):
     """Contrastive divergence CD-k: chains start at the training data and run ``k`` Gibbs sweeps.
 
@@ -370,7 +376,12 @@ class PCDLoss(SamplingLoss):
 
     # ---------------------------------------------------------- sampling
     def _negative_samples(self, ev):
-        return self._pool_samples(ev) if self.chains == "pool" else self._per_example_samples(ev)
+        return self._per_example_samples(ev)
+
+    def _negative_term(self, ev):
+        if self.chains == "pool":
+            return self._pool_term(ev)
+        return super()._negative_term(ev)
 
     def _per_example_samples(self, ev):
         batch, cg = ev.batch, ev.compiled
@@ -398,7 +409,7 @@ class PCDLoss(SamplingLoss):
             self._chains[int(j)] = states[:, ptr[i]:ptr[i + 1]].copy()
         return states
 
-    def _pool_samples(self, ev):
+    def _pool_term(self, ev):
         batch, cg = ev.batch, ev.compiled
         graph = batch.examples.graphs[0]
         n_local = graph.n_vars
@@ -417,7 +428,7 @@ class PCDLoss(SamplingLoss):
                                 f"has {n_local}: call reset_state() before training another model")
         _check_states(pool_cg, self._pool, "PCDLoss: pool particle")
         self._sweeps(pool_cg, self._pool, self.k)
-        return np.tile(self._pool, (1, batch.n_examples))
+        return _shared_term(cg, pool_cg, self._pool.copy())
 
 
 def _graphs_and_evidence(examples):

@@ -16,6 +16,7 @@ from ebm_models import chain_graph, chain_parameters, latent_graph, latent_param
 from factorgraph_ebm import FactorGraph, LinearEnergy, Trainer
 from factorgraph_ebm.exceptions import DeclarationError, ParseError, TrainingError
 from factorgraph_ebm.losses import LOSSES, CDLoss, NLLLoss, PCDLoss, get_loss, make_batch
+from factorgraph_ebm.losses.base import Derivative, sample_energies
 from factorgraph_ebm.train import load_checkpoint
 from factorgraph_ebm.utils.npz import read_npz_json, write_npz_json
 
@@ -119,6 +120,25 @@ def test_value_is_positive_free_energy_minus_mean_sample_energy():
     energies = np.array([out.compiled.graph_energies(s.astype(np.int64)) for s in samples])
     pos = NLLLoss(method="exact")(batch, parameters=params).terms["positive"].values
     np.testing.assert_allclose(out.values, pos - energies.mean(axis=0))
+
+
+def test_a_shared_pool_counts_like_one_copy_of_it_per_example():
+    rng = _rng("shared-pool")
+    graph = latent_graph(rng, loopy=True)
+    params = latent_parameters(rng, loopy=True)
+    batch = make_batch(graph, [0, 2, 1], parameters=params)
+    out = PCDLoss(k=2, n_chains=6, chains="pool", seed=1)(batch, parameters=params)
+    neg = out.terms["negative"]
+    pool = neg.derivative.state
+    assert pool.shape == (6, graph.n_vars)
+    tiled = Derivative(out.compiled, state=np.tile(pool, (1, 3)))     # the pool repeated for every example
+    coef = np.array([1.0, -2.0, 0.5])
+    np.testing.assert_allclose(neg.derivative.entries(coef), tiled.entries(coef))
+    a, b = np.zeros(len(out.compiled.wiring.tables) // 2), np.zeros(len(out.compiled.wiring.tables) // 2)
+    neg.derivative.add_to_tables(a, coef)
+    tiled.add_to_tables(b, coef)
+    np.testing.assert_allclose(a, b)
+    np.testing.assert_allclose(neg.values, sample_energies(out.compiled, np.tile(pool, (1, 3))).mean(axis=0))
 
 
 def test_evidence_stays_clamped_in_the_negative_samples():
