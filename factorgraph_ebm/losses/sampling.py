@@ -13,7 +13,9 @@ the free variables (outputs y and latents z, evidence x clamped) drawn by
 
 The positive phase is computed as :class:`~factorgraph_ebm.losses.NLLLoss`
 does: the free energy over the latents with y clamped (exact or BP, per the
-loss's ``method``), or simply ``E(y_i)`` without latents. The derivative of
+loss's ``method``), or simply ``E(y_i)`` without latents; with
+``latent="sample"`` it is sampled too (Gibbs over z with y clamped), for
+models where even the clamped graph is beyond inference. The derivative of
 the negative phase is the mean over the samples of the indicator of each
 factor's table entry (:class:`~factorgraph_ebm.losses.base.Derivative` built
 from many states), so the loss plugs into the same machinery as the others.
@@ -37,12 +39,14 @@ from ..exceptions import DeclarationError, FactorGraphError, ParseError, Trainin
 from ..utils.validation import check_beta, check_scalar
 from .base import Derivative, Loss, Term, sample_energies
 
-__all__ = ["SamplingLoss", "CDLoss", "PCDLoss", "SCHEDULES", "CHAINS"]
+__all__ = ["SamplingLoss", "CDLoss", "PCDLoss", "SCHEDULES", "CHAINS", "LATENT"]
 
 #: Gibbs schedules the sampling losses accept (see :func:`factorgraph_ebm.sample.gibbs.run_chains`).
 SCHEDULES = ("chromatic", "sequential")
 #: How :class:`PCDLoss` keeps its persistent chains.
 CHAINS = ("per-example", "pool")
+#: How the sampling losses treat the latent variables of the positive phase.
+LATENT = ("infer", "sample")
 _MAX_SEED = 2 ** 63
 
 
@@ -71,6 +75,13 @@ class SamplingLoss(Loss):
         particles in the pool).
     beta : float > 0
         Inverse temperature of the model distribution (as in NLLLoss).
+    latent : {"infer", "sample"}
+        Positive phase with latent variables z: ``"infer"`` uses the free
+        energy over z with y_i clamped (exact or BP, ``method``), as NLL does;
+        ``"sample"`` uses ``n_chains`` Gibbs samples of z given y_i and x
+        (``max(k, 1)`` sweeps from a fresh start each evaluation: exact after
+        one sweep when the latents are independent given y and x, as in an
+        RBM) and reports their mean energy in place of the free energy.
     schedule : {"chromatic", "sequential"}
         Gibbs schedule of the sampler.
     seed : int or None
@@ -83,10 +94,13 @@ class SamplingLoss(Loss):
 
     stochastic = True
 
-    def __init__(self, k=1, *, n_chains=1, beta=1.0, schedule="chromatic", seed=None, method="auto",
-                 infer_options=None):
+    def __init__(self, k=1, *, n_chains=1, beta=1.0, latent="infer", schedule="chromatic", seed=None,
+                 method="auto", infer_options=None):
         super().__init__(method=method, infer_options=infer_options)
         owner = type(self).__name__
+        if latent not in LATENT:
+            raise DeclarationError(f"{owner}: latent must be one of {list(LATENT)}, got {latent!r}")
+        self.latent = latent
         self.k = _option(k, "k", owner, int, 0)
         self.n_chains = _option(n_chains, "n_chains", owner, int, 1)
         self.beta = check_beta(beta)
@@ -172,8 +186,28 @@ class SamplingLoss(Loss):
         """(n_samples, n_vars) states of the whole batch whose indicators estimate the model's expectation."""
         raise NotImplementedError
 
+    def _positive(self, ev):
+        """The positive term: inference over the latents, or (``latent="sample"``) Gibbs samples of them."""
+        if self.latent == "infer" or not (ev.batch.positive < 0).any():
+            return ev.positive(self.beta)
+        return ev.cached("positive", ("samples", self._sweep), lambda: self._sampled_positive(ev))
+
+    def _sampled_positive(self, ev):
+        states = self._data_states(ev, self.n_chains)
+        cg = with_clamped(ev.compiled, ev.batch.positive)
+        self._sweeps(cg, states, max(self.k, 1) - 1)
+        ev.sampled_start = states      # where the CD chains start (the latents already drawn)
+        return Term(sample_energies(cg, states).mean(axis=0), Derivative(cg, state=states.copy()), None)
+
+    def _start_states(self, ev, n_rows):
+        """Chains at the data (latents drawn given it); the positive samples when there are some."""
+        start = getattr(ev, "sampled_start", None)
+        if start is not None and len(start) == n_rows:
+            return start
+        return self._data_states(ev, n_rows)
+
     def _evaluate(self, ev):
-        pos = ev.positive(self.beta)
+        pos = self._positive(ev)
         neg = ev.cached("negative", ("samples", self._sweep), lambda: self._negative_term(ev))
         one = np.ones_like(pos.values)
         return pos.values - neg.values, [(one, pos), (-one, neg)]
@@ -209,7 +243,7 @@ class CDLoss(SamplingLoss):
 
     Parameters
     ----------
-    k, n_chains, beta, schedule, seed, method, infer_options
+    k, n_chains, beta, latent, schedule, seed, method, infer_options
         See :class:`SamplingLoss`.
 
     Examples
@@ -231,7 +265,7 @@ class CDLoss(SamplingLoss):
     name = "cd"
 
     def _negative_samples(self, ev):
-        states = self._data_states(ev, self.n_chains)
+        states = self._start_states(ev, self.n_chains)
         self._sweeps(ev.compiled, states, self.k)
         return states
 
@@ -258,7 +292,7 @@ class PCDLoss(SamplingLoss):
     Parameters
     ----------
     chains : {"per-example", "pool"}
-    k, n_chains, beta, schedule, seed, method, infer_options
+    k, n_chains, beta, latent, schedule, seed, method, infer_options
         See :class:`SamplingLoss`.
 
     Examples
@@ -279,13 +313,13 @@ class PCDLoss(SamplingLoss):
 
     name = "pcd"
 
-    def __init__(self, k=1, *, n_chains=1, chains="per-example", beta=1.0, schedule="chromatic", seed=None,
-                 method="auto", infer_options=None):
+    def __init__(self, k=1, *, n_chains=1, chains="per-example", beta=1.0, latent="infer", schedule="chromatic",
+                 seed=None, method="auto", infer_options=None):
         if chains not in CHAINS:
             raise DeclarationError(f"PCDLoss: chains must be one of {list(CHAINS)}, got {chains!r}")
         self.chains = chains
-        super().__init__(k, n_chains=n_chains, beta=beta, schedule=schedule, seed=seed, method=method,
-                         infer_options=infer_options)
+        super().__init__(k, n_chains=n_chains, beta=beta, latent=latent, schedule=schedule, seed=seed,
+                         method=method, infer_options=infer_options)
 
     def __repr__(self):
         return f"PCDLoss(k={self.k}, n_chains={self.n_chains}, chains={self.chains!r}, beta={self.beta})"

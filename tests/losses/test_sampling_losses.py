@@ -76,6 +76,20 @@ def test_cd_with_large_k_is_an_unbiased_estimate_of_the_nll_gradient(kind):
     assert_unbiased(est, exact, 30 * 32)
 
 
+@pytest.mark.parametrize("loss", [CDLoss, PCDLoss])
+def test_a_sampled_positive_phase_is_unbiased_too(loss):
+    batch, params, exact, _ = model("latent")
+    est = estimates(lambda s: loss(k=20, n_chains=32, latent="sample", seed=s, method="exact"), batch, params,
+                    range(30))
+    assert_unbiased(est, exact, 30 * 32)
+    out = loss(k=2, n_chains=5, latent="sample", seed=0)(batch, parameters=params)
+    pos, neg = out.terms["positive"], out.terms["negative"]
+    assert pos.derivative.state.shape == (5, batch.compiled.n_vars)
+    assert (pos.derivative.state[:, batch.is_output] == batch.target[batch.is_output]).all()   # y clamped
+    np.testing.assert_allclose(out.values, pos.values - neg.values)
+    np.testing.assert_allclose(pos.values, sample_energies(out.compiled, pos.derivative.state).mean(axis=0))
+
+
 @pytest.mark.parametrize("chains", ["per-example", "pool"])
 def test_pcd_after_a_long_burn_in_is_an_unbiased_estimate_of_the_nll_gradient(chains):
     rng = _rng("pcd-" + chains)
@@ -205,6 +219,7 @@ def test_per_example_chains_refuse_other_data():
     (lambda: PCDLoss(chains="shared"), r"chains must be one of \['per-example', 'pool'\], got 'shared'"),
     (lambda: CDLoss(schedule="random"), r"schedule must be one of \['chromatic', 'sequential'\]"),
     (lambda: CDLoss(beta=np.inf), r"beta must be finite"),
+    (lambda: CDLoss(latent="exact"), r"CDLoss: latent must be one of \['infer', 'sample'\], got 'exact'"),
     (lambda: CDLoss(seed=-3), r"CDLoss: seed must be >= 0"),
     (lambda: get_loss("cd", chains="pool"), r"loss 'cd' takes no option 'chains'"),
     (lambda: get_loss("contrastive-divergence"), r"did you mean 'cd'\?"),
