@@ -72,8 +72,10 @@ def sample_offsets(compiled, states):
     return np.add.reduceat(contrib, w.factor_edge_ptr[:-1], axis=1)
 
 
-def sample_energies(compiled, states):
+def sample_energies(compiled, states, offsets=None):
     """(n_samples, n_graphs) energy of every example of the batch under each full assignment (row) of ``states``.
+
+    ``offsets``: :func:`sample_offsets` of ``states`` when already computed.
 
     Examples
     --------
@@ -87,7 +89,8 @@ def sample_energies(compiled, states):
            [3.]])
     """
     w = compiled.wiring
-    energies = w.tables[w.block_ptr[w.factor_block] + sample_offsets(compiled, states)]
+    offsets = sample_offsets(compiled, states) if offsets is None else offsets
+    energies = w.tables[w.block_ptr[w.factor_block] + offsets]
     ptr = compiled.graph_factor_ptr
     out = np.zeros((len(energies), len(ptr) - 1))
     nonempty = ptr[1:] > ptr[:-1]
@@ -131,6 +134,13 @@ class Derivative:
         self.result = result
         self.example_weight = example_weight
         self.shared = shared
+        self._offsets = None
+
+    def sample_offsets(self):
+        """(n_samples, F) :func:`sample_offsets` of a 2-D ``state``, computed once."""
+        if self._offsets is None:
+            self._offsets = sample_offsets(self.compiled, self.state)
+        return self._offsets
 
     def masked(self, keep):
         """The same derivative with the examples where ``keep`` is False set to zero."""
@@ -180,7 +190,7 @@ class Derivative:
 
     def _sample_positions(self, base, weight):
         """Flat positions ``base[f] + offset`` of every (sample, factor) and their weights ``weight[f] / n``."""
-        offsets = sample_offsets(self.compiled, self.state)
+        offsets = self.sample_offsets()
         at = (base + offsets).ravel()
         return at, np.broadcast_to(weight / len(offsets), offsets.shape).ravel()
 

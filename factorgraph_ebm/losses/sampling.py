@@ -197,7 +197,8 @@ class SamplingLoss(Loss):
         cg = with_clamped(ev.compiled, ev.batch.positive)
         self._sweeps(cg, states, max(self.k, 1) - 1)
         ev.sampled_start = states      # where the CD chains start (the latents already drawn)
-        return Term(sample_energies(cg, states).mean(axis=0), Derivative(cg, state=states.copy()), None)
+        derivative = Derivative(cg, state=states.copy())
+        return Term(sample_energies(cg, states, derivative.sample_offsets()).mean(axis=0), derivative, None)
 
     def _start_states(self, ev, n_rows):
         """Chains at the data (latents drawn given it); the positive samples when there are some."""
@@ -213,9 +214,9 @@ class SamplingLoss(Loss):
         return pos.values - neg.values, [(one, pos), (-one, neg)]
 
     def _negative_term(self, ev):
-        samples = self._negative_samples(ev)
-        energies = sample_energies(ev.compiled, samples)
-        return Term(energies.mean(axis=0), Derivative(ev.compiled, state=samples), None)
+        derivative = Derivative(ev.compiled, state=self._negative_samples(ev))
+        energies = sample_energies(ev.compiled, derivative.state, derivative.sample_offsets())
+        return Term(energies.mean(axis=0), derivative, None)
 
 
 def _shared_term(compiled, pool_compiled, pool):
