@@ -44,8 +44,11 @@ from .rng import _sweep_key, _uniform
 from .vmath import _exp_nonpos
 
 INF = np.inf
-#: ``mode`` of the sweep kernels: the generic update or the binary fast path.
-GENERIC, BINARY = 0, 1
+#: ``mode`` of the sweep kernels: the generic update, the binary fast path, and the binary fast path in
+#: blocks of BLOCK sites (sums first, then the draws: a loop that vectorises; chromatic sweeps only, where the
+#: sites of a class do not depend on each other).
+GENERIC, BINARY, BINARY_BLOCKED = 0, 1, 2
+BLOCK = 64
 
 
 class GibbsPlan(NamedTuple):
@@ -242,6 +245,28 @@ def _positions(a, lo, hi, n_sites, chain_ids, seed, sweep, p, tables, sfield, d,
     sb = c * n_vars
     stuck = 0
     n_chains = len(chain_ids)
+    if mode == BINARY_BLOCKED:
+        i = lo
+        while i < hi:
+            m = min(BLOCK, n_sites - j, hi - i)
+            for b in range(m):
+                jj = a + j + b
+                z = d[jj]
+                for q in range(p.pptr[jj], p.pptr[jj + 1]):
+                    z += delta[p.pair_doff[q] + st[sb + p.pair_nb[q]]]
+                buf[b] = z
+            for b in range(m):
+                v = p.sites[a + j + b]
+                st[sb + v] = _logistic(buf[b], beta, _uniform(key, v))
+            i += m
+            j += m
+            if j == n_sites:
+                j = 0
+                c += 1
+                if c < n_chains:
+                    key = _sweep_key(seed, chain_ids[c], sweep)
+                sb = c * n_vars
+        return 0
     if mode == BINARY:
         for _ in range(lo, hi):
             v = p.sites[a + j]
@@ -294,9 +319,11 @@ def _chromatic(class_ptr, chain_ids, seed, first_sweep, n_sweeps, record_every, 
     """
     n_chains, n_vars = states.shape
     st = states.reshape(n_chains * n_vars)
-    buf = np.empty((n_chunks, kmax))
+    buf = np.empty((n_chunks, max(kmax, BLOCK)))
     ibuf = np.empty((n_chunks, _max_degree(p)), dtype=np.int64)
     chunk_stuck = np.zeros(n_chunks, dtype=np.int64)
+    if mode == BINARY:
+        mode = BINARY_BLOCKED
     rec = 0
     for t in range(n_sweeps):
         last = t == n_sweeps - 1
