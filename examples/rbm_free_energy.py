@@ -1,4 +1,4 @@
-"""A Gaussian-Bernoulli RBM as a factor graph: P(h | x) factorizes, F(x) in closed form, CD-k on the digits.
+"""A Gaussian-Bernoulli RBM as a factor graph: P(h | x) factorizes, F(x) in closed form, CD-k / PCD on the digits.
 
 The energy of an image ``x`` (real pixels, ``D = 64``) and binary hidden units
 ``h`` (``K`` of them) is
@@ -28,39 +28,53 @@ The other conditional. Given h, the energy is quadratic in x:
 
     p(x | h) = Normal(mean (b - W^T h) / 2, covariance I / 2).
 
-Gibbs sampling alternates ``h ~ P(h | x)`` (independent Bernoullis) and
-``x ~ p(x | h)`` (independent Gaussians).
+Integrating x out. ``int exp(-E(x, h)) dx = pi^(D/2) exp(|b|^2/4) exp(-E_h(h))``
+where ``E_h`` is a fully connected Boltzmann machine over h, with unary
+energies ``-c_k + (W b)_k / 2 - G_kk / 4`` on ``h_k = 1`` and pairwise energies
+``-G_kl / 2`` on ``h_k = h_l = 1`` (``G = W W^T``). The script declares it as a
+factor graph whose energies are functions of ``(W, b, c)``
+(``BoltzmannUnaryEnergy``, ``BoltzmannPairEnergy``, with their ``backward``),
+so the model's marginal over h is ``p(h) = exp(-E_h(h)) / Z_h``.
 
-Learning. ``-log p(x) = F(x) + log Z`` with ``Z = sum_h int exp(-E) dx``, so the
-gradient of the mean negative log-likelihood is the data term minus the model
-term,
+Learning. ``-log p(x) = F(x) + log Z`` with
+``log Z = D/2 log pi + |b|^2/4 + log Z_h``, so the gradient of the mean negative
+log-likelihood is the data term minus the model term,
 
-    d/dθ mean_i[-log p(x_i)] = mean_i dF(x_i)/dθ - E_{x ~ p}[dF(x)/dθ].
+    d/dθ mean_i[-log p(x_i)] = mean_i dF(x_i)/dθ - (E_{h ~ p(h)}[dE_h(h)/dθ] - d(|b|^2/4)/dθ).
 
 ``dF(x)/dθ`` is the gradient of the energy loss with the hidden units summed
-out at beta = 1 (``EnergyLoss(latent_beta=1.0)``): the engine computes it from
-the marginals and the energies' ``backward``. The model term is estimated by
-contrastive divergence (CD-k): start Gibbs chains at the data, run k steps,
-and take the same gradient on the samples.
+out at beta = 1 (``EnergyLoss(latent_beta=1.0)``), exact. The model term is
+the model term of the Boltzmann machine over h, estimated by the package's
+sampling losses on that graph (no Gibbs loop of the example's own): the loss's
+gradient is ``dE_h(h_i)/dθ - mean_s dE_h(h_s)/dθ`` over its Gibbs samples
+``h_s``, so subtracting it from ``EnergyLoss``'s gradient at the same targets
+``h_i`` leaves the sampled model term. The targets are the data's hidden states,
+``h_i ~ P(h | x_i)`` (one sweep of the package's Gibbs sampler on the images'
+graphs draws them exactly, the units being independent given x).
 
-Exact log-likelihood. Integrating x out of ``Z`` gives
-``Z = pi^(D/2) sum_h exp(c.h + |b - W^T h|^2 / 4)
-= pi^(D/2) exp(|b|^2 / 4) sum_h exp(-E_h(h))``, where ``E_h`` is a fully connected
-Boltzmann machine over h, with unary energies ``-c_k + (W b)_k / 2 - G_kk / 4``
-on ``h_k = 1`` and pairwise energies ``-G_kl / 2`` on ``h_k = h_l = 1``
-(``G = W W^T``). The engine gives its exact log partition by enumerating the
-``2**K`` states of that factor graph (checked against numpy's evaluation of
-the first expression for Z), so the script reports
-the exact mean log-likelihood ``mean(-F(x)) - log Z`` of the training images
-and of held-out images, before and after training. Two cheaper progress
-measures are printed as well: the one-step reconstruction error and the
-free-energy gap between pixel-shuffled images (each pixel shuffled across the
-images: the same pixel histograms, no correlations) and the real ones. That
-gap is exactly 0 when ``W = 0``, so it measures what the hidden units learned.
+* ``--negative cd``: ``CDLoss(k)``, the chains start at the data's ``h_i``
+  and run ``k`` sweeps (CD-k with x integrated out);
+* ``--negative pcd`` (default): ``PCDLoss(k, chains="pool")``, a pool of
+  ``--particles`` fantasy particles kept from step to step (Tieleman 2008),
+  with a learning rate decaying linearly to 0 (``--lr-schedule``).
+
+No x is sampled for the gradient (its conditional expectation is exact); the
+figure shows the mean images ``(b - W^T h) / 2`` of the final particles.
+
+Exact log-likelihood. The engine gives ``log Z_h`` by enumerating the ``2**K``
+states of the Boltzmann machine's factor graph (checked against numpy's
+evaluation of ``log Z = log(pi^(D/2) sum_h exp(c.h + |b - W^T h|^2 / 4))``), so
+the script reports the exact mean log-likelihood ``mean(-F(x)) - log Z`` of
+the training images and of held-out images, before and after training. Two
+cheaper progress measures are printed as well: the one-step reconstruction
+error and the free-energy gap between pixel-shuffled images (each pixel
+shuffled across the images: the same pixel histograms, no correlations) and
+the real ones. That gap is exactly 0 when ``W = 0``, so it measures what the
+hidden units learned.
 
 Run ``python examples/rbm_free_energy.py`` (about a minute) or ``--quick`` (seconds);
 ``--plot DIR`` writes ``rbm_digits.png`` (filters, free-energy histograms, the
-log-likelihood per epoch) into DIR (needs matplotlib).
+log-likelihood per epoch, fantasy particles) into DIR (needs matplotlib).
 """
 
 import argparse
@@ -72,11 +86,16 @@ import numpy as np
 from scipy.special import expit, logsumexp
 
 from factorgraph_ebm import Energy, FactorGraph, Parameters, compile_graph, free_energy, infer
-from factorgraph_ebm.losses import EnergyLoss
+from factorgraph_ebm.losses import CDLoss, EnergyLoss, NLLLoss, PCDLoss
+from factorgraph_ebm.sample import run_chains
 from factorgraph_ebm.train import SGD
 
 #: Largest number of hidden units for which log Z is computed exactly (2**K hidden states).
 MAX_EXACT_HIDDEN = 18
+#: The ways the model term is sampled (``--negative``).
+NEGATIVES = ("pcd", "cd")
+#: Defaults of the options that have no fixed default in argparse.
+DEFAULTS = {"particles": 100}
 #: The PNG file ``--plot DIR`` writes.
 FIGURES = ("rbm_digits.png",)
 
@@ -160,26 +179,84 @@ def closed_form_free_energy(x, params):
     return np.sum(x * x, axis=1) - x @ params["b"] - np.logaddexp(0.0, -hidden_activation(x, params)).sum(axis=1)
 
 
-# ---------------------------------------------------------------- log Z
-def hidden_boltzmann_graph(params):
-    """The Boltzmann machine over h left after integrating x out of Z (see the module docstring)."""
-    w, b, c = params["W"], params["b"], params["c"]
-    k = len(c)
-    gram = w @ w.T
+# ---------------------------------------------------------------- the Boltzmann machine over h
+class BoltzmannUnaryEnergy(Energy):
+    """Unary energies of the Boltzmann machine over h: ``[0, -c_k + (W b)_k / 2 - |W_k|^2 / 4]``.
+
+    Examples
+    --------
+    >>> e = BoltzmannUnaryEnergy()
+    >>> e.table({"W": [[2.0, 0.0]], "b": [1.0, 1.0], "c": [0.5]})     # -0.5 + 1 - 1
+    array([[ 0. , -0.5]])
+    """
+
+    parameter_names = ("W", "b", "c")
+
+    def table(self, parameters=None):
+        w, b, c = (np.asarray(parameters[n], dtype=np.float64) for n in ("W", "b", "c"))
+        on = -c + (w @ b) / 2.0 - np.einsum("kd,kd->k", w, w) / 4.0
+        return np.stack([np.zeros_like(on), on], axis=1)
+
+    def backward(self, sensitivity, parameters=None):
+        w, b = np.asarray(parameters["W"], dtype=np.float64), np.asarray(parameters["b"], dtype=np.float64)
+        s_on = np.asarray(sensitivity)[:, 1]
+        return {"W": s_on[:, None] * (b[None, :] - w) / 2.0, "b": w.T @ s_on / 2.0, "c": -s_on}
+
+
+class BoltzmannPairEnergy(Energy):
+    """Pairwise energies ``-(W W^T)_kl / 2`` on ``h_k = h_l = 1``, one 2 x 2 table per pair ``(k, l)``.
+
+    Examples
+    --------
+    >>> e = BoltzmannPairEnergy([[0, 1]])
+    >>> e.table({"W": [[1.0, 2.0], [3.0, -1.0]]})                     # -(3 - 2) / 2
+    array([[[ 0. ,  0. ],
+            [ 0. , -0.5]]])
+    """
+
+    parameter_names = ("W",)
+
+    def __init__(self, pairs):
+        self.pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+
+    def table(self, parameters=None):
+        w = np.asarray(parameters["W"], dtype=np.float64)
+        out = np.zeros((len(self.pairs), 2, 2))
+        out[:, 1, 1] = -np.einsum("pd,pd->p", w[self.pairs[:, 0]], w[self.pairs[:, 1]]) / 2.0
+        return out
+
+    def backward(self, sensitivity, parameters=None):
+        w = np.asarray(parameters["W"], dtype=np.float64)
+        s11 = np.asarray(sensitivity)[:, 1, 1]
+        grad = np.zeros_like(w)
+        k, l = self.pairs[:, 0], self.pairs[:, 1]
+        np.add.at(grad, k, -s11[:, None] * w[l] / 2.0)
+        np.add.at(grad, l, -s11[:, None] * w[k] / 2.0)
+        return {"W": grad}
+
+
+def hidden_boltzmann_graph(n_hidden):
+    """The Boltzmann machine over h left after integrating x out (see the module docstring).
+
+    Its energies are functions of the RBM's parameters ``(W, b, c)``: compile
+    or infer it with ``parameters=``.
+
+    Examples
+    --------
+    >>> p = Parameters(W=np.zeros((3, 2)), b=np.zeros(2), c=np.zeros(3))
+    >>> round(infer(hidden_boltzmann_graph(3), parameters=p, method="enumerate").log_partition, 6)  # 3 log 2
+    2.079442
+    """
     fg = FactorGraph()
-    h = fg.add_variables("h", shape=k, states=2)
-    unary = np.zeros((k, 2))
-    unary[:, 1] = -c + (w @ b) / 2.0 - np.diag(gram) / 4.0
-    fg.add_factor_group(h.ids[:, None], unary, name="unary")
-    pairs = np.array(list(itertools.combinations(range(k), 2)), dtype=np.int64).reshape(-1, 2)
+    h = fg.add_variables("h", shape=n_hidden, states=2)
+    fg.add_factor_group(h.ids[:, None], BoltzmannUnaryEnergy(), name="unary")
+    pairs = np.array(list(itertools.combinations(range(n_hidden), 2)), dtype=np.int64).reshape(-1, 2)
     if len(pairs):
-        tables = np.zeros((len(pairs), 2, 2))
-        tables[:, 1, 1] = -gram[pairs[:, 0], pairs[:, 1]] / 2.0
-        fg.add_factor_group(h.ids[pairs], tables, name="pair")
+        fg.add_factor_group(h.ids[pairs], BoltzmannPairEnergy(pairs), name="pair")
     return fg
 
 
-def log_partition(params):
+def log_partition(params, graph=None):
     """Exact ``log Z`` of the RBM: the engine's enumeration of the hidden Boltzmann machine, plus the Gaussian integral.
 
     (The junction tree of a fully connected graph is one clique of all K units,
@@ -187,7 +264,8 @@ def log_partition(params):
     the ``2**K`` states is the cheaper exact method here.)
     """
     d = params["b"].size
-    log_zh = infer(hidden_boltzmann_graph(params), method="enumerate").log_partition
+    graph = hidden_boltzmann_graph(params["c"].size) if graph is None else graph
+    log_zh = infer(graph, parameters=params, method="enumerate").log_partition
     return d / 2.0 * np.log(np.pi) + params["b"] @ params["b"] / 4.0 + log_zh
 
 
@@ -204,23 +282,10 @@ def mean_log_likelihood(x, params, log_z):
     return float(np.mean(-closed_form_free_energy(x, params)) - log_z)
 
 
-# ---------------------------------------------------------------- Gibbs sampling
-def sample_hidden(x, params, rng):
-    """``h ~ P(h | x)``: independent Bernoullis with ``P(h_k = 1) = sigmoid(-a_k(x))``."""
-    return (rng.random((len(x), params["c"].size)) < closed_form_marginals(x, params)).astype(np.float64)
-
-
 def sample_visible(h, params, rng):
-    """``x ~ p(x | h) = Normal((b - W^T h) / 2, I / 2)``."""
+    """``x ~ p(x | h) = Normal((b - W^T h) / 2, I / 2)`` (exact: independent Gaussians)."""
     mean = (params["b"] - h @ params["W"]) / 2.0
     return mean + np.sqrt(0.5) * rng.standard_normal(mean.shape)
-
-
-def gibbs_chain(x, params, k, rng):
-    """``k`` steps of block Gibbs sampling started at ``x`` (CD-k's negative samples)."""
-    for _ in range(k):
-        x = sample_visible(sample_hidden(x, params, rng), params, rng)
-    return x
 
 
 def reconstruction_error(x, params):
@@ -245,10 +310,15 @@ def free_energy_gap(x, params, rng):
 
 
 # ---------------------------------------------------------------- the engine's answers
-def free_energy_gradient(x, params, loss):
-    """``mean_i dF(x_i)/dθ`` by the engine: the energy loss with the hidden units summed out at beta = 1."""
+def free_energy_loss(x, params, loss):
+    """The energy loss with the hidden units summed out at beta = 1 on the images ``x`` (a LossResult)."""
     graphs = [rbm_graph(row, params["c"].size) for row in x]
-    return loss(graphs, [0] * len(graphs), parameters=params).gradient
+    return loss(graphs, [0] * len(graphs), parameters=params)
+
+
+def free_energy_gradient(x, params, loss):
+    """``mean_i dF(x_i)/dθ`` by the engine: the gradient of :func:`free_energy_loss`."""
+    return free_energy_loss(x, params, loss).gradient
 
 
 def closed_form_free_energy_gradient(x, params):
@@ -296,6 +366,95 @@ def factorization_error(x, params, n_units):
     return float(worst)
 
 
+# ---------------------------------------------------------------- the model term, sampled
+def hidden_states(data_result, seed, sweep):
+    """``h_i ~ P(h | x_i)`` for the images of an ``EnergyLoss`` result: one Gibbs sweep on its compiled batch.
+
+    The hidden units are independent given x, so one sweep draws them exactly
+    (whatever the start). Draws are keyed by ``(seed, 0, sweep)``.
+    Returns (n_images, K) int.
+    """
+    compiled = data_result.compiled
+    states = np.zeros((1, compiled.n_vars), dtype=np.int32)
+    run_chains(compiled, states, beta=1.0, n_sweeps=1, seed=seed, first_sweep=sweep)
+    k = (compiled.n_vars // compiled.n_graphs) - 1          # each image graph: the one-state x, then K units h
+    return states[0].reshape(compiled.n_graphs, k + 1)[:, 1:].astype(np.int64)
+
+
+class ModelTerm:
+    """``E_{(x, h) ~ p}[dE/dθ]`` estimated by a sampling loss on the Boltzmann machine over h.
+
+    ``E_p[dE/dθ] = E_{h ~ p(h)}[dE_h(h)/dθ] - d(|b|^2/4)/dθ``. A sampling loss
+    on the Boltzmann machine's graph with targets ``h_i`` has the gradient
+    ``mean_i dE_h(h_i)/dθ - mean_s dE_h(h_s)/dθ``; ``EnergyLoss`` at the same
+    targets gives the first part exactly, so their difference is the sampled
+    model term. (PCD's pool of particles is shared and does not depend on the
+    targets, so it is evaluated on the first target only.)
+
+    Parameters
+    ----------
+    n_hidden : int
+    negative : {"pcd", "cd"}
+        ``PCDLoss(k, n_chains=particles, chains="pool")`` or ``CDLoss(k)``
+        (one chain per target, started there).
+    k : int
+        Gibbs sweeps per step.
+    particles : int
+        Size of PCD's pool of fantasy particles.
+    seed : int
+
+    Examples
+    --------
+    With ``W = 0`` the units are independent, ``P(h_k = 1) = sigmoid(c_k)``, and
+    ``dE_h/dc = -h``: the model term of ``c`` is ``-sigmoid(c)``.
+
+    >>> p = Parameters(W=np.zeros((2, 3)), b=np.zeros(3), c=np.array([0.0, 2.0]))
+    >>> term = ModelTerm(2, "pcd", k=1, particles=4000, seed=0)(np.zeros((1, 2), dtype=int), p)
+    >>> bool(np.allclose(term["c"], -expit(p["c"]), atol=0.03))
+    True
+    """
+
+    def __init__(self, n_hidden, negative, *, k, particles, seed):
+        self.graph = hidden_boltzmann_graph(n_hidden)
+        if negative == "pcd":
+            self.loss = PCDLoss(k, n_chains=particles, chains="pool", seed=seed)
+        else:
+            self.loss = CDLoss(k, n_chains=1, seed=seed)
+        self.energy = EnergyLoss()
+
+    def __call__(self, h_data, params):
+        targets = list(np.asarray(h_data, dtype=np.int64))
+        if isinstance(self.loss, PCDLoss):
+            # The pool's samples do not depend on the targets and the positive terms cancel: one target is
+            # enough (the pool starts there; a batch of targets would repeat the pool's sensitivities per target).
+            targets = targets[:1]
+        sampled = self.loss(self.graph, targets, parameters=params).gradient
+        at_data = self.energy(self.graph, targets, parameters=params).gradient
+        out = {name: at_data[name] - sampled[name] for name in params}
+        out["b"] = out["b"] - params["b"] / 2.0
+        return out
+
+
+def exact_model_term(params, graph=None):
+    """``E_p[dE/dθ]`` exactly: ``EnergyLoss`` minus ``NLLLoss`` (enumerated) on the Boltzmann machine over h."""
+    graph = hidden_boltzmann_graph(params["c"].size) if graph is None else graph
+    target = [np.zeros(params["c"].size, dtype=np.int64)]
+    at_target = EnergyLoss()(graph, target, parameters=params).gradient
+    nll = NLLLoss(method="enumerate")(graph, target, parameters=params).gradient
+    out = {name: at_target[name] - nll[name] for name in params}
+    out["b"] = out["b"] - params["b"] / 2.0
+    return out
+
+
+def model_samples(params, n_chains, n_sweeps, seed):
+    """(n_chains, K) states of h after ``n_sweeps`` Gibbs sweeps from random starts (the trained model's samples)."""
+    compiled = compile_graph(hidden_boltzmann_graph(params["c"].size), parameters=params)
+    states = np.ascontiguousarray(np.random.default_rng(seed).integers(0, 2, (n_chains, compiled.n_vars)),
+                                  dtype=np.int32)
+    run_chains(compiled, states, beta=1.0, n_sweeps=n_sweeps, seed=seed)
+    return states.astype(np.float64)
+
+
 # ---------------------------------------------------------------- training
 def initial_parameters(x, n_hidden, rng):
     """Small random ``W``, ``c = 0`` and ``b = 2 mean(x)`` (the best independent model when W = 0)."""
@@ -303,19 +462,37 @@ def initial_parameters(x, n_hidden, rng):
                       c=np.zeros(n_hidden))
 
 
+def learning_rate(args, step, n_steps):
+    """The SGD step at ``step`` of ``n_steps``: constant, or decaying linearly to 0 (Tieleman 2008)."""
+    if args.lr_schedule == "linear":
+        return args.learning_rate * (1.0 - step / n_steps)
+    return args.learning_rate
+
+
+def describe(args):
+    """One line naming the negative phase and the learning-rate schedule, e.g. ``PCD-1 (100 particles), ...``."""
+    what = f"PCD-{args.k} ({args.particles} particles)" if args.negative == "pcd" else f"CD-{args.k}"
+    return f"{what}, learning rate {args.learning_rate:g} {args.lr_schedule}"
+
+
 def train(x, test, params, args, rng, loss, log=print):
-    """CD-k with the engine's free-energy gradients; returns the final parameters and per-epoch history."""
+    """CD-k or PCD-k with the engine's gradients; returns the final parameters and per-epoch history."""
     opt = SGD(learning_rate=args.learning_rate, momentum=args.momentum)
     opt.reset(params)
+    seeds = rng.integers(0, 2 ** 62, size=2)
+    model_term = ModelTerm(params["c"].size, args.negative, k=args.k, particles=args.particles, seed=int(seeds[0]))
+    steps_per_epoch = -(-len(x) // args.batch_size)
+    n_steps, step = args.epochs * steps_per_epoch, 0
     history = []
     for epoch in range(args.epochs):
         order = rng.permutation(len(x))
         for start in range(0, len(x), args.batch_size):
             data = x[order[start:start + args.batch_size]]
-            model = gibbs_chain(data, params, args.cd_k, rng)
-            data_term = free_energy_gradient(data, params, loss)
-            model_term = free_energy_gradient(model, params, loss)
-            params = Parameters(opt.step(params, {k: data_term[k] - model_term[k] for k in params}))
+            data_result = free_energy_loss(data, params, loss)
+            negative = model_term(hidden_states(data_result, int(seeds[1]), step), params)
+            opt.learning_rate = learning_rate(args, step, n_steps)
+            params = Parameters(opt.step(params, {k: data_result.gradient[k] - negative[k] for k in params}))
+            step += 1
         history.append(progress(x, test, params, rng, epoch + 1))
         log(f"epoch {epoch + 1:3d}: " + "  ".join(f"{k} {v:.4f}" for k, v in history[-1].items() if k != "epoch"))
     return params, history
@@ -358,7 +535,15 @@ def build_parser():
                         help="train on this many images (default 0: all that are not held out)")
     parser.add_argument("--test-images", type=int, default=297, help="held-out images (default 297)")
     parser.add_argument("--scale", type=float, default=3.0, help="pixels are scaled to [0, scale] (default 3)")
-    parser.add_argument("--cd-k", type=int, default=1, help="Gibbs steps of CD-k (default 1)")
+    parser.add_argument("--negative", choices=NEGATIVES, default="pcd",
+                        help="model term: pcd (PCDLoss, a pool of persistent fantasy particles) or cd (CDLoss, "
+                             "chains started at the data) on the Boltzmann machine over h (default pcd)")
+    parser.add_argument("--k", type=int, default=1, help="Gibbs sweeps per step of CD-k / PCD-k (default 1)")
+    parser.add_argument("--particles", type=int, default=DEFAULTS["particles"],
+                        help=f"PCD's fantasy particles (default {DEFAULTS['particles']})")
+    parser.add_argument("--lr-schedule", choices=("constant", "linear"), default=None,
+                        help="learning rate: constant, or decaying linearly to 0 over the run "
+                             "(default: linear with pcd, constant with cd)")
     parser.add_argument("--batch-size", type=int, default=64, help="images per step (default 64)")
     parser.add_argument("--learning-rate", type=float, default=0.05, help="SGD step (default 0.05)")
     parser.add_argument("--momentum", type=float, default=0.5, help="SGD momentum (default 0.5)")
@@ -381,7 +566,10 @@ def parse_args(argv):
     if args.quick:
         args.hidden, args.images, args.test_images, args.epochs = 8, 300, 100, 3
         args.check_images, args.check_units = 50, 6
-    for name in ("hidden", "epochs", "cd_k", "batch_size", "test_images", "check_images", "check_units"):
+    if args.lr_schedule is None:
+        args.lr_schedule = "linear" if args.negative == "pcd" else "constant"
+    for name in ("hidden", "epochs", "k", "particles", "batch_size", "test_images", "check_images",
+                 "check_units"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     for name in ("scale", "learning_rate"):
@@ -410,7 +598,7 @@ def main(argv=None):
     loss = EnergyLoss(latent_beta=1.0)
     params = initial_parameters(x, args.hidden, rng)
     print(f"RBM: {len(x)} training and {len(test)} held-out digit images (D = {x.shape[1]}, pixels in "
-          f"[0, {args.scale:g}]), K = {args.hidden} hidden units, CD-{args.cd_k}")
+          f"[0, {args.scale:g}]), K = {args.hidden} hidden units, {describe(args)}")
     start = progress(x, test, params, rng, 0)
     print("epoch   0: " + "  ".join(f"{k} {v:.4f}" for k, v in start.items() if k != "epoch"))
     params, history = train(x, test, params, args, rng, loss)

@@ -23,6 +23,12 @@ def quick_run(ns):
     return out, "\n".join(lines)
 
 
+@pytest.fixture(scope="module")
+def quick_cd_run(ns):
+    out, lines = run(ns, ["--quick", "--seed", "1", "--negative", "cd"])
+    return out, "\n".join(lines)
+
+
 def small_model(ns, rng, k=4, d=5):
     return ns["Parameters"](W=rng.normal(size=(k, d)), b=rng.normal(size=d), c=rng.normal(size=k))
 
@@ -55,8 +61,10 @@ def test_engine_matches_the_closed_forms(quick_run):
     assert out["log_partition_error"] < 1e-9
 
 
-def test_training_improves_the_model(quick_run):
-    out, _ = quick_run
+@pytest.mark.parametrize("which", ["quick_run", "quick_cd_run"])
+def test_training_improves_the_model(request, which):
+    out, text = request.getfixturevalue(which)
+    assert ("PCD-1 (100 particles)" in text) == (which == "quick_run")
     assert out["loglik_final"] > out["loglik_initial"] + 0.1
     assert out["test_loglik_final"] > out["test_loglik_initial"]
     assert out["recon_final"] < out["recon_initial"]
@@ -84,10 +92,10 @@ def test_factorization_check_detects_a_coupled_joint(ns):
     rng = np.random.default_rng(4)
     params = small_model(ns, rng, k=3)
     assert ns["factorization_error"](rng.normal(size=5), params, 3) < 1e-12
-    coupled = ns["infer"](ns["hidden_boltzmann_graph"](params), method="enumerate")
+    coupled = ns["infer"](ns["hidden_boltzmann_graph"](3), parameters=params, method="enumerate")
     assert coupled.log_partition is not None
     hs = np.array(list(itertools.product((0, 1), repeat=3)))
-    compiled = ns["compile_graph"](ns["hidden_boltzmann_graph"](params))
+    compiled = ns["compile_graph"](ns["hidden_boltzmann_graph"](3), parameters=params)
     joint = np.array([np.exp(-compiled.energy(h) + coupled.log_partition) for h in hs])
     marg = coupled.marginal("h")
     product = np.prod(marg[np.arange(3), hs], axis=1)
@@ -135,8 +143,118 @@ def test_gibbs_visible_conditional_is_the_stated_gaussian(ns):
     np.testing.assert_allclose(x.var(axis=0), 0.5, atol=0.01)
 
 
+def brute_force_hidden(params):
+    """Every h with its probability under p(h), the marginal of the RBM over h: ``p(h) ∝ int exp(-E(x, h)) dx``."""
+    k = params["c"].size
+    hs = np.array(list(itertools.product((0, 1), repeat=k)), dtype=float)
+    m = params["b"] - hs @ params["W"]
+    log_w = hs @ params["c"] + np.sum(m * m, axis=1) / 4.0          # log of the Gaussian integral, up to a constant
+    return hs, np.exp(log_w - np.logaddexp.reduce(log_w))
+
+
+def test_boltzmann_graph_energy_is_the_integrated_rbm(ns):
+    """exp(-E_h(h)) is int exp(-E(x, h)) dx up to one constant: the energies of the Boltzmann machine over h."""
+    rng = np.random.default_rng(7)
+    params = small_model(ns, rng, k=3, d=4)
+    compiled = ns["compile_graph"](ns["hidden_boltzmann_graph"](3), parameters=params)
+    hs, p = brute_force_hidden(params)
+    e = np.array([compiled.energy(h.astype(int)) for h in hs])
+    q = np.exp(-e - np.logaddexp.reduce(-e))
+    np.testing.assert_allclose(q, p, rtol=1e-10)
+
+
+@pytest.mark.parametrize("energy", ["unary", "pair"])
+def test_boltzmann_energies_backward_against_finite_differences(ns, energy):
+    rng = np.random.default_rng(8)
+    params = small_model(ns, rng, k=4, d=3)
+    pairs = np.array(list(itertools.combinations(range(4), 2)))
+    e = ns["BoltzmannUnaryEnergy"]() if energy == "unary" else ns["BoltzmannPairEnergy"](pairs)
+    sens = rng.normal(size=e.table(params).shape)
+    grad = e.backward(sens, params)
+    h = 1e-6
+    for name in e.parameter_names:
+        for idx in np.ndindex(params[name].shape):
+            up, down = params.copy(), params.copy()
+            up[name][idx] += h
+            down[name][idx] -= h
+            fd = np.sum(sens * (e.table(up) - e.table(down))) / (2 * h)
+            assert grad[name][idx] == pytest.approx(fd, abs=1e-6)
+
+
+def test_exact_model_term_is_the_expected_energy_gradient(ns):
+    """E_p[dE/dθ] by brute force: over h ~ p(h), with x | h integrated out,
+    E[dE/dW] = h E[x]^T, E[dE/db] = -E[x], E[dE/dc] = -h, E[x | h] = (b - W^T h) / 2."""
+    rng = np.random.default_rng(9)
+    params = small_model(ns, rng, k=4, d=5)
+    hs, p = brute_force_hidden(params)
+    mean_x = (params["b"] - hs @ params["W"]) / 2.0
+    ref = {"W": np.einsum("s,sk,sd->kd", p, hs, mean_x), "b": -p @ mean_x, "c": -p @ hs}
+    exact = ns["exact_model_term"](params)
+    for name in ref:
+        np.testing.assert_allclose(exact[name], ref[name], atol=1e-10)
+    # and the data term minus the model term is the gradient of the exact mean NLL (finite differences)
+    x = rng.normal(size=(3, 5))
+    grad = ns["free_energy_gradient"](x, params, ns["EnergyLoss"](latent_beta=1.0))
+
+    def nll(pr):
+        return -ns["mean_log_likelihood"](x, pr, ns["log_partition_enumerated"](pr))
+
+    h = 1e-6
+    for name in ("W", "b", "c"):
+        for idx in list(np.ndindex(params[name].shape))[:6]:
+            up, down = params.copy(), params.copy()
+            up[name][idx] += h
+            down[name][idx] -= h
+            fd = (nll(up) - nll(down)) / (2 * h)
+            assert grad[name][idx] - exact[name][idx] == pytest.approx(fd, abs=1e-5)
+
+
+def per_state_model_terms(params, hs):
+    """E_{x | h}[dE/dθ] for every h (rows): the quantity whose mean under p(h) is the model term."""
+    mean_x = (params["b"] - hs @ params["W"]) / 2.0
+    return {"W": hs[:, :, None] * mean_x[:, None, :], "b": -mean_x, "c": -hs}
+
+
+@pytest.mark.parametrize("negative, k", [("pcd", 1), ("cd", 3)])
+def test_sampled_model_term_is_close_to_the_exact_one(ns, negative, k):
+    """The package's PCD pool (after a few steps) and CD chains started at draws of p(h) estimate
+    E_p[dE/dθ] without bias: within 5 standard errors of the exact model term (the standard error of a
+    mean of n independent chains, from the exact variance under p(h))."""
+    rng = np.random.default_rng(10)
+    params = small_model(ns, rng, k=4, d=5)
+    hs, p = brute_force_hidden(params)
+    n = 4000
+    data_h = hs[rng.choice(len(hs), size=n if negative == "cd" else 1, p=p)].astype(int)
+    term = ns["ModelTerm"](4, negative, k=k, particles=n, seed=11)
+    for _ in range(10 if negative == "pcd" else 1):
+        estimate = term(data_h, params)
+    exact = ns["exact_model_term"](params)
+    per_state = per_state_model_terms(params, hs)
+    for name in exact:
+        g = per_state[name]
+        np.testing.assert_allclose(np.tensordot(p, g, axes=1), exact[name], atol=1e-10)
+        std = np.sqrt(np.maximum(np.tensordot(p, g * g, axes=1) - exact[name] ** 2, 0.0))
+        assert (np.abs(estimate[name] - exact[name]) <= 5 * std / np.sqrt(n) + 1e-9).all(), name
+
+
+def test_hidden_states_are_drawn_from_p_h_given_x(ns):
+    rng = np.random.default_rng(12)
+    params = small_model(ns, rng, k=3, d=4)
+    x = np.repeat(rng.normal(size=(1, 4)), 4000, axis=0)
+    result = ns["free_energy_loss"](x, params, ns["EnergyLoss"](latent_beta=1.0))
+    h = ns["hidden_states"](result, seed=3, sweep=0)
+    assert h.shape == (4000, 3)
+    np.testing.assert_allclose(h.mean(axis=0), ns["closed_form_marginals"](x[:1], params)[0], atol=0.03)
+    again = ns["hidden_states"](result, seed=3, sweep=0)
+    np.testing.assert_array_equal(h, again)                 # keyed by (seed, sweep): reproducible
+    assert (ns["hidden_states"](result, seed=3, sweep=1) != h).any()
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--hidden", "0"], "--hidden must be >= 1"),
+    (["--k", "0"], "--k must be >= 1"),
+    (["--particles", "0"], "--particles must be >= 1"),
+    (["--negative", "gibbs"], "invalid choice"),
     (["--learning-rate", "-1"], "--learning-rate must be > 0"),
     (["--momentum", "1.5"], "--momentum must be in [0, 1)"),
     (["--check-units", "13", "--hidden", "16"], "--check-units must be <="),

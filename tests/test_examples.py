@@ -25,8 +25,8 @@ from shared_data import shared_data
 ROOT = EXAMPLES.parent
 PAGES = ROOT / "docs" / "examples"
 FIGURE_DIR = ROOT / "docs" / "figures"
-SCRIPTS = ["latent_pose", "linear_machines", "marginals", "ocr_letters", "pos_tagging", "quickstart",
-           "rbm_free_energy"]
+SCRIPTS = ["denoising_pcd", "latent_pose", "linear_machines", "marginals", "ocr_letters", "pos_tagging",
+           "quickstart", "rbm_free_energy"]
 #: The data-set folder (under ../shared/data) of each script that reads one; the others use bundled data.
 DATA = {"marginals": "ud_english_ewt", "ocr_letters": "ocr_letters", "pos_tagging": "ud_english_ewt"}
 #: Extra arguments of the --plot run, to keep it short (every figure is still written).

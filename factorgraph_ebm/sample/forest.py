@@ -12,12 +12,18 @@ then per draw the sum over pairwise factors of the child's state count
 (table slice sizes for arity >= 3).
 """
 
+import numbers
+
 import numpy as np
 
 from ..compile.compiled import CompiledGraph, Wiring
+from ..compile.lower import compile_graph, with_evidence
 from ..exceptions import SamplingError, ZeroPartitionError
+from ..graph.factor_graph import FactorGraph
 from ..utils.lazy import lazy_module
-from ..utils.validation import check_scalar, check_type
+from ..utils.validation import check_type
+from .gibbs import MAX_SEED, check_beta_finite, check_seed
+from .samples import Samples
 
 _trees = lazy_module("factorgraph_ebm.kernels.trees")
 _bp = lazy_module("factorgraph_ebm.kernels.bp")
@@ -25,27 +31,13 @@ _junction = lazy_module("factorgraph_ebm.kernels.junction")
 _kernels = lazy_module("factorgraph_ebm.kernels.forest_sampling")
 _jit = lazy_module("factorgraph_ebm.kernels._jit")
 
-__all__ = ["forest_draws"]
-
-#: Largest seed (seeds are non-negative integers below 2^63).
-MAX_SEED = (1 << 63) - 1
+__all__ = ["forest_draws", "forest_sample"]
 
 
-def _check_beta(beta):
-    if isinstance(beta, bool) or not isinstance(beta, (int, float, np.integer, np.floating)):
-        raise SamplingError(f"beta must be a finite real number > 0, got {beta!r}")
-    beta = float(beta)
-    if not np.isfinite(beta) or beta <= 0:
-        hint = "; use infer(..., beta=np.inf) for MAP" if beta == np.inf else ""
-        raise SamplingError(f"beta must be finite and > 0 for sampling, got {beta!r}{hint}")
-    return beta
-
-
-def _check_seed(seed):
-    try:
-        return check_scalar(seed, "seed", int, low=0, high=MAX_SEED)
-    except Exception as err:    # noqa: BLE001 - re-raised as the sampler's error, same message
-        raise SamplingError(str(err)) from None
+def _count(value, name, low):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise SamplingError(f"{name} must be an int >= {low}, got {value!r} ({type(value).__name__})")
+    return int(value)
 
 
 def _fixed_states(compiled):
@@ -200,18 +192,65 @@ class _Plan:
         arity = np.diff(w.factor_edge_ptr)
         sizes = np.diff(w.block_ptr)[w.factor_block]
         self.scratch = int(max(np.max(w.var_states), np.max(sizes[arity >= 3], initial=1)))
-        # the draws visit only the nodes that sample something: roots, and factors with a child
-        steps = np.concatenate([parent_edge[:compiled.n_vars] < 0, arity >= 2])[order]
-        self.wiring, self.beta, self.etables = w, beta, etables
-        self.order, self.parent_edge, self.v2f, self.em, self.eroot = order[steps], parent_edge, v2f, em, eroot
+        self.prog, self.probs = _program(w, compiled.n_vars, order, parent_edge, em, eroot)
+        self.wiring, self.beta, self.etables, self.v2f = w, beta, etables, v2f
 
     def draws(self, n_draws, seed, first_draw):
         out = np.empty((n_draws, len(self.wiring.var_states)), dtype=np.int32)
-        with _jit.threads_for(n_draws * len(self.order)):
-            _kernels._forest_draws(self.wiring, self.beta, self.etables, self.order, self.parent_edge, self.v2f,
-                                   self.em, self.eroot, np.uint64(seed), np.uint64(first_draw), _jit.num_threads(),
-                                   out, self.scratch)
+        with _jit.threads_for(n_draws * len(self.prog)):
+            _kernels._forest_draws(self.wiring, self.beta, self.etables, self.prog, self.probs, self.v2f,
+                                   np.uint64(seed), np.uint64(first_draw), _jit.num_threads(), out, self.scratch)
         return out
+
+
+def _program(w, n_vars, order, parent_edge, em, eroot):
+    """The sampling program of :func:`kernels.forest_sampling._draw_range` and the probabilities it reads.
+
+    One row per node of ``order`` that draws something (roots, factors with a
+    child), in that order; ``probs`` holds, contiguous in step order, each
+    root's belief probabilities and each pairwise child's message
+    probabilities, so a draw reads both arrays front to back.
+    """
+    fs = _kernels
+    arity = np.diff(w.factor_edge_ptr)
+    steps = order[np.concatenate([parent_edge[:n_vars] < 0, arity >= 2])[order]]
+    prog = np.zeros((len(steps), 8), dtype=np.int64)
+    prog[:, fs.SITE] = steps
+    root = steps < n_vars
+    f = np.where(root, 0, steps - n_vars)
+    pair = ~root & (arity[f] == 2) if len(arity) else np.zeros(len(steps), dtype=bool)
+    general = ~root & ~pair
+    v = steps[root]
+    prog[root, fs.KIND] = fs.ROOT
+    prog[root, fs.CHILD] = v
+    prog[root, fs.K] = w.var_states[v]
+    pe = parent_edge[steps[~root]]
+    prog[~root, fs.PARENT] = w.edge_var[pe]
+    fp = f[pair]
+    pe_pair = parent_edge[steps[pair]]
+    e0 = w.factor_edge_ptr[fp]
+    ec = 2 * e0 + 1 - pe_pair
+    child = w.edge_var[ec]
+    prog[pair, fs.KIND] = fs.PAIR
+    prog[pair, fs.CHILD] = child
+    prog[pair, fs.K] = w.var_states[child]
+    prog[pair, fs.BASE] = w.block_ptr[w.factor_block[fp]] + np.where(pe_pair == e0, 0, len(w.tables) // 2)
+    prog[pair, fs.AUX] = w.edge_state_ptr[ec]
+    prog[general, fs.KIND] = fs.GENERAL
+    prog[general, fs.AUX] = parent_edge[steps[general]]
+    # probabilities in step order: roots' beliefs (eroot) and pairwise children's messages (em)
+    lengths = prog[:, fs.K]
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    prog[:, fs.M] = starts
+    src = np.zeros(len(steps), dtype=np.int64)
+    src[root] = w.var_state_ptr[v]
+    src[pair] = prog[pair, fs.AUX]
+    idx = np.repeat(src - starts, lengths) + np.arange(int(lengths.sum()))
+    which = np.repeat(root, lengths)
+    probs = np.empty(len(idx))
+    probs[which] = eroot[idx[which]]
+    probs[~which] = em[idx[~which]]
+    return prog, probs
 
 
 def forest_draws(compiled, n_draws, *, beta=1.0, seed=0, first_draw=0):
@@ -255,11 +294,78 @@ def forest_draws(compiled, n_draws, *, beta=1.0, seed=0, first_draw=0):
     [[1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 1]]
     """
     check_type(compiled, CompiledGraph, "forest_draws: compiled", "a CompiledGraph (from compile_graph)")
-    try:
-        n_draws = check_scalar(n_draws, "n_draws", int, low=0)
-        first_draw = check_scalar(first_draw, "first_draw", int, low=0, high=MAX_SEED)
-    except Exception as err:    # noqa: BLE001 - the sampler's error type, same message
-        raise SamplingError(str(err)) from None
-    beta = _check_beta(beta)
-    seed = _check_seed(seed)
+    n_draws = _count(n_draws, "n_draws", 0)
+    first_draw = _count(first_draw, "first_draw", 0)
+    if first_draw > MAX_SEED:
+        raise SamplingError(f"first_draw must be < 2^63, got {first_draw}")
+    beta = check_beta_finite(beta)
+    seed = check_seed(seed)
     return _Plan(compiled, beta).draws(n_draws, seed, first_draw)
+
+
+def forest_sample(graph, evidence=None, *, beta=1.0, n_draws=1000, seed=None, parameters=None):
+    """Exact independent samples of a model whose free variables form a forest (FFBS on chains).
+
+    One inward sum-product pass at ``beta`` (the tree schedule of
+    :func:`~factorgraph_ebm.infer`), then each draw samples every tree from
+    its root outwards: each root from its belief, the other variables of each
+    factor jointly from their conditional given the factor's already-drawn
+    variable. No burn-in, no autocorrelation: the draws are independent and
+    follow ``P(x | evidence) ∝ exp(-beta E(x))`` exactly. Evidence may cut
+    cycles: only the graph of the free variables (clamped ones leave their
+    factors' scopes) must be a forest. Factors of any arity.
+
+    Parameters
+    ----------
+    graph : FactorGraph, sequence of FactorGraph (a batch) or CompiledGraph
+    evidence : dict or array, optional
+        Clamped states (see ``resolve_evidence``); they hold their state in every draw.
+    beta : float, finite and > 0
+    n_draws : int >= 1
+    seed : int in [0, 2^63), numpy Generator or None
+        Same seed, same draws, whatever the thread count (None: a fresh seed,
+        kept in ``samples.seed``).
+    parameters : mapping, optional
+        Values of the parameters of parameterized energies (FactorGraph only).
+
+    Returns
+    -------
+    Samples
+        ``n_chains = 1``, ``method = "forest-ffbs"``, ``n_sweeps = n_draws``
+        (one pass per draw).
+
+    Raises
+    ------
+    SamplingError
+        A bad argument, or the free variables do not form a forest (the
+        message names variables on a cycle; use :func:`gibbs_sample`).
+    ZeroPartitionError
+        The evidence has probability 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from factorgraph_ebm import FactorGraph, forest_sample, infer
+    >>> fg = FactorGraph()
+    >>> x = fg.add_variables("x", shape=4, states=2)
+    >>> _ = fg.add_factor_group(np.stack([x.ids[:-1], x.ids[1:]], 1), [[0.0, 1.0], [1.0, 0.0]])
+    >>> s = forest_sample(fg, {("x", 0): 1}, n_draws=20000, seed=0)
+    >>> s.of("x").shape, s.method
+    ((1, 20000, 4), 'forest-ffbs')
+    >>> exact = infer(fg, {("x", 0): 1}).marginal("x")
+    >>> bool(np.abs(s.marginal("x") - exact).max() < 0.02)
+    True
+    """
+    n_draws = _count(n_draws, "n_draws", 1)
+    beta = check_beta_finite(beta)
+    seed = check_seed(seed)
+    if isinstance(graph, CompiledGraph):
+        if parameters is not None:
+            raise SamplingError("parameters apply at compile time; use with_parameters(compiled, parameters)")
+        compiled = graph if evidence is None else with_evidence(graph, evidence)
+    elif isinstance(graph, (FactorGraph, list, tuple)):
+        compiled = compile_graph(graph, evidence=evidence, parameters=parameters)
+    else:
+        raise SamplingError(f"forest_sample expects a FactorGraph or a CompiledGraph, got {type(graph).__name__}")
+    states = _Plan(compiled, beta).draws(n_draws, seed, 0)[None]
+    return Samples(states, compiled, beta, seed, "forest-ffbs", n_draws, np.ascontiguousarray(states[:, -1]))

@@ -195,3 +195,21 @@ def test_bad_arguments(kwargs, match):
     fg = chain(4, 2, np.random.default_rng(0))
     with pytest.raises(SamplingError, match=match):
         forest_draws(compile_graph(fg), 3, **{"seed": 0, **kwargs})
+
+
+def test_forest_sample_returns_samples():
+    from factorgraph_ebm import Samples, forest_sample
+
+    fg = chain(6, 3, np.random.default_rng(4))
+    s = forest_sample(fg, {("x", 2): 0}, beta=0.7, n_draws=3000, seed=5)
+    assert isinstance(s, Samples) and s.method == "forest-ffbs" and s.seed == 5 and s.n_chains == 1
+    assert s.of("x").shape == (1, 3000, 6) and (s.of("x")[..., 2] == 0).all()
+    np.testing.assert_array_equal(s.last, s.states[:, -1])
+    np.testing.assert_array_equal(s.states[0], forest_draws(compile_graph(fg, {("x", 2): 0}), 3000, beta=0.7,
+                                                            seed=5))
+    exact = infer(fg, {("x", 2): 0}, beta=0.7)
+    assert np.abs(s.marginal("x") - exact.marginal("x")).max() < 0.05
+    energies = s.energies()[0]
+    np.testing.assert_allclose(energies[:5], [exact.compiled.energy(x) for x in s.states[0, :5]])
+    with pytest.raises(SamplingError, match="n_draws"):
+        forest_sample(fg, n_draws=0)
