@@ -329,6 +329,7 @@ class PCDLoss(SamplingLoss):
         super().reset_state(seed)
         self._chains = {}       # per-example: example id -> (n_chains, n_vars of the example) int32
         self._pool = None       # pool: (n_chains, n_vars of the shared graph) int32
+        self._pool_graph = None  # the shared graph, its evidence and its compiled form (not saved: rebuilt)
 
     def check_examples(self, examples):
         if self.chains == "pool":
@@ -448,12 +449,12 @@ class PCDLoss(SamplingLoss):
         batch, cg = ev.batch, ev.compiled
         graph = batch.examples.graphs[0]
         n_local = graph.n_vars
-        key = (id(graph), batch.evidence[:n_local].tobytes())
-        cached = batch.cache.get("pcd-pool")
-        if cached is None or cached[0] != key:
-            base = with_clamped(compile_graph(graph, parameters=ev.parameters), batch.evidence[:n_local])
-            cached = batch.cache["pcd-pool"] = (key, base)
-        pool_cg = with_parameters(cached[1], ev.parameters) if ev.parameters else cached[1]
+        evidence = batch.evidence[:n_local]
+        cached = self._pool_graph        # (graph, evidence, compiled): kept across batches, compiled once
+        if cached is None or cached[0] is not graph or not np.array_equal(cached[1], evidence):
+            base = with_clamped(compile_graph(graph, parameters=ev.parameters), evidence)
+            cached = self._pool_graph = (graph, evidence.copy(), base)
+        pool_cg = with_parameters(cached[2], ev.parameters) if ev.parameters else cached[2]
         if self._pool is None:
             rows = -(-self.n_chains // batch.n_examples)
             start = self._data_states(ev, rows).reshape(rows * batch.n_examples, n_local)
