@@ -67,9 +67,9 @@ class GibbsPlan(NamedTuple):
 class SweepPlan(NamedTuple):
     """What a sweep reads, by *position* in the sweep (``n`` free sites), contiguous in the order of updates."""
 
-    sites: np.ndarray           #: (n,) int64 variable updated at each position
+    sites: np.ndarray           #: (n,) int32 variable updated at each position
     fptr: np.ndarray            #: (n+1,) int64 offsets of each site's states in the per-call field ``sfield``
-    pptr: np.ndarray            #: (n+1,) int64 CSR pointer into the pair arrays
+    pptr: np.ndarray            #: (n+1,) int32 CSR pointer into the pair arrays
     pair_nb: np.ndarray         #: int32 neighbour variable
     pair_off: np.ndarray        #: int64 offset of the table copy in which the neighbour is the row
     hptr: np.ndarray            #: (n+1,) int64 CSR pointer into high_edges

@@ -146,8 +146,8 @@ def gibbs_plan(compiled):
     # owner b reads the original at off + x_a * K_b + x_b
     pair_ptr, order = _csr(np.concatenate([a, b]), None, n)
     nb = np.concatenate([b, a])[order]
-    if n >= 2**31 or w.var_states.max(initial=0) >= 2**31:
-        raise OverflowError("gibbs_plan: more than 2^31 variables or states")
+    if n >= 2**31 or w.var_states.max(initial=0) >= 2**31 or 2 * len(pf) >= 2**31:
+        raise OverflowError("gibbs_plan: more than 2^31 variables, states or pairwise entries")
     high = np.flatnonzero(arity[w.edge_factor] >= 3)            # edges of factors of arity >= 3
     high_ptr, high_edges = _csr(w.edge_var[high], high, n)
     plan = _k.GibbsPlan(
@@ -210,7 +210,7 @@ def sweep_plan(compiled, schedule):
     else:
         uo, doff = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     plan = _k.SweepPlan(
-        sites=_frozen(sites, np.int64), fptr=_frozen(fptr, np.int64), pptr=pptr,
+        sites=_frozen(sites, np.int32), fptr=_frozen(fptr, np.int64), pptr=_frozen(pptr, np.int32),
         pair_nb=_frozen(pair_nb, np.int32),
         pair_off=_frozen(src, np.int64), hptr=hptr, high_edges=_frozen(g.high_edges[hidx], np.int64),
         factor_edge_ptr=w.factor_edge_ptr, edge_var=w.edge_var, edge_factor=w.edge_factor,

@@ -170,7 +170,7 @@ def run_chains(compiled, states, *, beta, n_sweeps, seed, first_sweep=0, chain_i
     n_sweeps = _count(n_sweeps, "n_sweeps", 0)
     first_sweep = _count(first_sweep, "first_sweep", 0)
     record_every = _count(record_every, "record_every", 0)
-    seed = check_seed(seed) if seed is not None else check_seed(None)
+    seed = check_seed(seed)
     schedule = _schedule(schedule)
     n_vars = compiled.n_vars
     if (not isinstance(states, np.ndarray) or states.dtype != np.int32 or states.ndim != 2
