@@ -39,13 +39,15 @@ into DIR (needs matplotlib). The last line printed is ``RESULT key=value ...``.
 """
 
 import argparse
+import contextlib
 import importlib.util
 import pathlib
 import time
+import warnings
 
 import numpy as np
 
-from factorgraph_ebm import FactorGraph, LinearEnergy, Trainer, compile_graph, gibbs_sample, infer
+from factorgraph_ebm import ConvergenceWarning, FactorGraph, LinearEnergy, Trainer, compile_graph, gibbs_sample, infer
 from factorgraph_ebm.losses import CDLoss, NLLLoss, PCDLoss
 from factorgraph_ebm.models import grid_edges
 from factorgraph_ebm.train import Adam
@@ -203,6 +205,18 @@ def accuracies(answers, clean):
     }
 
 
+@contextlib.contextmanager
+def counting_bp_warnings(counts, key):
+    """Count the ConvergenceWarnings of loopy BP under ``counts[key]`` instead of printing each one."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        yield
+    counts[key] = counts.get(key, 0) + sum(issubclass(w.category, ConvergenceWarning) for w in caught)
+    for w in caught:
+        if not issubclass(w.category, ConvergenceWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
 # ---------------------------------------------------------------- main
 def build_parser():
     """The command-line options (see the module docstring and ``--help``)."""
@@ -219,7 +233,7 @@ def build_parser():
     parser.add_argument("--batch-size", type=int, default=None,
                         help=f"images per step (default {full['batch_size']})")
     parser.add_argument("--learning-rate", type=float, default=0.1, help="Adam step (default 0.1)")
-    parser.add_argument("--k", type=int, default=1, help="Gibbs sweeps per step of PCD-k and CD-k (default 1)")
+    parser.add_argument("--k", type=int, default=5, help="Gibbs sweeps per step of PCD-k and CD-k (default 5)")
     parser.add_argument("--chains", type=int, default=1, help="chains per training image (default 1)")
     parser.add_argument("--losses", default=",".join(LOSS_NAMES),
                         help=f"comma-separated losses to train, of {', '.join(LOSS_NAMES)} (default all)")
@@ -283,12 +297,16 @@ def main(argv=None):
           f"{'unary':>7s} {'J horiz':>8s} {'J vert':>7s}")
     print(f"{'noisy x':10s} {'':>8s} {out['noisy_accuracy']:8.4f} {'':>8s} {'':>10s} "
           f"{np.log((1 - args.flip) / args.flip):7.3f}   (ideal unary log((1 - flip) / flip))")
-    models, shown = {}, {}
+    models, shown, unconverged, bp_steps = {}, {}, {}, 0
     for i, name in enumerate(LOSS_NAMES):
         if name not in args.losses:
             continue
-        params, seconds, _ = train(name, graph, clean[train_idx], noisy[train_idx], args, int(seeds[i]))
-        answers = denoise(graph, noisy[test_idx], params, seed=int(seeds[-1]), gibbs_draws=args.gibbs_draws)
+        with counting_bp_warnings(unconverged, "training"):
+            params, seconds, trainer = train(name, graph, clean[train_idx], noisy[train_idx], args, int(seeds[i]))
+        with counting_bp_warnings(unconverged, "answers"):
+            answers = denoise(graph, noisy[test_idx], params, seed=int(seeds[-1]), gibbs_draws=args.gibbs_draws)
+        if name == "nll":
+            bp_steps = trainer.n_iter_
         acc = accuracies(answers, clean[test_idx])
         models[name], shown[name] = params, answers
         out.update({f"{name}_seconds": seconds, f"{name}_map_accuracy": acc["map"],
@@ -297,6 +315,9 @@ def main(argv=None):
         print(f"{name.upper() + (f'-{args.k}' if name != 'nll' else ' (BP)'):10s} {seconds:8.2f} {acc['map']:8.4f} "
               f"{acc['marginal_bp']:8.4f} {acc['marginal_gibbs']:10.4f} {unary_log_odds(params):7.3f} "
               f"{coupling(params, 'h'):8.3f} {coupling(params, 'v'):7.3f}")
+    print(f"loopy BP ({BP_OPTIONS['max_iter']} flooding iterations at most, tol {BP_OPTIONS['tol']:g}) did not "
+          f"converge in {unconverged.get('training', 0)} of the {bp_steps} NLL training steps and in "
+          f"{unconverged.get('answers', 0)} of the {2 * len(models)} answer runs (MAP and marginals of each model)")
     if args.plot is not None:
         args.plot.mkdir(parents=True, exist_ok=True)
         plot(args.plot / FIGURES[0], clean[test_idx], noisy[test_idx], shown, out)
