@@ -32,6 +32,7 @@ from .exceptions import (
 from .graph import Energy, FactorGraph, LinearEnergy, Parameters, TableEnergy, VariableArray
 from .inference import InferenceResult, belief_propagation, energy, free_energy, infer
 from .sample import Samples, gibbs_sample
+from .sample import forest_sample
 from .train import Trainer, predict
 
 __version__ = "0.1.0"
@@ -64,6 +65,7 @@ __all__ = [
     "belief_propagation",
     "compile_graph",
     "energy",
+    "forest_sample",
     "free_energy",
     "gibbs_sample",
     "infer",

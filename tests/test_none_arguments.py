@@ -87,6 +87,7 @@ def valid_args(name, tmp_path):
         "word_shape": ["Hello"],
         "NLLLoss": [1.0],
         "gibbs_sample": [cg, None],
+        "forest_sample": [cg, None],
     }
     return table[name]
 
@@ -109,7 +110,7 @@ EXEMPT = {
 NONE_ALLOWED = {
     ("compile_graph", 1), ("infer", 1), ("predict", 2), ("write_libdai", 2), ("write_uai", 2), ("write_uai", 3),
     ("Examples", 2), ("make_batch", 2), ("LinearEnergy", 1), ("LinearEnergy", 2), ("with_evidence", 1),
-    ("FeatureIndex", 0), ("gibbs_sample", 1),
+    ("FeatureIndex", 0), ("gibbs_sample", 1), ("forest_sample", 1),
 }
 
 

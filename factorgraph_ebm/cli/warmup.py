@@ -100,6 +100,21 @@ def _sampling():
         gibbs_sample(grid, n_chains=2, n_draws=2, burn_in=1, seed=0, schedule=schedule).energies()
 
 
+def _forest_sampling():
+    import numpy as np
+
+    from ..models.potts import chain_graph
+    from ..sample import forest_sample
+
+    chain = chain_graph(np.zeros((3, 2)), np.eye(2))
+    for name in "zuw":
+        chain.add_variable(name, 2)
+    chain.add_factor([("y", 0), ("y", 2), "z"], np.zeros((2, 2, 2)))   # a loop until y0 is clamped
+    chain.add_factor(["z", "u", "w"], np.zeros((2, 2, 2)))             # the any-arity path
+    forest_sample(chain, {("y", 0): 1}, n_draws=2, seed=0)     # conditioned wiring, any-arity path
+    forest_sample(chain_graph(np.zeros((3, 2)), np.eye(2)), n_draws=2, seed=0)   # the compiled wiring as is
+
+
 #: name -> (what it compiles, function, kernels it compiles). Ordered longest first, so two
 #: workers finish together; "exact" reuses the tree pass, compiled by then.
 GROUPS = {
@@ -116,6 +131,9 @@ GROUPS = {
              "lbfgs.lbfgs_direction", "lbfgs.lbfgs_push")),
     "sampling": ("Gibbs sampling: chromatic and sequential sweeps, graph colouring", _sampling,
                  ("gibbs._chromatic", "gibbs._class_sweep", "gibbs._sequential", "gibbs._greedy_colouring")),
+    "forest": ("forest sampling: exact samples on forests, the inward tree pass and the outward sampling pass",
+               _forest_sampling, ("forest_sampling._forest_weights", "forest_sampling._forest_draws",
+                                  "trees._tree_pass", "junction._reduce_factors")),
     "marginals": ("factor marginals and the gradients of likelihood losses", _marginals,
                   ("bp._gather_costs", "bp._add_factor_marginals")),
     "exact": ("exact inference: elimination orders, the junction tree, enumeration", _exact,

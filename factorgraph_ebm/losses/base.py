@@ -72,8 +72,10 @@ def sample_offsets(compiled, states):
     return np.add.reduceat(contrib, w.factor_edge_ptr[:-1], axis=1)
 
 
-def sample_energies(compiled, states):
+def sample_energies(compiled, states, offsets=None):
     """(n_samples, n_graphs) energy of every example of the batch under each full assignment (row) of ``states``.
+
+    ``offsets``: :func:`sample_offsets` of ``states`` when already computed.
 
     Examples
     --------
@@ -87,7 +89,8 @@ def sample_energies(compiled, states):
            [3.]])
     """
     w = compiled.wiring
-    energies = w.tables[w.block_ptr[w.factor_block] + sample_offsets(compiled, states)]
+    offsets = sample_offsets(compiled, states) if offsets is None else offsets
+    energies = w.tables[w.block_ptr[w.factor_block] + offsets]
     ptr = compiled.graph_factor_ptr
     out = np.zeros((len(energies), len(ptr) - 1))
     nonempty = ptr[1:] > ptr[:-1]
@@ -104,7 +107,10 @@ class Derivative:
     assignments (``state`` of shape (n_samples, n_vars): a Monte Carlo
     estimate of the factor marginals, as the sampling losses use), or the
     factor marginals of an inference ``result`` (a free energy), scaled per
-    example by ``example_weight``. It is
+    example by ``example_weight``. With ``shared=True`` the batch holds
+    copies of one graph and ``state`` (n_samples, n_vars of one copy) serves
+    every copy (a pool of samples of an unconditional model): the indicator
+    means are counted once, over one copy's factors. It is
     never stored in the factor-entry layout unless asked (:meth:`entries`):
     :meth:`add_to_tables` accumulates it straight into the table layout, where
     factors that share a table (a chain's transition matrix) share entries.
@@ -117,20 +123,46 @@ class Derivative:
         Exactly one of ``state`` and ``result``.
     example_weight : ndarray (n_examples,), optional
         Per-example factor (e.g. 0 where a term does not apply); default 1.
+    shared : bool
+        ``state`` holds samples of one graph copy, shared by every example
+        (all examples are copies of one graph).
     """
 
-    def __init__(self, compiled, state=None, result=None, example_weight=None):
+    def __init__(self, compiled, state=None, result=None, example_weight=None, shared=False):
         self.compiled = compiled
         self.state = state
         self.result = result
         self.example_weight = example_weight
+        self.shared = shared
+        self._offsets = None
+
+    def sample_offsets(self):
+        """(n_samples, F) :func:`sample_offsets` of a 2-D ``state``, computed once."""
+        if self._offsets is None:
+            self._offsets = sample_offsets(self.compiled, self.state)
+        return self._offsets
 
     def masked(self, keep):
         """The same derivative with the examples where ``keep`` is False set to zero."""
         weight = keep.astype(np.float64)
         if self.example_weight is not None:
             weight = weight * self.example_weight
-        return Derivative(self.compiled, self.state, self.result, weight)
+        return Derivative(self.compiled, self.state, self.result, weight, self.shared)
+
+    def _shared_entries(self):
+        """(n_entries,) indicator means of the shared samples, repeated for every copy (factor-entry layout)."""
+        cg = self.compiled
+        w = cg.wiring
+        n_factors = int(cg.graph_factor_ptr[1])            # factors of one copy (the first graph)
+        n_edges = int(w.factor_edge_ptr[n_factors])
+        states = np.asarray(self.state)
+        offsets = np.add.reduceat(states[:, w.edge_var[:n_edges]].astype(np.int64) * w.edge_stride[:n_edges],
+                                  w.factor_edge_ptr[:n_factors], axis=1) if n_edges else \
+            np.zeros((len(states), n_factors), dtype=np.int64)
+        n_local = int(cg.factor_entry_ptr[n_factors])
+        at = (cg.factor_entry_ptr[:n_factors] + offsets).ravel()
+        means = np.bincount(at, minlength=n_local) / len(states)
+        return np.tile(means, cg.n_graphs)
 
     def _factor_weight(self, example_coef):
         coef = np.asarray(example_coef, dtype=np.float64)
@@ -144,6 +176,11 @@ class Derivative:
         if self.result is not None:
             self.result.add_factor_marginals(out, weight)
             return
+        if self.shared:
+            sizes = np.diff(self.compiled.factor_entry_ptr)
+            out += np.bincount(table_index_of_entries(self.compiled), minlength=len(out),
+                               weights=np.repeat(weight, sizes) * self._shared_entries())
+            return
         if self.state.ndim == 2:
             w = self.compiled.wiring
             at, weight = self._sample_positions(w.block_ptr[w.factor_block], weight)
@@ -153,7 +190,7 @@ class Derivative:
 
     def _sample_positions(self, base, weight):
         """Flat positions ``base[f] + offset`` of every (sample, factor) and their weights ``weight[f] / n``."""
-        offsets = sample_offsets(self.compiled, self.state)
+        offsets = self.sample_offsets()
         at = (base + offsets).ravel()
         return at, np.broadcast_to(weight / len(offsets), offsets.shape).ravel()
 
@@ -165,6 +202,8 @@ class Derivative:
         weight = np.repeat(self._factor_weight(coef), sizes)
         if self.result is not None:
             return weight * self.result.factor_marginal_array()
+        if self.shared:
+            return weight * self._shared_entries()
         if self.state.ndim == 2:
             at, wts = self._sample_positions(cg.factor_entry_ptr[:-1], self._factor_weight(coef))
             return np.bincount(at, weights=wts, minlength=int(cg.factor_entry_ptr[-1]))

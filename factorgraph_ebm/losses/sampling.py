@@ -13,7 +13,9 @@ the free variables (outputs y and latents z, evidence x clamped) drawn by
 
 The positive phase is computed as :class:`~factorgraph_ebm.losses.NLLLoss`
 does: the free energy over the latents with y clamped (exact or BP, per the
-loss's ``method``), or simply ``E(y_i)`` without latents. The derivative of
+loss's ``method``), or simply ``E(y_i)`` without latents; with
+``latent="sample"`` it is sampled too (Gibbs over z with y clamped), for
+models where even the clamped graph is beyond inference. The derivative of
 the negative phase is the mean over the samples of the indicator of each
 factor's table entry (:class:`~factorgraph_ebm.losses.base.Derivative` built
 from many states), so the loss plugs into the same machinery as the others.
@@ -37,12 +39,14 @@ from ..exceptions import DeclarationError, FactorGraphError, ParseError, Trainin
 from ..utils.validation import check_beta, check_scalar
 from .base import Derivative, Loss, Term, sample_energies
 
-__all__ = ["SamplingLoss", "CDLoss", "PCDLoss", "SCHEDULES", "CHAINS"]
+__all__ = ["SamplingLoss", "CDLoss", "PCDLoss", "SCHEDULES", "CHAINS", "LATENT"]
 
 #: Gibbs schedules the sampling losses accept (see :func:`factorgraph_ebm.sample.gibbs.run_chains`).
 SCHEDULES = ("chromatic", "sequential")
 #: How :class:`PCDLoss` keeps its persistent chains.
 CHAINS = ("per-example", "pool")
+#: How the sampling losses treat the latent variables of the positive phase.
+LATENT = ("infer", "sample")
 _MAX_SEED = 2 ** 63
 
 
@@ -71,6 +75,13 @@ class SamplingLoss(Loss):
         particles in the pool).
     beta : float > 0
         Inverse temperature of the model distribution (as in NLLLoss).
+    latent : {"infer", "sample"}
+        Positive phase with latent variables z: ``"infer"`` uses the free
+        energy over z with y_i clamped (exact or BP, ``method``), as NLL does;
+        ``"sample"`` uses ``n_chains`` Gibbs samples of z given y_i and x
+        (``max(k, 1)`` sweeps from a fresh start each evaluation: exact after
+        one sweep when the latents are independent given y and x, as in an
+        RBM) and reports their mean energy in place of the free energy.
     schedule : {"chromatic", "sequential"}
         Gibbs schedule of the sampler.
     seed : int or None
@@ -83,10 +94,13 @@ class SamplingLoss(Loss):
 
     stochastic = True
 
-    def __init__(self, k=1, *, n_chains=1, beta=1.0, schedule="chromatic", seed=None, method="auto",
-                 infer_options=None):
+    def __init__(self, k=1, *, n_chains=1, beta=1.0, latent="infer", schedule="chromatic", seed=None,
+                 method="auto", infer_options=None):
         super().__init__(method=method, infer_options=infer_options)
         owner = type(self).__name__
+        if latent not in LATENT:
+            raise DeclarationError(f"{owner}: latent must be one of {list(LATENT)}, got {latent!r}")
+        self.latent = latent
         self.k = _option(k, "k", owner, int, 0)
         self.n_chains = _option(n_chains, "n_chains", owner, int, 1)
         self.beta = check_beta(beta)
@@ -172,16 +186,43 @@ class SamplingLoss(Loss):
         """(n_samples, n_vars) states of the whole batch whose indicators estimate the model's expectation."""
         raise NotImplementedError
 
+    def _positive(self, ev):
+        """The positive term: inference over the latents, or (``latent="sample"``) Gibbs samples of them."""
+        if self.latent == "infer" or not (ev.batch.positive < 0).any():
+            return ev.positive(self.beta)
+        return ev.cached("positive", ("samples", self._sweep), lambda: self._sampled_positive(ev))
+
+    def _sampled_positive(self, ev):
+        states = self._data_states(ev, self.n_chains)
+        cg = with_clamped(ev.compiled, ev.batch.positive)
+        self._sweeps(cg, states, max(self.k, 1) - 1)
+        ev.sampled_start = states      # where the CD chains start (the latents already drawn)
+        derivative = Derivative(cg, state=states.copy())
+        return Term(sample_energies(cg, states, derivative.sample_offsets()).mean(axis=0), derivative, None)
+
+    def _start_states(self, ev, n_rows):
+        """Chains at the data (latents drawn given it); the positive samples when there are some."""
+        start = getattr(ev, "sampled_start", None)
+        if start is not None and len(start) == n_rows:
+            return start
+        return self._data_states(ev, n_rows)
+
     def _evaluate(self, ev):
-        pos = ev.positive(self.beta)
+        pos = self._positive(ev)
         neg = ev.cached("negative", ("samples", self._sweep), lambda: self._negative_term(ev))
         one = np.ones_like(pos.values)
         return pos.values - neg.values, [(one, pos), (-one, neg)]
 
     def _negative_term(self, ev):
-        samples = self._negative_samples(ev)
-        energies = sample_energies(ev.compiled, samples)
-        return Term(energies.mean(axis=0), Derivative(ev.compiled, state=samples), None)
+        derivative = Derivative(ev.compiled, state=self._negative_samples(ev))
+        energies = sample_energies(ev.compiled, derivative.state, derivative.sample_offsets())
+        return Term(energies.mean(axis=0), derivative, None)
+
+
+def _shared_term(compiled, pool_compiled, pool):
+    """The negative term of a batch of copies of one graph from a pool of its samples (counted once)."""
+    energy = sample_energies(pool_compiled, pool)[:, 0].mean()
+    return Term(np.full(compiled.n_graphs, energy), Derivative(compiled, state=pool, shared=True), None)
 
 
 class CDLoss(SamplingLoss):
@@ -203,7 +244,7 @@ class CDLoss(SamplingLoss):
 
     Parameters
     ----------
-    k, n_chains, beta, schedule, seed, method, infer_options
+    k, n_chains, beta, latent, schedule, seed, method, infer_options
         See :class:`SamplingLoss`.
 
     Examples
@@ -225,7 +266,7 @@ class CDLoss(SamplingLoss):
     name = "cd"
 
     def _negative_samples(self, ev):
-        states = self._data_states(ev, self.n_chains)
+        states = self._start_states(ev, self.n_chains)
         self._sweeps(ev.compiled, states, self.k)
         return states
 
@@ -252,7 +293,7 @@ class PCDLoss(SamplingLoss):
     Parameters
     ----------
     chains : {"per-example", "pool"}
-    k, n_chains, beta, schedule, seed, method, infer_options
+    k, n_chains, beta, latent, schedule, seed, method, infer_options
         See :class:`SamplingLoss`.
 
     Examples
@@ -273,13 +314,13 @@ class PCDLoss(SamplingLoss):
 
     name = "pcd"
 
-    def __init__(self, k=1, *, n_chains=1, chains="per-example", beta=1.0, schedule="chromatic", seed=None,
-                 method="auto", infer_options=None):
+    def __init__(self, k=1, *, n_chains=1, chains="per-example", beta=1.0, latent="infer", schedule="chromatic",
+                 seed=None, method="auto", infer_options=None):
         if chains not in CHAINS:
             raise DeclarationError(f"PCDLoss: chains must be one of {list(CHAINS)}, got {chains!r}")
         self.chains = chains
-        super().__init__(k, n_chains=n_chains, beta=beta, schedule=schedule, seed=seed, method=method,
-                         infer_options=infer_options)
+        super().__init__(k, n_chains=n_chains, beta=beta, latent=latent, schedule=schedule, seed=seed,
+                         method=method, infer_options=infer_options)
 
     def __repr__(self):
         return f"PCDLoss(k={self.k}, n_chains={self.n_chains}, chains={self.chains!r}, beta={self.beta})"
@@ -370,7 +411,12 @@ class PCDLoss(SamplingLoss):
 
     # ---------------------------------------------------------- sampling
     def _negative_samples(self, ev):
-        return self._pool_samples(ev) if self.chains == "pool" else self._per_example_samples(ev)
+        return self._per_example_samples(ev)
+
+    def _negative_term(self, ev):
+        if self.chains == "pool":
+            return self._pool_term(ev)
+        return super()._negative_term(ev)
 
     def _per_example_samples(self, ev):
         batch, cg = ev.batch, ev.compiled
@@ -398,7 +444,7 @@ class PCDLoss(SamplingLoss):
             self._chains[int(j)] = states[:, ptr[i]:ptr[i + 1]].copy()
         return states
 
-    def _pool_samples(self, ev):
+    def _pool_term(self, ev):
         batch, cg = ev.batch, ev.compiled
         graph = batch.examples.graphs[0]
         n_local = graph.n_vars
@@ -417,7 +463,7 @@ class PCDLoss(SamplingLoss):
                                 f"has {n_local}: call reset_state() before training another model")
         _check_states(pool_cg, self._pool, "PCDLoss: pool particle")
         self._sweeps(pool_cg, self._pool, self.k)
-        return np.tile(self._pool, (1, batch.n_examples))
+        return _shared_term(cg, pool_cg, self._pool.copy())
 
 
 def _graphs_and_evidence(examples):

@@ -12,7 +12,7 @@ from ..utils.lazy import lazy_module
 
 _k = lazy_module("factorgraph_ebm.kernels.gibbs")
 
-__all__ = ["interaction_graph", "colouring", "colour_classes", "gibbs_plan", "field"]
+__all__ = ["interaction_graph", "colouring", "colour_classes", "gibbs_plan", "sweep_plan", "sweep_values", "field"]
 
 
 def _frozen(arr, dtype):
@@ -115,10 +115,11 @@ def colour_classes(compiled, free=None):
 
 
 def gibbs_plan(compiled):
-    """The :class:`~factorgraph_ebm.kernels.gibbs.GibbsPlan` of ``compiled`` (cached in ``compiled.cache``).
+    """The :class:`~factorgraph_ebm.kernels.gibbs.GibbsPlan` of ``compiled``, by variable (cached in ``compiled.cache``).
 
-    Pairwise factors become per-variable neighbour lists (neighbour, its
-    states, the offset of the table copy in which this variable is the row);
+    Pairwise factors become per-variable neighbour lists (neighbour, the
+    offset of the table copy in which the neighbour is the row, so this
+    variable's states are contiguous);
     factors of arity >= 3 are listed per variable by edge; one-variable
     factors are left to the field (:func:`field`).
 
@@ -141,34 +142,119 @@ def gibbs_plan(compiled):
     e0 = w.factor_edge_ptr[pf]
     a, b = w.edge_var[e0], w.edge_var[e0 + 1]
     off = w.block_ptr[w.factor_block[pf]]
-    # owner a reads T[x_a, x_b] at off + x_a * K_b + x_b; owner b reads the transposed copy at half + off
-    owner = np.concatenate([a, b])
-    pair_ptr, order = _csr(owner, None, n)
-    pair_nb = np.concatenate([b, a])[order]
-    pair_k = w.var_states[np.concatenate([b, a])][order]
-    pair_off = np.concatenate([off, half + off])[order]
-    if n and (pair_k.max(initial=0) >= 2**31 or n >= 2**31):
+    # owner a reads T[x_a, x_b] in the transposed copy, at half + off + x_b * K_a + x_a (its states contiguous);
+    # owner b reads the original at off + x_a * K_b + x_b
+    pair_ptr, order = _csr(np.concatenate([a, b]), None, n)
+    nb = np.concatenate([b, a])[order]
+    if n >= 2**31 or w.var_states.max(initial=0) >= 2**31:
         raise OverflowError("gibbs_plan: more than 2^31 variables or states")
     high = np.flatnonzero(arity[w.edge_factor] >= 3)            # edges of factors of arity >= 3
     high_ptr, high_edges = _csr(w.edge_var[high], high, n)
     plan = _k.GibbsPlan(
-        var_states=w.var_states,
-        var_state_ptr=w.var_state_ptr,
         pair_ptr=_frozen(pair_ptr, np.int64),
-        pair_nb=_frozen(pair_nb, np.int32),
-        pair_k=_frozen(pair_k, np.int32),
-        pair_off=_frozen(pair_off, np.int64),
+        pair_nb=_frozen(nb, np.int32),
+        pair_off=_frozen(np.concatenate([half + off, off])[order], np.int64),
         high_ptr=_frozen(high_ptr, np.int64),
         high_edges=_frozen(high_edges, np.int64),
-        factor_edge_ptr=w.factor_edge_ptr,
-        edge_var=w.edge_var,
-        edge_factor=w.edge_factor,
-        edge_stride=w.edge_stride,
-        factor_block=w.factor_block,
-        block_ptr=w.block_ptr,
     )
     compiled.cache["gibbs_plan"] = plan
     return plan
+
+
+def _gather_ranges(ptr, rows):
+    """Indices ``ptr[r] .. ptr[r + 1] - 1`` of every ``r`` of ``rows``, concatenated, and their new CSR pointer."""
+    counts = ptr[rows + 1] - ptr[rows]
+    new_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    idx = np.repeat(ptr[rows] - new_ptr[:-1], counts) + np.arange(new_ptr[-1], dtype=np.int64)
+    return new_ptr, idx
+
+
+def sweep_plan(compiled, schedule):
+    """``(plan, class_ptr, kmax, rows)``: the :class:`~factorgraph_ebm.kernels.gibbs.SweepPlan` of the free variables.
+
+    Positions follow the order of updates: colour classes in turn (``class_ptr``
+    bounds each) for ``"chromatic"``, variables in order (one class) for
+    ``"sequential"``. Depends on the structure and on which variables are
+    clamped; cached in ``compiled.cache`` for the last clamping seen.
+
+    Examples
+    --------
+    >>> from factorgraph_ebm import compile_graph
+    >>> from factorgraph_ebm.models import potts_grid
+    >>> plan, class_ptr, kmax, _ = sweep_plan(compile_graph(potts_grid(np.zeros((2, 2, 2)), 1.0)), "chromatic")
+    >>> plan.sites.tolist(), class_ptr.tolist(), kmax
+    ([0, 3, 1, 2], [0, 2, 4], 2)
+    """
+    key = ("gibbs_sweep", schedule)
+    hit = compiled.cache.get(key)
+    if hit is not None and hit[0] is compiled.clamped:
+        return hit[1]
+    w = compiled.wiring
+    g = gibbs_plan(compiled)
+    if schedule == "chromatic":
+        class_ptr, sites = colour_classes(compiled)
+    else:
+        sites = np.flatnonzero(compiled.clamped < 0).astype(np.int64)
+        class_ptr = np.array([0, len(sites)], dtype=np.int64)
+    k = w.var_states[sites]
+    fptr = np.concatenate([[0], np.cumsum(k)]).astype(np.int64)
+    pptr, pidx = _gather_ranges(g.pair_ptr, sites)
+    hptr, hidx = _gather_ranges(g.high_ptr, sites)
+    pair_nb = g.pair_nb[pidx]
+    src = g.pair_off[pidx]
+    binary = len(sites) > 0 and bool((k == 2).all()) and not len(hidx) and bool((w.var_states[pair_nb] == 2).all())
+    if binary:
+        # one pair of differences per distinct table copy: a shared table stays in L1
+        uo, inv = np.unique(src, return_inverse=True)
+        doff = 2 * inv.ravel()
+    else:
+        uo, doff = np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    plan = _k.SweepPlan(
+        sites=_frozen(sites, np.int64), fptr=_frozen(fptr, np.int64), pptr=pptr,
+        pair_nb=_frozen(pair_nb, np.int32),
+        pair_off=_frozen(src, np.int64), hptr=hptr, high_edges=_frozen(g.high_edges[hidx], np.int64),
+        factor_edge_ptr=w.factor_edge_ptr, edge_var=w.edge_var, edge_factor=w.edge_factor,
+        edge_stride=w.edge_stride, factor_block=w.factor_block, block_ptr=w.block_ptr,
+        pair_doff=_frozen(doff, np.int32),
+    )
+    out = (plan, _frozen(class_ptr, np.int64), int(max(2, k.max(initial=2))), _frozen(uo, np.int64))
+    compiled.cache[key] = (compiled.clamped, out)
+    return out
+
+
+def sweep_values(compiled, schedule):
+    """``(plan, class_ptr, kmax, tables, sfield, d, delta, mode)``: :func:`sweep_plan` and the values it reads.
+
+    ``tables`` is ``wiring.tables``; ``sfield`` is :func:`field` in position
+    order; ``mode`` is ``kernels.gibbs.BINARY`` (the binary fast path) or ``GENERIC``. The fast path
+    (every free site binary, pairwise factors only, every field
+    and table entry they read finite) reads ``d = field_1 - field_0`` per
+    position and ``delta``, the differences ``T(x = 1 | y) - T(x = 0 | y)`` of each
+    distinct pairwise table copy. Cached for the last (tables,
+    evidence) seen.
+    """
+    key = ("gibbs_values", schedule)
+    plan, class_ptr, kmax, rows = sweep_plan(compiled, schedule)
+    w = compiled.wiring
+    hit = compiled.cache.get(key)
+    if hit is not None and hit[0] is w.tables and hit[1] is compiled.unary and hit[2] is plan:
+        return hit[3]
+    fld = field(compiled)
+    _, idx = _gather_ranges(w.var_state_ptr, plan.sites)
+    sfield = np.ascontiguousarray(fld[idx])
+    binary = len(plan.pair_doff) == len(plan.pair_nb) and len(plan.sites) > 0 and bool(
+        (w.var_states[plan.sites] == 2).all() and not len(plan.high_edges))
+    d = delta = np.zeros(0)
+    if binary:
+        t = w.tables[rows[:, None] + np.arange(4)]    # (m, 4): rows of the neighbour, T(y=0, x=0), (0, 1), (1, 0), (1, 1)
+        if np.isfinite(t).all() and np.isfinite(sfield).all():
+            d = np.ascontiguousarray(sfield[1::2] - sfield[0::2])
+            delta = np.ascontiguousarray((t[:, [1, 3]] - t[:, [0, 2]]).ravel())
+        else:
+            binary = False
+    out = (plan, class_ptr, kmax, w.tables, sfield, d, delta, np.int64(_k.BINARY if binary else _k.GENERIC))
+    compiled.cache[key] = (w.tables, compiled.unary, plan, out)
+    return out
 
 
 def field(compiled):

@@ -14,7 +14,7 @@ from ..compile.lower import compile_graph, resolve_evidence
 from ..exceptions import EvidenceError, SamplingError
 from ..graph.factor_graph import FactorGraph
 from ..utils.lazy import lazy_module
-from .colouring import colour_classes, field, gibbs_plan
+from .colouring import field, sweep_values
 from .samples import Samples
 
 _k = lazy_module("factorgraph_ebm.kernels.gibbs")
@@ -76,6 +76,19 @@ def _schedule(schedule):
 
 def _dead_factor(compiled):
     """First factor whose scope is all clamped and whose entry is +inf (the evidence has probability 0), or None."""
+    w = compiled.wiring
+    clamped = compiled.clamped
+    if not (clamped >= 0).any():
+        return None
+    hit = compiled.cache.get("gibbs_dead")
+    if hit is not None and hit[0] is clamped and hit[1] is w.tables:
+        return hit[2]
+    dead = _find_dead(compiled)
+    compiled.cache["gibbs_dead"] = (clamped, w.tables, dead)
+    return dead
+
+
+def _find_dead(compiled):
     w = compiled.wiring
     clamped = compiled.clamped
     free_edges = np.add.reduceat((clamped[w.edge_var] < 0).astype(np.int64), w.factor_edge_ptr[:-1]) \
@@ -187,42 +200,39 @@ def run_chains(compiled, states, *, beta, n_sweeps, seed, first_sweep=0, chain_i
     if dead is not None:
         raise SamplingError(f"the evidence has probability zero: factor {_factor_name(compiled, dead)!r} "
                             "has +inf energy at the clamped states of its scope")
-    plan = gibbs_plan(compiled)
-    fld = field(compiled)
-    tables = w.tables
+    plan, class_ptr, kmax, tables, sfield, d, delta, mode = sweep_values(compiled, schedule)
     backup = states.copy()
+    n_sites = len(plan.sites)
     if schedule == "chromatic":
-        class_ptr, sites = colour_classes(compiled)
-        entries = n_chains * len(sites)
+        entries = n_chains * n_sites
         with _jit.threads_for(entries):
             n_chunks = max(1, min(entries, 16 * _jit.num_threads()))
-            stuck = _k._chromatic(class_ptr, sites, chain_ids, seed, first_sweep, n_sweeps, record_every, plan,
-                                  tables, fld, beta, states, n_chunks, out)
+            stuck = _k._chromatic(class_ptr, chain_ids, seed, first_sweep, n_sweeps, record_every, plan, tables,
+                                  sfield, d, delta, mode, beta, states, n_chunks, kmax, out)
     else:
-        sites = np.flatnonzero(compiled.clamped < 0).astype(np.int64)
-        with _jit.threads_for(n_chains * max(1, len(sites)) * (1 if n_chains > 1 else 0)):
-            stuck = _k._sequential(sites, chain_ids, seed, first_sweep, n_sweeps, record_every, plan, tables, fld,
-                                   beta, states, out)
+        with _jit.threads_for(n_chains * n_sites if n_chains > 1 else 0):
+            stuck = _k._sequential(chain_ids, seed, first_sweep, n_sweeps, record_every, plan, tables, sfield, d,
+                                   delta, mode, beta, states, kmax, out)
     if stuck:
-        _diagnose(compiled, plan, tables, fld, states, backup, n_sweeps)
+        _diagnose(compiled, plan, tables, sfield, kmax, states, backup, n_sweeps)
     return out if record_every else None
 
 
-def _diagnose(compiled, plan, tables, fld, states, backup, n_sweeps):
+def _diagnose(compiled, plan, tables, sfield, kmax, states, backup, n_sweeps):
     """Raise SamplingError for the first chain left with +inf energy (states restored), else return."""
-    free = np.flatnonzero(compiled.clamped < 0).astype(np.int64)
-    energies = np.array([compiled.factor_energies(s.astype(np.int64)).sum() + fld[compiled.wiring.var_state_ptr[:-1]
-                         + s][free].sum() for s in states])
-    chains = np.flatnonzero(np.isinf(energies))
-    if not len(chains):
-        return
-    c = int(chains[0])
-    v = int(_k._no_allowed_state(plan, tables, fld, states, c, free))
-    states[...] = backup
-    what = (f"variable {compiled.var_name(v)!r} has no allowed state given the others"
-            if v >= 0 else "its state has +inf energy")
-    raise SamplingError(f"chain {c} is stuck in a state of probability zero after {n_sweeps} sweeps: {what} "
-                        "(every state of its conditional has +inf energy); run more sweeps or start the chain elsewhere (init=)")
+    w = compiled.wiring
+    fld = field(compiled)
+    free = compiled.clamped < 0
+    for c, s in enumerate(states):
+        if np.isfinite(compiled.factor_energies(s.astype(np.int64)).sum() + fld[w.var_state_ptr[:-1] + s][free].sum()):
+            continue
+        v = int(_k._no_allowed_state(plan, tables, sfield, states, c, kmax))
+        states[...] = backup
+        what = (f"variable {compiled.var_name(v)!r} has no allowed state given the others"
+                if v >= 0 else "its state has +inf energy")
+        raise SamplingError(f"chain {c} is stuck in a state of probability zero after {n_sweeps} sweeps: {what} "
+                            "(every state of its conditional has +inf energy); run more sweeps or start the chain "
+                            "elsewhere (init=)")
 
 
 def random_states(compiled, n_chains, seed):

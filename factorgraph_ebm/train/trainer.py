@@ -289,7 +289,10 @@ class Trainer(ParamsMixin):
     shuffle : bool
         Shuffle the examples every epoch (with ``random_state``).
     random_state : None, int or numpy Generator
-        Seed of the shuffles: the same seed gives the same run.
+        Seed of the shuffles, and of a loss that samples (``"cd"``,
+        ``"pcd"``) unless it has its own ``seed``: the same seed gives the
+        same run. Such a loss (``stochastic = True``) trains as a copy, and
+        refuses ``"lbfgs"``.
     progress : bool
         Show a tqdm progress bar with the running loss.
     callbacks : sequence of callables
@@ -303,8 +306,9 @@ class Trainer(ParamsMixin):
         than ``min_delta``, and keep the best parameters.
     min_delta : float
     checkpoint : path or None
-        Write a checkpoint after every epoch; ``fit(..., resume=path)``
-        continues from it exactly as an uninterrupted run would.
+        Write a checkpoint after every epoch (with a sampling loss's chains,
+        seed and sweep counter); ``fit(..., resume=path)`` continues from it
+        exactly as an uninterrupted run would.
 
     Attributes
     ----------

@@ -12,12 +12,11 @@ import zlib
 import numpy as np
 import pytest
 
-pytest.importorskip("factorgraph_ebm.sample.gibbs", reason="the sampler (branch h15-gibbs) is not merged yet")
-
 from ebm_models import chain_graph, chain_parameters, latent_graph, latent_parameters, tagging_data
 from factorgraph_ebm import FactorGraph, LinearEnergy, Trainer
 from factorgraph_ebm.exceptions import DeclarationError, ParseError, TrainingError
 from factorgraph_ebm.losses import LOSSES, CDLoss, NLLLoss, PCDLoss, get_loss, make_batch
+from factorgraph_ebm.losses.base import Derivative, sample_energies
 from factorgraph_ebm.train import load_checkpoint
 from factorgraph_ebm.utils.npz import read_npz_json, write_npz_json
 
@@ -77,6 +76,20 @@ def test_cd_with_large_k_is_an_unbiased_estimate_of_the_nll_gradient(kind):
     assert_unbiased(est, exact, 30 * 32)
 
 
+@pytest.mark.parametrize("loss", [CDLoss, PCDLoss])
+def test_a_sampled_positive_phase_is_unbiased_too(loss):
+    batch, params, exact, _ = model("latent")
+    est = estimates(lambda s: loss(k=20, n_chains=32, latent="sample", seed=s, method="exact"), batch, params,
+                    range(30))
+    assert_unbiased(est, exact, 30 * 32)
+    out = loss(k=2, n_chains=5, latent="sample", seed=0)(batch, parameters=params)
+    pos, neg = out.terms["positive"], out.terms["negative"]
+    assert pos.derivative.state.shape == (5, batch.compiled.n_vars)
+    assert (pos.derivative.state[:, batch.is_output] == batch.target[batch.is_output]).all()   # y clamped
+    np.testing.assert_allclose(out.values, pos.values - neg.values)
+    np.testing.assert_allclose(pos.values, sample_energies(out.compiled, pos.derivative.state).mean(axis=0))
+
+
 @pytest.mark.parametrize("chains", ["per-example", "pool"])
 def test_pcd_after_a_long_burn_in_is_an_unbiased_estimate_of_the_nll_gradient(chains):
     rng = _rng("pcd-" + chains)
@@ -121,6 +134,25 @@ def test_value_is_positive_free_energy_minus_mean_sample_energy():
     energies = np.array([out.compiled.graph_energies(s.astype(np.int64)) for s in samples])
     pos = NLLLoss(method="exact")(batch, parameters=params).terms["positive"].values
     np.testing.assert_allclose(out.values, pos - energies.mean(axis=0))
+
+
+def test_a_shared_pool_counts_like_one_copy_of_it_per_example():
+    rng = _rng("shared-pool")
+    graph = latent_graph(rng, loopy=True)
+    params = latent_parameters(rng, loopy=True)
+    batch = make_batch(graph, [0, 2, 1], parameters=params)
+    out = PCDLoss(k=2, n_chains=6, chains="pool", seed=1)(batch, parameters=params)
+    neg = out.terms["negative"]
+    pool = neg.derivative.state
+    assert pool.shape == (6, graph.n_vars)
+    tiled = Derivative(out.compiled, state=np.tile(pool, (1, 3)))     # the pool repeated for every example
+    coef = np.array([1.0, -2.0, 0.5])
+    np.testing.assert_allclose(neg.derivative.entries(coef), tiled.entries(coef))
+    a, b = np.zeros(len(out.compiled.wiring.tables) // 2), np.zeros(len(out.compiled.wiring.tables) // 2)
+    neg.derivative.add_to_tables(a, coef)
+    tiled.add_to_tables(b, coef)
+    np.testing.assert_allclose(a, b)
+    np.testing.assert_allclose(neg.values, sample_energies(out.compiled, np.tile(pool, (1, 3))).mean(axis=0))
 
 
 def test_evidence_stays_clamped_in_the_negative_samples():
@@ -187,6 +219,7 @@ def test_per_example_chains_refuse_other_data():
     (lambda: PCDLoss(chains="shared"), r"chains must be one of \['per-example', 'pool'\], got 'shared'"),
     (lambda: CDLoss(schedule="random"), r"schedule must be one of \['chromatic', 'sequential'\]"),
     (lambda: CDLoss(beta=np.inf), r"beta must be finite"),
+    (lambda: CDLoss(latent="exact"), r"CDLoss: latent must be one of \['infer', 'sample'\], got 'exact'"),
     (lambda: CDLoss(seed=-3), r"CDLoss: seed must be >= 0"),
     (lambda: get_loss("cd", chains="pool"), r"loss 'cd' takes no option 'chains'"),
     (lambda: get_loss("contrastive-divergence"), r"did you mean 'cd'\?"),

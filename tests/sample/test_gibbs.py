@@ -150,6 +150,36 @@ def test_twelve_binary_variables_with_arity_four(seed):
     assert pvals.min() * len(pvals) >= LEVEL
 
 
+@pytest.mark.parametrize("schedule", ["chromatic", "sequential"])
+@pytest.mark.parametrize("seed, max_states, inf_prob, mode", [(200, 2, 0.0, 1), (201, 2, 0.0, 1), (202, 2, 0.15, 0),
+                                                              (203, 4, 0.1, 0)])
+def test_pairwise_models_binary_fast_path_and_generic(seed, max_states, inf_prob, mode, schedule):
+    from factorgraph_ebm.sample.colouring import sweep_values
+
+    fg, ev, cg = _model(seed, 8, 12, max_states=max_states, max_arity=2, inf_prob=inf_prob)
+    if max_states == 2:
+        # every variable binary (random_graph may draw 1 state): the fast path needs all free sites binary
+        assume_binary = bool((cg.wiring.var_states[cg.clamped < 0] == 2).all())
+        mode = mode if assume_binary else 0
+    assert int(sweep_values(cg, schedule)[-1]) == mode
+    _, draws = _final_states(cg, 4000, 60, seed, schedule)
+    pvals = _pvalues(cg, fg, draws)
+    assert pvals.min() * len(pvals) >= LEVEL
+
+
+def test_binary_grid_fast_path_matches_exact():
+    from factorgraph_ebm.models import potts_grid
+    from factorgraph_ebm.sample.colouring import sweep_values
+
+    rng = np.random.default_rng(1)
+    fg = potts_grid(rng.uniform(-1, 1, (3, 4, 2)), 0.8)
+    cg = compile_graph(fg, evidence={("x", 0, 0): 1})
+    assert int(sweep_values(cg, "chromatic")[-1]) == 1
+    _, draws = _final_states(cg, 4000, 60, 1, "chromatic")
+    pvals = _pvalues(cg, fg, draws)
+    assert pvals.min() * len(pvals) >= LEVEL
+
+
 def test_the_test_has_power_against_a_wrong_temperature():
     fg, ev, cg = _model(3, 6, 8)
     _, draws = _final_states(cg, 4000, 60, 3, "chromatic", beta=1.6)
