@@ -449,6 +449,27 @@ def exact_model_term(params, graph=None):
     return out
 
 
+def model_term_errors(x, params, loss, k, seed, particles=4000, steps=20):
+    """Max error of the sampled model terms against :func:`exact_model_term`, at ``params``.
+
+    ``"pcd"``: a fresh pool of ``particles`` after ``steps`` steps of ``k``
+    sweeps (the chains have forgotten their start); ``"cd"``: CD-k chains
+    started at the hidden states of the images ``x`` (biased towards the data
+    for small ``k``: that is CD's bias). Also ``"scale"``: the largest entry of
+    the exact term.
+    """
+    exact = exact_model_term(params)
+    h = hidden_states(free_energy_loss(x, params, loss), seed, 0)
+    pcd = ModelTerm(params["c"].size, "pcd", k=k, particles=particles, seed=seed)
+    for _ in range(steps):
+        pcd_term = pcd(h, params)
+    cd_term = ModelTerm(params["c"].size, "cd", k=k, particles=1, seed=seed)(h, params)
+    worst = {name: max(float(np.abs(term[p] - exact[p]).max()) for p in exact)
+             for name, term in (("pcd", pcd_term), ("cd", cd_term))}
+    worst["scale"] = max(float(np.abs(exact[p]).max()) for p in exact)
+    return worst
+
+
 def model_samples(params, n_chains, n_sweeps, seed):
     """(n_chains, K) states of h after ``n_sweeps`` Gibbs sweeps from random starts (the trained model's samples)."""
     compiled = compile_graph(hidden_boltzmann_graph(params["c"].size), parameters=params)
@@ -621,6 +642,8 @@ def main(argv=None):
     }
     if args.hidden <= MAX_EXACT_HIDDEN:
         out["log_partition_error"] = abs(log_partition(params) - log_partition_enumerated(params))
+        errors = model_term_errors(x, params, loss, args.k, int(rng.integers(0, 2 ** 62)))
+        out["model_term_error_pcd"], out["model_term_error_cd"] = errors["pcd"], errors["cd"]
         out["loglik_initial"], out["loglik_final"] = history[0]["loglik"], history[-1]["loglik"]
         out["test_loglik_initial"], out["test_loglik_final"] = history[0]["test_loglik"], history[-1]["test_loglik"]
     labels = {
@@ -629,11 +652,15 @@ def main(argv=None):
         "factorization_error": f"max_h |P(h | x) - prod_k P(h_k | x)| (K = {args.check_units}, enumerated)",
         "gradient_error": "max |dF/dθ engine - closed form| (θ = W, b, c)",
         "log_partition_error": "|log Z engine (Boltzmann machine over h) - numpy (Gaussian integral)|",
+        "model_term_error_pcd": f"max |E_p[dE/dθ]: PCD-{args.k} pool (4000 particles, 20 steps) - exact|",
+        "model_term_error_cd": f"max |E_p[dE/dθ]: CD-{args.k} from the {len(x)} training images - exact|",
     }
     print(f"engine ({engine['method']}) vs closed forms on {len(checks)} images, trained model:")
     for key, label in labels.items():
         if key in out:
             print(f"  {label:70s} {out[key]:.3e}")
+    if "model_term_error_pcd" in out:
+        print(f"  (largest entry of the exact model term: {errors['scale']:.3g})")
     out.update(recon_initial=history[0]["recon"], recon_final=history[-1]["recon"],
                free_energy_gap_initial=history[0]["gap"], free_energy_gap_final=history[-1]["gap"])
     if args.plot is not None:
