@@ -202,7 +202,7 @@ class BoltzmannUnaryEnergy(Energy):
 
     def backward(self, sensitivity, parameters=None):
         w, b = np.asarray(parameters["W"], dtype=np.float64), np.asarray(parameters["b"], dtype=np.float64)
-        s_on = np.asarray(sensitivity)[:, 1]
+        s_on = np.asarray(sensitivity).reshape(-1, 2)[:, 1]            # one unit: the engine may pass (2,)
         return {"W": s_on[:, None] * (b[None, :] - w) / 2.0, "b": w.T @ s_on / 2.0, "c": -s_on}
 
 
@@ -230,7 +230,7 @@ class BoltzmannPairEnergy(Energy):
 
     def backward(self, sensitivity, parameters=None):
         w = np.asarray(parameters["W"], dtype=np.float64)
-        s11 = np.asarray(sensitivity)[:, 1, 1]
+        s11 = np.asarray(sensitivity).reshape(-1, 2, 2)[:, 1, 1]       # one pair: the engine may pass (2, 2)
         grad = np.zeros_like(w)
         k, l = self.pairs[:, 0], self.pairs[:, 1]
         np.add.at(grad, k, -s11[:, None] * w[l] / 2.0)

@@ -59,6 +59,7 @@ def test_engine_matches_the_closed_forms(quick_run):
     assert out["factorization_error"] < 1e-9
     assert out["gradient_error"] < 1e-9
     assert out["log_partition_error"] < 1e-9
+    assert out["model_term_error_pcd"] < 0.1            # 4000 particles: a few hundredths (entries up to ~2)
 
 
 @pytest.mark.parametrize("which", ["quick_run", "quick_cd_run"])
