@@ -39,13 +39,15 @@ into DIR (needs matplotlib). The last line printed is ``RESULT key=value ...``.
 """
 
 import argparse
+import contextlib
 import importlib.util
 import pathlib
 import time
+import warnings
 
 import numpy as np
 
-from factorgraph_ebm import FactorGraph, LinearEnergy, Trainer, compile_graph, gibbs_sample, infer
+from factorgraph_ebm import ConvergenceWarning, FactorGraph, LinearEnergy, Trainer, compile_graph, gibbs_sample, infer
 from factorgraph_ebm.losses import CDLoss, NLLLoss, PCDLoss
 from factorgraph_ebm.models import grid_edges
 from factorgraph_ebm.train import Adam
@@ -54,8 +56,9 @@ from factorgraph_ebm.train import Adam
 FIGURES = ("denoising_pcd.png",)
 #: The training losses compared (``--losses``), in the order of the table.
 LOSS_NAMES = ("pcd", "cd", "nll")
-#: Loopy BP for training (NLL's negative phase) and for the answers: flooding with damping 0.5.
-BP_OPTIONS = {"schedule": "flood", "damping": 0.5, "tol": 1e-3, "max_iter": 100}
+#: Loopy BP for training (NLL's negative phase) and for the answers: flooding with damping 0.5
+#: (``max_iter`` is ``--bp-iterations``).
+BP_OPTIONS = {"schedule": "flood", "damping": 0.5, "tol": 1e-3}
 #: Settings of the full run and of ``--quick`` (each can be changed on the command line).
 SIZES = {
     "full": dict(upsample=4, train_images=200, test_images=100, epochs=8, batch_size=10),
@@ -153,7 +156,7 @@ def make_loss(name, args, seed):
         return PCDLoss(args.k, n_chains=args.chains, chains="per-example", seed=seed)
     if name == "cd":
         return CDLoss(args.k, n_chains=args.chains, seed=seed)
-    return NLLLoss(method="bp", infer_options=BP_OPTIONS)
+    return NLLLoss(method="bp", infer_options=dict(BP_OPTIONS, max_iter=args.bp_iterations))
 
 
 def train(name, graph, clean, noisy, args, seed):
@@ -168,7 +171,7 @@ def train(name, graph, clean, noisy, args, seed):
 
 
 # ---------------------------------------------------------------- answers on the test images
-def denoise(graph, noisy, params, *, seed, gibbs_draws):
+def denoise(graph, noisy, params, *, seed, gibbs_draws, bp_iterations=100):
     """MAP images, marginals ``P(y_i = 1 | x)`` (loopy BP) and Gibbs-sampled marginals of every noisy image.
 
     The test images are compiled as one batch (the noisy pixels clamped), so
@@ -182,8 +185,8 @@ def denoise(graph, noisy, params, *, seed, gibbs_draws):
     """
     compiled = compile_graph([graph] * len(noisy), evidence=[{"x": image} for image in noisy], parameters=params)
     n = len(noisy)
-    map_result = infer(compiled, beta=np.inf, method="bp", **BP_OPTIONS)
-    sum_result = infer(compiled, beta=1.0, method="bp", **BP_OPTIONS)
+    map_result = infer(compiled, beta=np.inf, method="bp", max_iter=bp_iterations, **BP_OPTIONS)
+    sum_result = infer(compiled, beta=1.0, method="bp", max_iter=bp_iterations, **BP_OPTIONS)
     start = np.concatenate([np.concatenate([image.ravel(), image.ravel()]) for image in noisy])  # x, then y = x
     samples = gibbs_sample(compiled, n_chains=2, n_draws=gibbs_draws, burn_in=gibbs_draws // 2, init=start,
                            seed=seed)
@@ -203,6 +206,18 @@ def accuracies(answers, clean):
     }
 
 
+@contextlib.contextmanager
+def counting_bp_warnings(counts, key):
+    """Count the ConvergenceWarnings of loopy BP under ``counts[key]`` instead of printing each one."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        yield
+    counts[key] = counts.get(key, 0) + sum(issubclass(w.category, ConvergenceWarning) for w in caught)
+    for w in caught:
+        if not issubclass(w.category, ConvergenceWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
 # ---------------------------------------------------------------- main
 def build_parser():
     """The command-line options (see the module docstring and ``--help``)."""
@@ -219,10 +234,12 @@ def build_parser():
     parser.add_argument("--batch-size", type=int, default=None,
                         help=f"images per step (default {full['batch_size']})")
     parser.add_argument("--learning-rate", type=float, default=0.1, help="Adam step (default 0.1)")
-    parser.add_argument("--k", type=int, default=1, help="Gibbs sweeps per step of PCD-k and CD-k (default 1)")
+    parser.add_argument("--k", type=int, default=5, help="Gibbs sweeps per step of PCD-k and CD-k (default 5)")
     parser.add_argument("--chains", type=int, default=1, help="chains per training image (default 1)")
     parser.add_argument("--losses", default=",".join(LOSS_NAMES),
                         help=f"comma-separated losses to train, of {', '.join(LOSS_NAMES)} (default all)")
+    parser.add_argument("--bp-iterations", type=int, default=100,
+                        help="loopy BP iterations at most, in NLL training and in the answers (default 100)")
     parser.add_argument("--gibbs-draws", type=int, default=200,
                         help="draws per chain of the Gibbs marginals on the test images (default 200)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
@@ -242,7 +259,8 @@ def parse_args(argv):
     for key, value in SIZES["quick" if args.quick else "full"].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
-    for name in ("upsample", "train_images", "test_images", "epochs", "batch_size", "k", "chains", "gibbs_draws"):
+    for name in ("upsample", "train_images", "test_images", "epochs", "batch_size", "k", "chains", "bp_iterations",
+                 "gibbs_draws"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
     if args.train_images + args.test_images > 1797:
@@ -283,12 +301,17 @@ def main(argv=None):
           f"{'unary':>7s} {'J horiz':>8s} {'J vert':>7s}")
     print(f"{'noisy x':10s} {'':>8s} {out['noisy_accuracy']:8.4f} {'':>8s} {'':>10s} "
           f"{np.log((1 - args.flip) / args.flip):7.3f}   (ideal unary log((1 - flip) / flip))")
-    models, shown = {}, {}
+    models, shown, unconverged, bp_steps = {}, {}, {}, 0
     for i, name in enumerate(LOSS_NAMES):
         if name not in args.losses:
             continue
-        params, seconds, _ = train(name, graph, clean[train_idx], noisy[train_idx], args, int(seeds[i]))
-        answers = denoise(graph, noisy[test_idx], params, seed=int(seeds[-1]), gibbs_draws=args.gibbs_draws)
+        with counting_bp_warnings(unconverged, "training"):
+            params, seconds, trainer = train(name, graph, clean[train_idx], noisy[train_idx], args, int(seeds[i]))
+        with counting_bp_warnings(unconverged, "answers"):
+            answers = denoise(graph, noisy[test_idx], params, seed=int(seeds[-1]), gibbs_draws=args.gibbs_draws,
+                              bp_iterations=args.bp_iterations)
+        if name == "nll":
+            bp_steps = trainer.n_iter_
         acc = accuracies(answers, clean[test_idx])
         models[name], shown[name] = params, answers
         out.update({f"{name}_seconds": seconds, f"{name}_map_accuracy": acc["map"],
@@ -297,6 +320,9 @@ def main(argv=None):
         print(f"{name.upper() + (f'-{args.k}' if name != 'nll' else ' (BP)'):10s} {seconds:8.2f} {acc['map']:8.4f} "
               f"{acc['marginal_bp']:8.4f} {acc['marginal_gibbs']:10.4f} {unary_log_odds(params):7.3f} "
               f"{coupling(params, 'h'):8.3f} {coupling(params, 'v'):7.3f}")
+    print(f"loopy BP ({args.bp_iterations} flooding iterations at most, tol {BP_OPTIONS['tol']:g}) did not "
+          f"converge in {unconverged.get('training', 0)} of the {bp_steps} NLL training steps and in "
+          f"{unconverged.get('answers', 0)} of the {2 * len(models)} answer runs (MAP and marginals of each model)")
     if args.plot is not None:
         args.plot.mkdir(parents=True, exist_ok=True)
         plot(args.plot / FIGURES[0], clean[test_idx], noisy[test_idx], shown, out)

@@ -94,8 +94,11 @@ from factorgraph_ebm.train import SGD
 MAX_EXACT_HIDDEN = 18
 #: The ways the model term is sampled (``--negative``).
 NEGATIVES = ("pcd", "cd")
-#: Defaults of the options that have no fixed default in argparse.
-DEFAULTS = {"particles": 100}
+#: Defaults that depend on ``--negative`` (chosen by the measurements in docs/examples/rbm_free_energy.md).
+DEFAULTS = {
+    "pcd": dict(k=5, particles=500, learning_rate=0.1, lr_schedule="linear"),
+    "cd": dict(k=1, particles=500, learning_rate=0.05, lr_schedule="constant"),
+}
 #: The PNG file ``--plot DIR`` writes.
 FIGURES = ("rbm_digits.png",)
 
@@ -199,7 +202,7 @@ class BoltzmannUnaryEnergy(Energy):
 
     def backward(self, sensitivity, parameters=None):
         w, b = np.asarray(parameters["W"], dtype=np.float64), np.asarray(parameters["b"], dtype=np.float64)
-        s_on = np.asarray(sensitivity)[:, 1]
+        s_on = np.asarray(sensitivity).reshape(-1, 2)[:, 1]            # one unit: the engine may pass (2,)
         return {"W": s_on[:, None] * (b[None, :] - w) / 2.0, "b": w.T @ s_on / 2.0, "c": -s_on}
 
 
@@ -227,7 +230,7 @@ class BoltzmannPairEnergy(Energy):
 
     def backward(self, sensitivity, parameters=None):
         w = np.asarray(parameters["W"], dtype=np.float64)
-        s11 = np.asarray(sensitivity)[:, 1, 1]
+        s11 = np.asarray(sensitivity).reshape(-1, 2, 2)[:, 1, 1]       # one pair: the engine may pass (2, 2)
         grad = np.zeros_like(w)
         k, l = self.pairs[:, 0], self.pairs[:, 1]
         np.add.at(grad, k, -s11[:, None] * w[l] / 2.0)
@@ -446,6 +449,27 @@ def exact_model_term(params, graph=None):
     return out
 
 
+def model_term_errors(x, params, loss, k, seed, particles=4000, steps=20):
+    """Max error of the sampled model terms against :func:`exact_model_term`, at ``params``.
+
+    ``"pcd"``: a fresh pool of ``particles`` after ``steps`` steps of ``k``
+    sweeps (the chains have forgotten their start); ``"cd"``: CD-k chains
+    started at the hidden states of the images ``x`` (biased towards the data
+    for small ``k``: that is CD's bias). Also ``"scale"``: the largest entry of
+    the exact term.
+    """
+    exact = exact_model_term(params)
+    h = hidden_states(free_energy_loss(x, params, loss), seed, 0)
+    pcd = ModelTerm(params["c"].size, "pcd", k=k, particles=particles, seed=seed)
+    for _ in range(steps):
+        pcd_term = pcd(h, params)
+    cd_term = ModelTerm(params["c"].size, "cd", k=k, particles=1, seed=seed)(h, params)
+    worst = {name: max(float(np.abs(term[p] - exact[p]).max()) for p in exact)
+             for name, term in (("pcd", pcd_term), ("cd", cd_term))}
+    worst["scale"] = max(float(np.abs(exact[p]).max()) for p in exact)
+    return worst
+
+
 def model_samples(params, n_chains, n_sweeps, seed):
     """(n_chains, K) states of h after ``n_sweeps`` Gibbs sweeps from random starts (the trained model's samples)."""
     compiled = compile_graph(hidden_boltzmann_graph(params["c"].size), parameters=params)
@@ -538,14 +562,18 @@ def build_parser():
     parser.add_argument("--negative", choices=NEGATIVES, default="pcd",
                         help="model term: pcd (PCDLoss, a pool of persistent fantasy particles) or cd (CDLoss, "
                              "chains started at the data) on the Boltzmann machine over h (default pcd)")
-    parser.add_argument("--k", type=int, default=1, help="Gibbs sweeps per step of CD-k / PCD-k (default 1)")
-    parser.add_argument("--particles", type=int, default=DEFAULTS["particles"],
-                        help=f"PCD's fantasy particles (default {DEFAULTS['particles']})")
+    parser.add_argument("--k", type=int, default=None,
+                        help=f"Gibbs sweeps per step of PCD-k / CD-k (default {DEFAULTS['pcd']['k']} with pcd, "
+                             f"{DEFAULTS['cd']['k']} with cd)")
+    parser.add_argument("--particles", type=int, default=None,
+                        help=f"PCD's fantasy particles (default {DEFAULTS['pcd']['particles']})")
     parser.add_argument("--lr-schedule", choices=("constant", "linear"), default=None,
                         help="learning rate: constant, or decaying linearly to 0 over the run "
                              "(default: linear with pcd, constant with cd)")
     parser.add_argument("--batch-size", type=int, default=64, help="images per step (default 64)")
-    parser.add_argument("--learning-rate", type=float, default=0.05, help="SGD step (default 0.05)")
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help=f"SGD step (default {DEFAULTS['pcd']['learning_rate']:g} with pcd, "
+                             f"{DEFAULTS['cd']['learning_rate']:g} with cd)")
     parser.add_argument("--momentum", type=float, default=0.5, help="SGD momentum (default 0.5)")
     parser.add_argument("--check-images", type=int, default=200, help="images for the engine checks (default 200)")
     parser.add_argument("--check-units", type=int, default=8,
@@ -555,7 +583,7 @@ def build_parser():
                         help="small sizes, seconds (what the tests run): K=8, 300 images, 3 epochs")
     parser.add_argument("--plot", metavar="DIR", type=pathlib.Path, default=None,
                         help=f"write the PNG figure ({', '.join(FIGURES)}: filters, free-energy histograms, "
-                             f"training curves) into DIR, created if missing (needs matplotlib)")
+                             f"training curves, model samples) into DIR, created if missing (needs matplotlib)")
     return parser
 
 
@@ -566,8 +594,9 @@ def parse_args(argv):
     if args.quick:
         args.hidden, args.images, args.test_images, args.epochs = 8, 300, 100, 3
         args.check_images, args.check_units = 50, 6
-    if args.lr_schedule is None:
-        args.lr_schedule = "linear" if args.negative == "pcd" else "constant"
+    for key, value in DEFAULTS[args.negative].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     for name in ("hidden", "epochs", "k", "particles", "batch_size", "test_images", "check_images",
                  "check_units"):
         if getattr(args, name) < 1:
@@ -613,6 +642,8 @@ def main(argv=None):
     }
     if args.hidden <= MAX_EXACT_HIDDEN:
         out["log_partition_error"] = abs(log_partition(params) - log_partition_enumerated(params))
+        errors = model_term_errors(x, params, loss, args.k, int(rng.integers(0, 2 ** 62)))
+        out["model_term_error_pcd"], out["model_term_error_cd"] = errors["pcd"], errors["cd"]
         out["loglik_initial"], out["loglik_final"] = history[0]["loglik"], history[-1]["loglik"]
         out["test_loglik_initial"], out["test_loglik_final"] = history[0]["test_loglik"], history[-1]["test_loglik"]
     labels = {
@@ -621,11 +652,15 @@ def main(argv=None):
         "factorization_error": f"max_h |P(h | x) - prod_k P(h_k | x)| (K = {args.check_units}, enumerated)",
         "gradient_error": "max |dF/dθ engine - closed form| (θ = W, b, c)",
         "log_partition_error": "|log Z engine (Boltzmann machine over h) - numpy (Gaussian integral)|",
+        "model_term_error_pcd": f"max |E_p[dE/dθ]: PCD-{args.k} pool (4000 particles, 20 steps) - exact|",
+        "model_term_error_cd": f"max |E_p[dE/dθ]: CD-{args.k} from the {len(x)} training images - exact|",
     }
     print(f"engine ({engine['method']}) vs closed forms on {len(checks)} images, trained model:")
     for key, label in labels.items():
         if key in out:
             print(f"  {label:70s} {out[key]:.3e}")
+    if "model_term_error_pcd" in out:
+        print(f"  (largest entry of the exact model term: {errors['scale']:.3g})")
     out.update(recon_initial=history[0]["recon"], recon_final=history[-1]["recon"],
                free_energy_gap_initial=history[0]["gap"], free_energy_gap_final=history[-1]["gap"])
     if args.plot is not None:
@@ -650,13 +685,14 @@ def filter_mosaic(w, side=8, pad=1):
 
 
 def plot(path, x, params, history, rng):
-    """Learned filters (rows of W), free-energy histograms of digits vs pixel-shuffled digits, training curves."""
+    """Learned filters (rows of W), free-energy histograms of digits vs pixel-shuffled digits, training curves,
+    and samples of the trained model."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), gridspec_kw={"width_ratios": [1.0, 1.3, 1.3]})
+    fig, axes = plt.subplots(1, 4, figsize=(18, 4.2), gridspec_kw={"width_ratios": [1.0, 1.3, 1.3, 1.0]})
     lim = np.abs(params["W"]).max()
     axes[0].imshow(filter_mosaic(-params["W"]), cmap="RdBu_r", vmin=-lim, vmax=lim)
     axes[0].set_title("filters -W_k (red: an on pixel turns h_k on)", fontsize=9)
@@ -677,6 +713,11 @@ def plot(path, x, params, history, rng):
         axes[2].plot(epochs, [h["gap"] for h in history], "o-", label="free-energy gap")
         axes[2].set_ylabel("mean F(shuffled) - mean F(digits)")
     axes[2].set_xlabel("epoch"), axes[2].legend(fontsize=8)
+    h = model_samples(params, 16, 500, int(rng.integers(0, 2 ** 62)))
+    mean_x = (params["b"] - h @ params["W"]) / 2.0                  # E[x | h] of each sampled h
+    axes[3].imshow(filter_mosaic(mean_x), cmap="gray_r")
+    axes[3].set_title("model samples: E[x | h], h after 500 Gibbs sweeps", fontsize=9)
+    axes[3].set_xticks([]), axes[3].set_yticks([])
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

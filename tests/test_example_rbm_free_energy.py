@@ -59,12 +59,14 @@ def test_engine_matches_the_closed_forms(quick_run):
     assert out["factorization_error"] < 1e-9
     assert out["gradient_error"] < 1e-9
     assert out["log_partition_error"] < 1e-9
+    assert out["model_term_error_pcd"] < 0.1            # 4000 particles: a few hundredths (entries up to ~2)
 
 
 @pytest.mark.parametrize("which", ["quick_run", "quick_cd_run"])
 def test_training_improves_the_model(request, which):
     out, text = request.getfixturevalue(which)
-    assert ("PCD-1 (100 particles)" in text) == (which == "quick_run")
+    assert ("PCD-5 (500 particles)" in text) == (which == "quick_run")
+    assert ("CD-1, learning rate 0.05 constant" in text) == (which == "quick_cd_run")
     assert out["loglik_final"] > out["loglik_initial"] + 0.1
     assert out["test_loglik_final"] > out["test_loglik_initial"]
     assert out["recon_final"] < out["recon_initial"]
