@@ -35,7 +35,6 @@ import json
 import os
 import re
 import time
-import zipfile
 
 import numpy as np
 

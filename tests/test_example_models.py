@@ -10,8 +10,6 @@
   block shows under it.
 """
 
-import contextlib
-import io
 import math
 import re
 import runpy

@@ -162,25 +162,47 @@ class CompiledGraph:
         return ptr
 
     def entry_offsets(self, states):
-        """(F,) int64 C-order index, inside each factor's table, of the full assignment ``states``."""
+        """(..., F) int64 C-order index, inside each factor's table, of the full assignment(s) ``states``.
+
+        ``states`` is one flat assignment (n_vars,) or a stack of them (..., n_vars),
+        for example the draws of a sampler: one gather and one segmented sum for all.
+        """
         w = self.wiring
-        contrib = states[w.edge_var] * w.edge_stride
-        if not len(contrib):
-            return np.zeros(self.n_factors, dtype=np.int64)
-        return np.add.reduceat(contrib, w.factor_edge_ptr[:-1]).astype(np.int64)
+        states = np.asarray(states)
+        if not len(w.edge_var):
+            return np.zeros(states.shape[:-1] + (self.n_factors,), dtype=np.int64)
+        contrib = states[..., w.edge_var].astype(np.int64) * w.edge_stride
+        return np.add.reduceat(contrib, w.factor_edge_ptr[:-1], axis=-1)
 
     def table_positions(self, states):
-        """(F,) int64 position in ``wiring.tables`` of the entry every factor takes under ``states``."""
+        """(..., F) int64 position in ``wiring.tables`` of the entry every factor takes under ``states``."""
         w = self.wiring
         return w.block_ptr[w.factor_block] + self.entry_offsets(states)
 
     def factor_energies(self, states):
-        """Energy of every factor under a full flat assignment (vectorized gather)."""
+        """(..., F) energy of every factor under full flat assignment(s) (vectorized gather)."""
         return self.wiring.tables[self.table_positions(states)]
 
-    def graph_energies(self, states):
-        """(n_graphs,) energy of each graph of the batch under a full flat assignment."""
-        return sum_ranges(self.factor_energies(states), self.graph_factor_ptr)
+    def graph_energies(self, states, offsets=None):
+        """(..., n_graphs) energy of each graph of the batch under full flat assignment(s) ``states``.
+
+        ``offsets``: :meth:`entry_offsets` of ``states`` when already computed.
+
+        Examples
+        --------
+        >>> from factorgraph_ebm import FactorGraph, compile_graph
+        >>> fg = FactorGraph()
+        >>> _ = fg.add_variable("a", 2); _ = fg.add_variable("b", 2)
+        >>> _ = fg.add_factor(["a", "b"], [[0.0, 1.0], [2.0, 3.0]])
+        >>> compile_graph(fg).graph_energies(np.array([[0, 0], [1, 0], [1, 1]]))
+        array([[0.],
+               [2.],
+               [3.]])
+        """
+        if offsets is None:
+            offsets = self.entry_offsets(states)
+        w = self.wiring
+        return sum_ranges(w.tables[w.block_ptr[w.factor_block] + offsets], self.graph_factor_ptr)
 
     def energy(self, assignment):
         """Energy E of a full assignment; per graph for a batch.
@@ -202,9 +224,10 @@ class CompiledGraph:
 
 
 def sum_ranges(values, ptr):
-    """Sum ``values`` over consecutive ranges ``ptr[i]:ptr[i+1]``; an empty range sums to 0."""
-    out = np.zeros(len(ptr) - 1)
+    """Sum ``values`` over consecutive ranges ``ptr[i]:ptr[i+1]`` of its last axis; an empty range sums to 0."""
+    values = np.asarray(values)
+    out = np.zeros(values.shape[:-1] + (len(ptr) - 1,))
     nonempty = ptr[1:] > ptr[:-1]
     if nonempty.any():
-        out[nonempty] = np.add.reduceat(values, ptr[:-1][nonempty])
+        out[..., nonempty] = np.add.reduceat(values, ptr[:-1][nonempty], axis=-1)
     return out

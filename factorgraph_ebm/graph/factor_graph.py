@@ -18,7 +18,7 @@ import numpy as np
 
 from ..exceptions import DeclarationError, DeclarationTypeError, FactorGraphError
 from ..utils.validation import check_shape
-from .energies import Energy, TableEnergy, as_energy
+from .energies import TableEnergy, as_energy
 from .factors import FactorSpec
 from .variables import ROLES, VariableArray, VariableBlock
 

@@ -1,6 +1,5 @@
 """``infer``: one entry point for every question about a factor graph."""
 
-import numpy as np
 
 from ..compile.compiled import CompiledGraph
 from ..compile.lower import compile_graph, resolve_evidence, with_evidence

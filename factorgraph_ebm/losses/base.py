@@ -40,8 +40,7 @@ from ..inference.options import check_options
 from ..utils.validation import as_float_array, check_beta, check_type
 from .batch import Batch, Examples
 
-__all__ = ["Loss", "LossResult", "Term", "Derivative", "Evaluation", "parameter_gradient", "table_gradient",
-           "sample_energies", "sample_offsets"]
+__all__ = ["Loss", "LossResult", "Term", "Derivative", "Evaluation", "parameter_gradient", "table_gradient"]
 
 #: Keyword options of :func:`~factorgraph_ebm.infer` a loss may pass on (it sets method and beta itself).
 INFER_OPTIONS = tuple(p.name for p in inspect.signature(infer).parameters.values()
@@ -56,47 +55,6 @@ def factor_graph_index(compiled):
         index.setflags(write=False)
         compiled.cache["factor_graph"] = index
     return index
-
-
-def sample_offsets(compiled, states):
-    """(n_samples, F) int64 C-order index, inside each factor's table, of each full assignment (row) of ``states``.
-
-    The many-samples form of ``CompiledGraph.entry_offsets``: one gather and
-    one segmented sum over all samples at once.
-    """
-    w = compiled.wiring
-    states = np.asarray(states)
-    if not len(w.edge_var):
-        return np.zeros((len(states), compiled.n_factors), dtype=np.int64)
-    contrib = states[:, w.edge_var].astype(np.int64) * w.edge_stride
-    return np.add.reduceat(contrib, w.factor_edge_ptr[:-1], axis=1)
-
-
-def sample_energies(compiled, states, offsets=None):
-    """(n_samples, n_graphs) energy of every example of the batch under each full assignment (row) of ``states``.
-
-    ``offsets``: :func:`sample_offsets` of ``states`` when already computed.
-
-    Examples
-    --------
-    >>> from factorgraph_ebm import FactorGraph, compile_graph
-    >>> fg = FactorGraph()
-    >>> _ = fg.add_variable("a", 2); _ = fg.add_variable("b", 2)
-    >>> _ = fg.add_factor(["a", "b"], [[0.0, 1.0], [2.0, 3.0]])
-    >>> sample_energies(compile_graph(fg), np.array([[0, 0], [1, 0], [1, 1]]))
-    array([[0.],
-           [2.],
-           [3.]])
-    """
-    w = compiled.wiring
-    offsets = sample_offsets(compiled, states) if offsets is None else offsets
-    energies = w.tables[w.block_ptr[w.factor_block] + offsets]
-    ptr = compiled.graph_factor_ptr
-    out = np.zeros((len(energies), len(ptr) - 1))
-    nonempty = ptr[1:] > ptr[:-1]
-    if nonempty.any():
-        out[:, nonempty] = np.add.reduceat(energies, ptr[:-1][nonempty], axis=1)
-    return out
 
 
 class Derivative:
@@ -137,9 +95,9 @@ class Derivative:
         self._offsets = None
 
     def sample_offsets(self):
-        """(n_samples, F) :func:`sample_offsets` of a 2-D ``state``, computed once."""
+        """(n_samples, F) :meth:`CompiledGraph.entry_offsets` of a 2-D ``state``, computed once."""
         if self._offsets is None:
-            self._offsets = sample_offsets(self.compiled, self.state)
+            self._offsets = self.compiled.entry_offsets(self.state)
         return self._offsets
 
     def masked(self, keep):

@@ -1,6 +1,5 @@
 """Negative log-likelihood at inverse temperature beta."""
 
-import numpy as np
 
 from ..utils.validation import check_beta
 from .base import Loss

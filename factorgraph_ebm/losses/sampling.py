@@ -35,9 +35,9 @@ persistent chains (the Trainer writes them into its checkpoints).
 import numpy as np
 
 from ..compile.lower import compile_graph, with_clamped, with_parameters
-from ..exceptions import DeclarationError, FactorGraphError, ParseError, TrainingError
+from ..exceptions import DeclarationError, FactorGraphError, TrainingError
 from ..utils.validation import check_beta, check_scalar
-from .base import Derivative, Loss, Term, sample_energies
+from .base import Derivative, Loss, Term
 
 __all__ = ["SamplingLoss", "CDLoss", "PCDLoss", "SCHEDULES", "CHAINS", "LATENT"]
 
@@ -198,7 +198,7 @@ class SamplingLoss(Loss):
         self._sweeps(cg, states, max(self.k, 1) - 1)
         ev.sampled_start = states      # where the CD chains start (the latents already drawn)
         derivative = Derivative(cg, state=states.copy())
-        return Term(sample_energies(cg, states, derivative.sample_offsets()).mean(axis=0), derivative, None)
+        return Term(cg.graph_energies(states, derivative.sample_offsets()).mean(axis=0), derivative, None)
 
     def _start_states(self, ev, n_rows):
         """Chains at the data (latents drawn given it); the positive samples when there are some."""
@@ -215,13 +215,13 @@ class SamplingLoss(Loss):
 
     def _negative_term(self, ev):
         derivative = Derivative(ev.compiled, state=self._negative_samples(ev))
-        energies = sample_energies(ev.compiled, derivative.state, derivative.sample_offsets())
+        energies = ev.compiled.graph_energies(derivative.state, derivative.sample_offsets())
         return Term(energies.mean(axis=0), derivative, None)
 
 
 def _shared_term(compiled, pool_compiled, pool):
     """The negative term of a batch of copies of one graph from a pool of its samples (counted once)."""
-    energy = sample_energies(pool_compiled, pool)[:, 0].mean()
+    energy = pool_compiled.graph_energies(pool)[:, 0].mean()
     return Term(np.full(compiled.n_graphs, energy), Derivative(compiled, state=pool, shared=True), None)
 
 

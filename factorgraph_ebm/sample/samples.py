@@ -112,20 +112,11 @@ class Samples:
         Evidence terms are not part of the energy (as in ``CompiledGraph.energy``).
         """
         c = self.compiled
-        w = c.wiring
         flat = self.states.reshape(-1, c.n_vars)
         out = np.empty(len(flat))
-        base = w.block_ptr[w.factor_block]
-        starts = w.factor_edge_ptr[:-1]
         rows = max(1, _ENERGY_ROWS_BYTES // max(1, 8 * c.n_edges))
         for r0 in range(0, len(flat), rows):
-            chunk = flat[r0:r0 + rows].astype(np.int64)
-            if not c.n_factors:
-                out[r0:r0 + rows] = 0.0
-                continue
-            contrib = chunk[:, w.edge_var] * w.edge_stride
-            pos = np.add.reduceat(contrib, starts, axis=1) + base
-            out[r0:r0 + rows] = w.tables[pos].sum(axis=1)
+            out[r0:r0 + rows] = c.graph_energies(flat[r0:r0 + rows]).sum(axis=1)
         return out.reshape(self.n_chains, self.n_draws)
 
     def _per_state(self, func, name, graph):

@@ -11,7 +11,7 @@ import inspect
 
 import numpy as np
 
-from ..graph.parameters import Gradient, Parameters
+from ..graph.parameters import Gradient
 from ..utils.estimator import check_choice
 from ..utils.validation import check_scalar
 

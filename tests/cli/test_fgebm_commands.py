@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 from factorgraph_ebm import infer
-from factorgraph_ebm.cli import info as info_module
 from factorgraph_ebm.cli.main import main
 from factorgraph_ebm.io import read_libdai, read_result, read_uai
 from model_files import RawModel, chain, grid, tree

@@ -16,7 +16,7 @@ from ebm_models import chain_graph, chain_parameters, latent_graph, latent_param
 from factorgraph_ebm import FactorGraph, LinearEnergy, Trainer
 from factorgraph_ebm.exceptions import DeclarationError, ParseError, TrainingError
 from factorgraph_ebm.losses import LOSSES, CDLoss, NLLLoss, PCDLoss, get_loss, make_batch
-from factorgraph_ebm.losses.base import Derivative, sample_energies
+from factorgraph_ebm.losses.base import Derivative
 from factorgraph_ebm.train import load_checkpoint
 from factorgraph_ebm.utils.npz import read_npz_json, write_npz_json
 
@@ -87,7 +87,7 @@ def test_a_sampled_positive_phase_is_unbiased_too(loss):
     assert pos.derivative.state.shape == (5, batch.compiled.n_vars)
     assert (pos.derivative.state[:, batch.is_output] == batch.target[batch.is_output]).all()   # y clamped
     np.testing.assert_allclose(out.values, pos.values - neg.values)
-    np.testing.assert_allclose(pos.values, sample_energies(out.compiled, pos.derivative.state).mean(axis=0))
+    np.testing.assert_allclose(pos.values, out.compiled.graph_energies(pos.derivative.state).mean(axis=0))
 
 
 @pytest.mark.parametrize("chains", ["per-example", "pool"])
@@ -152,7 +152,7 @@ def test_a_shared_pool_counts_like_one_copy_of_it_per_example():
     neg.derivative.add_to_tables(a, coef)
     tiled.add_to_tables(b, coef)
     np.testing.assert_allclose(a, b)
-    np.testing.assert_allclose(neg.values, sample_energies(out.compiled, np.tile(pool, (1, 3))).mean(axis=0))
+    np.testing.assert_allclose(neg.values, out.compiled.graph_energies(np.tile(pool, (1, 3))).mean(axis=0))
 
 
 def test_evidence_stays_clamped_in_the_negative_samples():

@@ -1,7 +1,6 @@
 """Saved state on load: every field validated (ParseError naming file and field), nothing changed by a failed
 load or resume, atomic writes whose leftovers from killed writers are removed (issue 14)."""
 
-import json
 import os
 import signal
 import subprocess
