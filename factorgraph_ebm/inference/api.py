@@ -1,5 +1,6 @@
 """``infer``: one entry point for every question about a factor graph."""
 
+import numpy as np  # noqa: F401 - the doctests use the module globals
 
 from ..compile.compiled import CompiledGraph
 from ..compile.lower import compile_graph, resolve_evidence, with_evidence

@@ -1,5 +1,6 @@
 """Negative log-likelihood at inverse temperature beta."""
 
+import numpy as np  # noqa: F401 - the doctests use the module globals
 
 from ..utils.validation import check_beta
 from .base import Loss

@@ -11,7 +11,7 @@ import inspect
 
 import numpy as np
 
-from ..graph.parameters import Gradient
+from ..graph.parameters import Gradient, Parameters  # noqa: F401 - Parameters: the doctests
 from ..utils.estimator import check_choice
 from ..utils.validation import check_scalar
 
