@@ -129,7 +129,7 @@ def _conditioned(compiled, fixed):
     for j in range(1, int(new_arity.max(initial=1))):
         idx = np.flatnonzero(np.arange(len(edges)) + j < last)
         stride[idx] *= var_states[edge_var[idx + j]]
-    return Wiring(
+    reduced = Wiring(
         var_states=var_states,
         var_state_ptr=w.var_state_ptr,
         var_edge_ptr=np.concatenate([[0], np.cumsum(np.bincount(edge_var, minlength=len(var_states)))]).astype(
@@ -145,6 +145,17 @@ def _conditioned(compiled, fixed):
         tables=np.ascontiguousarray(tables),
         block_potts=np.concatenate([w.block_potts, np.zeros(len(red), dtype=bool)]),
     )
+    # the same array types as the compiled wiring (dtype, contiguity, read-only), so the tree-pass kernel
+    # compiled for inference serves this wiring too: a second specialisation costs about 100 s to compile
+    return Wiring(*(_like(new, old) for new, old in zip(reduced, w)))
+
+
+def _like(new, old):
+    """``new`` with the dtype and the writeability of ``old``, C-contiguous."""
+    out = np.ascontiguousarray(new, dtype=old.dtype)
+    if not old.flags.writeable:
+        out.setflags(write=False)
+    return out
 
 
 def _cycle(compiled, w):
