@@ -8,17 +8,12 @@ Numba loop) and is cached in ``compiled.cache``, which every variant made by
 
 import numpy as np
 
+from ..compile.lower import _frozen
 from ..utils.lazy import lazy_module
 
 _k = lazy_module("factorgraph_ebm.kernels.gibbs")
 
 __all__ = ["interaction_graph", "colouring", "colour_classes", "gibbs_plan", "sweep_plan", "sweep_values", "field"]
-
-
-def _frozen(arr, dtype):
-    arr = np.ascontiguousarray(arr, dtype=dtype)
-    arr.setflags(write=False)
-    return arr
 
 
 def _csr(owner, values, n):

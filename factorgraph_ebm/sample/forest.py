@@ -12,8 +12,6 @@ then per draw the sum over pairwise factors of the child's state count
 (table slice sizes for arity >= 3).
 """
 
-import numbers
-
 import numpy as np
 
 from ..compile.compiled import CompiledGraph, Wiring
@@ -22,7 +20,7 @@ from ..exceptions import SamplingError, ZeroPartitionError
 from ..graph.factor_graph import FactorGraph
 from ..utils.lazy import lazy_module
 from ..utils.validation import check_type
-from .gibbs import MAX_SEED, check_beta_finite, check_seed
+from .gibbs import MAX_SEED, check_beta_finite, check_count, check_seed
 from .samples import Samples
 
 _trees = lazy_module("factorgraph_ebm.kernels.trees")
@@ -32,12 +30,6 @@ _kernels = lazy_module("factorgraph_ebm.kernels.forest_sampling")
 _jit = lazy_module("factorgraph_ebm.kernels._jit")
 
 __all__ = ["forest_draws", "forest_sample"]
-
-
-def _count(value, name, low):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise SamplingError(f"{name} must be an int >= {low}, got {value!r} ({type(value).__name__})")
-    return int(value)
 
 
 def _fixed_states(compiled):
@@ -305,8 +297,8 @@ def forest_draws(compiled, n_draws, *, beta=1.0, seed=0, first_draw=0):
     [[1, 1, 1], [1, 1, 1], [1, 1, 1], [1, 1, 1]]
     """
     check_type(compiled, CompiledGraph, "forest_draws: compiled", "a CompiledGraph (from compile_graph)")
-    n_draws = _count(n_draws, "n_draws", 0)
-    first_draw = _count(first_draw, "first_draw", 0)
+    n_draws = check_count(n_draws, "n_draws", 0)
+    first_draw = check_count(first_draw, "first_draw", 0)
     if first_draw > MAX_SEED:
         raise SamplingError(f"first_draw must be < 2^63, got {first_draw}")
     beta = check_beta_finite(beta)
@@ -367,7 +359,7 @@ def forest_sample(graph, evidence=None, *, beta=1.0, n_draws=1000, seed=None, pa
     >>> bool(np.abs(s.marginal("x") - exact).max() < 0.02)
     True
     """
-    n_draws = _count(n_draws, "n_draws", 1)
+    n_draws = check_count(n_draws, "n_draws", 1)
     beta = check_beta_finite(beta)
     seed = check_seed(seed)
     if isinstance(graph, CompiledGraph):

@@ -39,7 +39,8 @@ def check_beta_finite(beta):
     return beta
 
 
-def _count(value, name, low):
+def check_count(value, name, low):
+    """``value`` as an int, refused with SamplingError unless it is an integer >= ``low``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise SamplingError(f"{name} must be an int >= {low}, got {value!r} ({type(value).__name__})")
     if value < low:
@@ -167,9 +168,9 @@ def run_chains(compiled, states, *, beta, n_sweeps, seed, first_sweep=0, chain_i
     if not isinstance(compiled, CompiledGraph):
         raise SamplingError(f"run_chains expects a CompiledGraph, got {type(compiled).__name__}")
     beta = check_beta_finite(beta)
-    n_sweeps = _count(n_sweeps, "n_sweeps", 0)
-    first_sweep = _count(first_sweep, "first_sweep", 0)
-    record_every = _count(record_every, "record_every", 0)
+    n_sweeps = check_count(n_sweeps, "n_sweeps", 0)
+    first_sweep = check_count(first_sweep, "first_sweep", 0)
+    record_every = check_count(record_every, "record_every", 0)
     seed = check_seed(seed)
     schedule = _schedule(schedule)
     n_vars = compiled.n_vars
@@ -377,10 +378,10 @@ def gibbs_sample(graph, evidence=None, *, beta=1.0, n_chains=4, n_draws=1000, bu
     array([0.3, 0.7])
     """
     beta = check_beta_finite(beta)
-    n_chains = _count(n_chains, "n_chains", 1)
-    n_draws = _count(n_draws, "n_draws", 1)
-    burn_in = _count(burn_in, "burn_in", 0)
-    thin = _count(thin, "thin", 1)
+    n_chains = check_count(n_chains, "n_chains", 1)
+    n_draws = check_count(n_draws, "n_draws", 1)
+    burn_in = check_count(burn_in, "burn_in", 0)
+    thin = check_count(thin, "thin", 1)
     method = "gibbs-" + _schedule(schedule)
     seed = check_seed(seed)
     if isinstance(graph, CompiledGraph):
