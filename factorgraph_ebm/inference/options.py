@@ -24,7 +24,10 @@ from ..utils.validation import check_beta, parse_bytes
 __all__ = ["InferenceOptions", "check_options", "check_damping", "METHODS", "SCHEDULES", "LOOPY_SCHEDULES"]
 
 #: Values of ``method``.
-METHODS = ("auto", "bp", "exact", "enumerate")
+METHODS = ("auto", "bp", "exact", "enumerate", "trw", "trws", "mean-field")
+#: Methods that answer at one kind of beta only: method -> (needs beta = inf, what to use otherwise).
+_BETA_OF_METHOD = {"trws": (True, "method='trw' (tree-reweighted BP at any beta)"),
+                   "mean-field": (False, "method='trws' for a MAP answer with a lower bound")}
 #: Values of ``schedule``.
 SCHEDULES = ("auto", "tree", "flood", "sequential", "random", "residual")
 #: The schedules of loopy BP (every schedule but ``tree`` and ``auto``).
@@ -93,7 +96,8 @@ def check_options(method="auto", beta=1.0, schedule="auto", damping="auto", tol=
 
     Parameters
     ----------
-    method : {"auto", "bp", "exact", "enumerate"}
+    method : one of :data:`METHODS`
+        ``"trws"`` needs ``beta = inf``, ``"mean-field"`` a finite beta.
     beta : float > 0 or np.inf
     schedule : one of :data:`SCHEDULES`
     damping : "auto" or float in [0, 1)
@@ -122,8 +126,16 @@ def check_options(method="auto", beta=1.0, schedule="auto", damping="auto", tol=
     if not isinstance(method, str) or method not in METHODS:
         raise InferenceError(f"method must be one of {METHODS}, got {method!r}")
     beta = check_beta(beta)
+    if method in _BETA_OF_METHOD:
+        needs_inf, other = _BETA_OF_METHOD[method]
+        if needs_inf != (beta == math.inf):
+            kind = "beta = inf (MAP)" if needs_inf else "a finite beta"
+            raise InferenceError(f"method={method!r} needs {kind}, got beta={beta!r}; use {other}")
     if not isinstance(schedule, str) or schedule not in SCHEDULES:
         raise InferenceError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
+    if method in ("trw", "trws", "mean-field") and schedule != "auto":
+        raise InferenceError(f"schedule={schedule!r} is an option of method='bp'; method={method!r} runs its own "
+                             "sequential schedule (leave schedule='auto')")
     damping = check_damping(damping)
     tol = _number(tol, "tol", float, "a number >= 0")
     if tol < 0.0:

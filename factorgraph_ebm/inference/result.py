@@ -10,7 +10,11 @@ from ..utils.lazy import lazy_module
 _kernels = lazy_module("factorgraph_ebm.kernels.bp")
 _jit = lazy_module("factorgraph_ebm.kernels._jit")
 
-__all__ = ["InferenceResult", "marginals_from_beliefs", "check_zero_partition", "probabilities_from_costs"]
+__all__ = ["InferenceResult", "marginals_from_beliefs", "check_zero_partition", "probabilities_from_costs",
+           "EXACT_METHODS"]
+
+#: Values of ``InferenceResult.method`` whose free energy is exact (so it is its own bound).
+EXACT_METHODS = ("tree-bp", "junction-tree", "enumerate")
 
 
 def marginals_from_beliefs(belief, var_state_ptr, beta):
@@ -30,7 +34,8 @@ class InferenceResult:
     compiled : CompiledGraph
         The graph, evidence and tables inference ran on.
     method : str
-        ``"tree-bp"``, ``"loopy-bp"``, ``"junction-tree"`` or ``"enumerate"``.
+        ``"tree-bp"``, ``"loopy-bp"``, ``"junction-tree"``, ``"enumerate"``
+        (exact: :data:`EXACT_METHODS`), ``"trw"``, ``"trws"`` or ``"mean-field"``.
     beta : float
         Inverse temperature (``inf`` = min-sum).
     marginal_array : ndarray (S,)
@@ -52,6 +57,13 @@ class InferenceResult:
     damping : float
         Damping the BP run ended with (``damping="auto"`` starts undamped and
         damps only when the undamped run did not converge); 0 for exact methods.
+    free_energy_lower, free_energy_upper : ndarray (n_graphs,) or None
+        Proven bounds on the free energy ``F``, when the method gives them
+        (None otherwise, e.g. for loopy BP): tree-reweighted methods a lower
+        bound, mean field an upper one; exact methods both, equal to ``F``.
+        The properties :attr:`log_partition_bound`,
+        :attr:`log_partition_lower_bound`, :attr:`energy_lower_bound` and
+        :attr:`gap` read them.
     reason : str or None
         Why this method ran, when ``infer(method="auto")`` chose on a loopy
         graph (e.g. ``"exact: min-fill width 12, 3.1e+05 entries (2.4 MB, about
@@ -80,6 +92,9 @@ class InferenceResult:
         self.schedule = schedule
         self.damping = damping
         self.reason = None
+        exact = method in EXACT_METHODS
+        self.free_energy_lower = free_energies if exact else None
+        self.free_energy_upper = free_energies if exact else None
 
     def __repr__(self):
         fe = self.free_energies[0] if len(self.free_energies) == 1 else self.free_energies
@@ -102,6 +117,63 @@ class InferenceResult:
         if self.beta == np.inf:
             return None
         return self._per_graph(-self.beta * self.free_energies)
+
+    # ----------------------------------------------------------------- bounds
+    @property
+    def log_partition_bound(self):
+        """A proven upper bound on log Z (per graph for a batch); None when the method gives none or beta = inf.
+
+        Tree-reweighted BP (``method="trw"``) bounds log Z from above for any
+        messages, converged or not; exact methods return log Z itself.
+
+        Examples
+        --------
+        >>> from factorgraph_ebm import infer
+        >>> from factorgraph_ebm.models import potts_grid
+        >>> fg = potts_grid(np.zeros((3, 3, 2)), 1.0)
+        >>> exact = infer(fg, method="exact").log_partition
+        >>> bool(infer(fg, method="trw").log_partition_bound >= exact)
+        True
+        """
+        if self.beta == np.inf or self.free_energy_lower is None:
+            return None
+        return self._per_graph(-self.beta * self.free_energy_lower)
+
+    @property
+    def log_partition_lower_bound(self):
+        """A proven lower bound on log Z (per graph); None when the method gives none or beta = inf.
+
+        Mean field (``method="mean-field"``) bounds log Z from below; exact
+        methods return log Z itself.
+        """
+        if self.beta == np.inf or self.free_energy_upper is None:
+            return None
+        return self._per_graph(-self.beta * self.free_energy_upper)
+
+    @property
+    def energy_lower_bound(self):
+        """At beta = inf, a proven lower bound on the minimum energy (per graph); None otherwise.
+
+        TRW-S (``method="trws"``) proves it from its messages; exact methods
+        return the minimum energy itself.
+        """
+        if self.beta != np.inf or self.free_energy_lower is None:
+            return None
+        return self._per_graph(self.free_energy_lower)
+
+    @property
+    def gap(self):
+        """``map_energy - energy_lower_bound`` (per graph): how far :attr:`map_state` can be from optimal.
+
+        0 proves the MAP state optimal; None when there is no lower bound.
+        """
+        if self.energy_lower_bound is None:
+            return None
+        cg = self.compiled
+        energy = sum_ranges(cg.factor_energies(self.map_state), cg.graph_factor_ptr)
+        with np.errstate(invalid="ignore"):
+            gap = np.where(energy == self.free_energy_lower, 0.0, energy - self.free_energy_lower)
+        return self._per_graph(gap)
 
     # -------------------------------------------------------------------- MAP
     @property
