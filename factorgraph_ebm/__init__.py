@@ -30,7 +30,7 @@ from .exceptions import (
     ZeroPartitionError,
 )
 from .graph import Energy, FactorGraph, LinearEnergy, Parameters, TableEnergy, VariableArray
-from .inference import InferenceResult, belief_propagation, energy, free_energy, infer
+from .inference import InferenceResult, belief_propagation, energy, free_energy, infer, mean_field
 from .sample import Samples, gibbs_sample
 from .sample import forest_sample
 from .train import Trainer, predict
@@ -69,6 +69,7 @@ __all__ = [
     "free_energy",
     "gibbs_sample",
     "infer",
+    "mean_field",
     "predict",
     "with_evidence",
     "with_parameters",

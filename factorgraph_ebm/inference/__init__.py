@@ -4,7 +4,7 @@ from .api import METHODS, energy, free_energy, infer
 from .bp import belief_propagation
 from .elimination import default_memory_budget, exact_cost, junction_tree
 from .exact import enumerate_exact
-from .mean_field import mean_field
+from .variational import mean_field
 from .options import InferenceOptions, check_options
 from .ordering import HEURISTICS, EliminationOrder, elimination_order
 from .result import InferenceResult

@@ -11,7 +11,7 @@ from ..utils.validation import check_type
 from .bp import belief_propagation
 from .elimination import _BYTES_PER_ENTRY, SECONDS_PER_ENTRY, _budget, _predict, _run, junction_tree
 from .exact import enumerate_exact
-from .mean_field import mean_field
+from .variational import mean_field
 from .memory import check_bp_memory, check_state_memory
 from .options import METHODS, check_options
 
@@ -94,7 +94,7 @@ def infer(graph, evidence=None, *, method="auto", beta=1.0, parameters=None, sch
         ``mean-field``: naive mean field (finite beta only), a lower bound on
         log Z, ``result.log_partition_lower_bound``, proven whether or not it
         converged; marginals are the mean-field ones (see
-        :func:`~factorgraph_ebm.inference.mean_field.mean_field`).
+        :func:`~factorgraph_ebm.inference.variational.mean_field`).
         ``result.method`` says which ran, ``result.reason`` why (``auto`` on loopy graphs).
     beta : float > 0
         Inverse temperature; ``np.inf`` = min-sum (MAP).

@@ -11,7 +11,7 @@ import pytest
 from factorgraph_ebm import (ConvergenceWarning, DeclarationTypeError, FactorGraph, InferenceError,
                              ZeroPartitionError, compile_graph, infer)
 from factorgraph_ebm.inference import mean_field
-from factorgraph_ebm.inference.mean_field import _argmax_states, mean_field_free_energies
+from factorgraph_ebm.inference.variational import _argmax_states, mean_field_free_energies
 from factorgraph_ebm.kernels import mean_field as kernels
 from random_models import random_evidence, random_graph
 from shared_data import shared_data
