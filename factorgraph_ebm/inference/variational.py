@@ -14,16 +14,21 @@ F_MF(q)) = KL(q || p) >= 0``). The returned bound is ``F_MF`` evaluated exactly
 positive probability gives ``F_MF = +inf`` (bound ``-inf``, still valid).
 States the evidence or the expected energies forbid get probability exactly 0.
 
-Two starts, per graph the one of lower final ``F_MF`` kept:
+Three starts, per graph the one of lowest final ``F_MF`` kept:
 
 1. ``q_v ∝ exp(-beta (unary_v + the tables of v's one-variable factors))``:
    uniform over the allowed states when there are no such factors;
-2. a point mass on the assignment decoded from start 1 (argmax of ``q`` improved
-   by :func:`~factorgraph_ebm.inference.decoding.local_search`), when its
-   energy is finite. Its ``F_MF`` starts at that energy, so the bound is then
-   at least ``-beta E(decoded assignment)``: finite whenever local search
-   finds a feasible assignment, even on models of hard constraints where
-   start 1 stays at ``F_MF = +inf``.
+2. a point mass on the argmax of start 1's ``q`` improved by
+   :func:`~factorgraph_ebm.inference.decoding.local_search`;
+3. a point mass on a greedy constraint-propagating decode
+   (:func:`~factorgraph_ebm.inference.decoding.conditioned_decode` with zero
+   messages) improved by local search.
+
+Starts 2 and 3 run in the graphs where their assignment has finite energy.
+A point mass has ``F_MF = E(assignment)`` and the sweeps never raise it, so
+the bound is at least ``-beta`` times the lowest energy of those assignments:
+finite whenever one of them is feasible, even on models of hard constraints
+where start 1 stays at ``F_MF = +inf``.
 """
 
 import logging
@@ -35,7 +40,7 @@ from ..compile.compiled import CompiledGraph, sum_ranges
 from ..exceptions import ConvergenceWarning, InferenceError
 from ..utils.lazy import lazy_module
 from ..utils.validation import check_type
-from .decoding import lexicographic_energies, local_search
+from .decoding import conditioned_decode, lexicographic_energies, local_search
 from .options import check_options
 from .result import InferenceResult, check_zero_partition, probabilities_from_costs
 
@@ -103,6 +108,20 @@ def _run(compiled, beta, q, tol, max_iter):
     return n_iter, delta
 
 
+def _point_starts(compiled, q):
+    """The assignments the point-mass starts sit on: the argmax of ``q`` and a greedy decode, each after local search.
+
+    The greedy decode is :func:`~factorgraph_ebm.inference.decoding.conditioned_decode`
+    with zero messages: fix the most certain variable, propagate what its
+    factors then forbid, repeat; on models with many +inf entries (pedigrees)
+    it finds feasible assignments the argmax of ``q`` misses.
+    """
+    if not compiled.n_vars:
+        return []
+    return [local_search(compiled, _argmax_states(compiled, q)),
+            local_search(compiled, conditioned_decode(compiled, np.zeros(compiled.n_messages)))]
+
+
 class _MeanFieldAnswers:
     """What a mean-field result answers on demand (a module-level class, so results pickle)."""
 
@@ -138,7 +157,7 @@ def mean_field(compiled, beta, *, tol=1e-9, max_iter=1000):
     tol : float >= 0
         Converged when the largest change ``max_x |q_new(x) - q_old(x)|`` of a sweep is <= tol.
     max_iter : int >= 1
-        Sweep cap (each of the two starts, see the module docstring).
+        Sweep cap (of each start, see the module docstring).
 
     Returns
     -------
@@ -181,10 +200,11 @@ def mean_field(compiled, beta, *, tol=1e-9, max_iter=1000):
     n_iter, delta = _run(compiled, beta, q, tol, max_iter)
     free = mean_field_free_energies(compiled, beta, q)
 
-    # second start: a point mass on the decoded assignment, where it is feasible
-    start = _MeanFieldAnswers(compiled, q).map_state()
-    n_inf, _ = lexicographic_energies(compiled, start)
-    if compiled.n_vars and (n_inf == 0).any():
+    # more starts: point masses on decoded assignments, in the graphs where they are feasible
+    for start in _point_starts(compiled, q):
+        n_inf, _ = lexicographic_energies(compiled, start)
+        if not (n_inf == 0).any():
+            continue
         q2 = np.zeros_like(q)
         q2[w.var_state_ptr[:-1] + start] = 1.0
         n2, d2 = _run(compiled, beta, q2, tol, max_iter)
