@@ -115,6 +115,18 @@ def _forest_sampling():
     forest_sample(chain_graph(np.zeros((3, 2)), np.eye(2)), n_draws=2, seed=0)   # the compiled wiring as is
 
 
+def _mean_field():
+    import numpy as np
+
+    from ..inference.api import infer
+    from ..models.potts import potts_grid
+
+    grid = potts_grid(np.zeros((3, 3, 2)), 1.0)
+    grid.add_factor([("x", 0, 0), ("x", 0, 1), ("x", 1, 0)], np.zeros((2, 2, 2)))   # the any-arity path
+    res = infer(grid, beta=1.0, method="mean-field")
+    res.map_state, res.factor_marginal_array()
+
+
 #: name -> (what it compiles, function, kernels it compiles). Ordered longest first, so two
 #: workers finish together; "exact" reuses the tree pass, compiled by then.
 GROUPS = {
@@ -136,6 +148,10 @@ GROUPS = {
                                   "trees._tree_pass", "junction._reduce_factors")),
     "marginals": ("factor marginals and the gradients of likelihood losses", _marginals,
                   ("bp._gather_costs", "bp._add_factor_marginals")),
+    "mean-field": ("naive mean field: coordinate-ascent sweeps, the mean-field free energy (lower bound on log Z)",
+                   _mean_field, ("mean_field._sweeps", "mean_field._free_energy_terms", "mean_field._unary_field",
+                                 "mean_field._factor_products", "decoding._fill_conditioned",
+                                 "decoding._local_search")),
     "exact": ("exact inference: elimination orders, the junction tree, enumeration", _exact,
               ("exact._enumerate", "elimination._eliminate", "junction._passes", "junction._node_marginals",
                "junction._backtrack")),
