@@ -24,10 +24,9 @@ from ..utils.validation import check_beta, parse_bytes
 __all__ = ["InferenceOptions", "check_options", "check_damping", "METHODS", "SCHEDULES", "LOOPY_SCHEDULES"]
 
 #: Values of ``method``.
-METHODS = ("auto", "bp", "exact", "enumerate", "trw", "trws", "mean-field")
+METHODS = ("auto", "bp", "exact", "enumerate", "mean-field")
 #: Methods that answer at one kind of beta only: method -> (needs beta = inf, what to use otherwise).
-_BETA_OF_METHOD = {"trws": (True, "method='trw' (tree-reweighted BP at any beta)"),
-                   "mean-field": (False, "method='trws' for a MAP answer with a lower bound")}
+_BETA_OF_METHOD = {"mean-field": (False, "method='bp' or 'exact' for a MAP answer")}
 #: Values of ``schedule``.
 SCHEDULES = ("auto", "tree", "flood", "sequential", "random", "residual")
 #: The schedules of loopy BP (every schedule but ``tree`` and ``auto``).
@@ -97,7 +96,7 @@ def check_options(method="auto", beta=1.0, schedule="auto", damping="auto", tol=
     Parameters
     ----------
     method : one of :data:`METHODS`
-        ``"trws"`` needs ``beta = inf``, ``"mean-field"`` a finite beta.
+        ``"mean-field"`` needs a finite beta.
     beta : float > 0 or np.inf
     schedule : one of :data:`SCHEDULES`
     damping : "auto" or float in [0, 1)
@@ -133,7 +132,7 @@ def check_options(method="auto", beta=1.0, schedule="auto", damping="auto", tol=
             raise InferenceError(f"method={method!r} needs {kind}, got beta={beta!r}; use {other}")
     if not isinstance(schedule, str) or schedule not in SCHEDULES:
         raise InferenceError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-    if method in ("trw", "trws", "mean-field") and schedule != "auto":
+    if method == "mean-field" and schedule != "auto":
         raise InferenceError(f"schedule={schedule!r} is an option of method='bp'; method={method!r} runs its own "
                              "sequential schedule (leave schedule='auto')")
     damping = check_damping(damping)

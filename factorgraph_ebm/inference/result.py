@@ -35,7 +35,7 @@ class InferenceResult:
         The graph, evidence and tables inference ran on.
     method : str
         ``"tree-bp"``, ``"loopy-bp"``, ``"junction-tree"``, ``"enumerate"``
-        (exact: :data:`EXACT_METHODS`), ``"trw"``, ``"trws"`` or ``"mean-field"``.
+        (exact: :data:`EXACT_METHODS`) or ``"mean-field"``.
     beta : float
         Inverse temperature (``inf`` = min-sum).
     marginal_array : ndarray (S,)
@@ -59,8 +59,8 @@ class InferenceResult:
         damps only when the undamped run did not converge); 0 for exact methods.
     free_energy_lower, free_energy_upper : ndarray (n_graphs,) or None
         Proven bounds on the free energy ``F``, when the method gives them
-        (None otherwise, e.g. for loopy BP): tree-reweighted methods a lower
-        bound, mean field an upper one; exact methods both, equal to ``F``.
+        (None otherwise, e.g. for loopy BP): mean field an upper bound; exact
+        methods both, equal to ``F``.
         The properties :attr:`log_partition_bound`,
         :attr:`log_partition_lower_bound`, :attr:`energy_lower_bound` and
         :attr:`gap` read them.
@@ -123,16 +123,14 @@ class InferenceResult:
     def log_partition_bound(self):
         """A proven upper bound on log Z (per graph for a batch); None when the method gives none or beta = inf.
 
-        Tree-reweighted BP (``method="trw"``) bounds log Z from above for any
-        messages, converged or not; exact methods return log Z itself.
+        Exact methods return log Z itself; loopy BP and mean field give none.
 
         Examples
         --------
         >>> from factorgraph_ebm import infer
         >>> from factorgraph_ebm.models import potts_grid
-        >>> fg = potts_grid(np.zeros((3, 3, 2)), 1.0)
-        >>> exact = infer(fg, method="exact").log_partition
-        >>> bool(infer(fg, method="trw").log_partition_bound >= exact)
+        >>> res = infer(potts_grid(np.zeros((3, 3, 2)), 1.0), method="exact")
+        >>> res.log_partition_bound == res.log_partition
         True
         """
         if self.beta == np.inf or self.free_energy_lower is None:
@@ -145,6 +143,14 @@ class InferenceResult:
 
         Mean field (``method="mean-field"``) bounds log Z from below; exact
         methods return log Z itself.
+
+        Examples
+        --------
+        >>> from factorgraph_ebm import infer
+        >>> from factorgraph_ebm.models import potts_grid
+        >>> fg = potts_grid(np.zeros((3, 3, 2)), 1.0)
+        >>> bool(infer(fg, method="mean-field").log_partition_lower_bound <= infer(fg, method="exact").log_partition)
+        True
         """
         if self.beta == np.inf or self.free_energy_upper is None:
             return None
@@ -154,8 +160,7 @@ class InferenceResult:
     def energy_lower_bound(self):
         """At beta = inf, a proven lower bound on the minimum energy (per graph); None otherwise.
 
-        TRW-S (``method="trws"``) proves it from its messages; exact methods
-        return the minimum energy itself.
+        Exact methods return the minimum energy itself.
         """
         if self.beta != np.inf or self.free_energy_lower is None:
             return None

@@ -153,7 +153,7 @@ def mean_field(compiled, beta, *, tol=1e-9, max_iter=1000):
     compiled : CompiledGraph
         One graph or a batch (the graphs run in parallel, each to its own convergence).
     beta : float
-        Finite inverse temperature > 0 (``beta = inf`` is refused: use ``method="trws"`` for MAP with a bound).
+        Finite inverse temperature > 0 (``beta = inf`` is refused: MAP answers come from ``method="bp"`` or ``"exact"``).
     tol : float >= 0
         Converged when the largest change ``max_x |q_new(x) - q_old(x)|`` of a sweep is <= tol.
     max_iter : int >= 1

@@ -102,3 +102,11 @@ def test_belief_propagation_and_free_energy_use_the_same_check():
 def test_losses_check_their_inference_options_when_built(make, match):
     with pytest.raises(InferenceError, match=match):
         make()
+
+
+def test_mean_field_refuses_min_sum_and_bp_schedules():
+    with pytest.raises(InferenceError, match=r"method='mean-field' needs a finite beta, got beta=inf"):
+        infer(tree(), method="mean-field", beta=np.inf)
+    with pytest.raises(InferenceError, match=r"schedule='flood' is an option of method='bp'"):
+        infer(tree(), method="mean-field", schedule="flood")
+    assert infer(tree(), method="mean-field", beta=2.0).method == "mean-field"
