@@ -49,7 +49,7 @@ from ..utils.validation import check_scalar, check_type
 from .decoding import decode_map
 from .options import LOOPY_SCHEDULES, SCHEDULES, check_options
 from .result import (InferenceResult, LazyMarginalsResult, check_zero_partition, marginals_from_beliefs,
-                     probabilities_from_costs)
+                     factor_entry_slice, probabilities_from_costs)
 
 __all__ = ["belief_propagation", "residual_cost", "SCHEDULES", "LOOPY_SCHEDULES", "AUTO_DAMPING",
            "AUTO_UNDAMPED_ITERATIONS", "AUTO_RESIDUAL_WORK", "AUTO_RESIDUAL_MIN_SWEEPS", "DEFAULT_SEED"]
@@ -319,9 +319,7 @@ class _Answers:
     def factor_probabilities(self, first, count):
         """Marginals of the factors ``first .. first + count - 1``, flat (factor-entry layout)."""
         w = self.compiled.wiring
-        factors = np.arange(first, first + count, dtype=np.int64)
-        sizes = np.diff(w.block_ptr)[w.factor_block[factors]]
-        ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        factors, ptr = factor_entry_slice(w, first, count)
         costs = np.empty(int(ptr[-1]))
         msgs = self.outward()
         with _jit.threads_for(len(costs)):

@@ -11,7 +11,7 @@ _kernels = lazy_module("factorgraph_ebm.kernels.bp")
 _jit = lazy_module("factorgraph_ebm.kernels._jit")
 
 __all__ = ["InferenceResult", "marginals_from_beliefs", "check_zero_partition", "probabilities_from_costs",
-           "EXACT_METHODS"]
+           "EXACT_METHODS", "factor_entry_slice"]
 
 #: Values of ``InferenceResult.method`` whose free energy is exact (so it is its own bound).
 EXACT_METHODS = ("tree-bp", "junction-tree", "enumerate")
@@ -322,6 +322,17 @@ def check_zero_partition(compiled, belief):
         raise ZeroPartitionError(
             f"zero partition: every state of variable {name!r} is forbidden given the evidence and energies"
         )
+
+
+def factor_entry_slice(wiring, first, count):
+    """``(factors, ptr)`` of the factors ``first .. first + count - 1``: their ids and the offsets of their entries.
+
+    The flat factor-entry layout the factor solvers write (factor ``factors[i]``
+    at ``[ptr[i]:ptr[i + 1]]``).
+    """
+    factors = np.arange(first, first + count, dtype=np.int64)
+    sizes = np.diff(wiring.block_ptr)[wiring.factor_block[factors]]
+    return factors, np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
 
 
 def probabilities_from_costs(costs, ptr, beta):

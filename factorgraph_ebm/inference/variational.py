@@ -42,7 +42,7 @@ from ..utils.lazy import lazy_module
 from ..utils.validation import check_type
 from .decoding import conditioned_decode, lexicographic_energies, local_search
 from .options import check_options
-from .result import InferenceResult, check_zero_partition, probabilities_from_costs
+from .result import InferenceResult, check_zero_partition, factor_entry_slice, probabilities_from_costs
 
 __all__ = ["mean_field", "mean_field_free_energies"]
 
@@ -136,9 +136,7 @@ class _MeanFieldAnswers:
     def factor_probabilities(self, first, count):
         """``prod_{v in scope} q_v(x_v)`` for the factors ``first .. first + count - 1``, flat (factor-entry layout)."""
         w = self.compiled.wiring
-        factors = np.arange(first, first + count, dtype=np.int64)
-        sizes = np.diff(w.block_ptr)[w.factor_block[factors]]
-        ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        factors, ptr = factor_entry_slice(w, first, count)
         out = np.empty(int(ptr[-1]))
         with _jit.threads_for(len(out)):
             _kernels._factor_products(w, self.q, factors, ptr, out)
