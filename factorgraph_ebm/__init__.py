@@ -30,7 +30,7 @@ from .exceptions import (
     ZeroPartitionError,
 )
 from .graph import Energy, FactorGraph, LinearEnergy, Parameters, TableEnergy, VariableArray
-from .inference import InferenceResult, belief_propagation, energy, free_energy, infer, mean_field
+from .inference import InferenceResult, belief_propagation, energy, free_energy, infer, mean_field, trw
 from .sample import Samples, gibbs_sample
 from .sample import forest_sample
 from .train import Trainer, predict
@@ -71,6 +71,7 @@ __all__ = [
     "infer",
     "mean_field",
     "predict",
+    "trw",
     "with_evidence",
     "with_parameters",
 ]

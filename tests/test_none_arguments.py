@@ -54,6 +54,7 @@ def valid_args(name, tmp_path):
         "free_energy": [cg, {"a": 0}],
         "infer": [cg, None],
         "mean_field": [cg, 1.0],
+        "trw": [cg, 1.0],
         "predict": [[batch_graph], PARAMS, None],
         "with_evidence": [cg, {"a": 1}],
         "with_parameters": [cg, PARAMS],

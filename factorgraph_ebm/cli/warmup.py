@@ -127,6 +127,19 @@ def _mean_field():
     res.map_state, res.factor_marginal_array()
 
 
+def _trw():
+    import numpy as np
+
+    from ..inference.api import infer
+    from ..models.potts import potts_grid
+
+    grid = potts_grid(np.zeros((3, 3, 3)), 1.0)
+    grid.add_factor([("x", 0, 0), ("x", 0, 1), ("x", 1, 0)], np.zeros((3, 3, 3)))   # the any-arity path
+    for beta in (1.0, np.inf):
+        res = infer(grid, beta=beta, method="trw", max_iter=2)
+        res.map_state, res.factor_marginal_array()
+
+
 #: name -> (what it compiles, function, kernels it compiles). Ordered longest first, so two
 #: workers finish together; "exact" reuses the tree pass, compiled by then.
 GROUPS = {
@@ -152,6 +165,9 @@ GROUPS = {
                    _mean_field, ("mean_field._sweeps", "mean_field._free_energy_terms", "mean_field._unary_field",
                                  "mean_field._factor_products", "decoding._fill_conditioned",
                                  "decoding._local_search")),
+    "trw": ("tree-reweighted BP and TRW-S: the forest cover, sequential passes, the bound's tree passes", _trw,
+            ("trw._grow_forest", "trw._start", "trw._iterations", "trees._tree_pass", "trees._fill_tree_order",
+             "decoding._fill_conditioned", "decoding._local_search")),
     "exact": ("exact inference: elimination orders, the junction tree, enumeration", _exact,
               ("exact._enumerate", "elimination._eliminate", "junction._passes", "junction._node_marginals",
                "junction._backtrack")),

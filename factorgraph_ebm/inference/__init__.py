@@ -4,6 +4,7 @@ from .api import METHODS, energy, free_energy, infer
 from .bp import belief_propagation
 from .elimination import default_memory_budget, exact_cost, junction_tree
 from .exact import enumerate_exact
+from .reweighted import forest_cover, trw
 from .variational import mean_field
 from .options import InferenceOptions, check_options
 from .ordering import HEURISTICS, EliminationOrder, elimination_order
@@ -22,8 +23,10 @@ __all__ = [
     "energy",
     "enumerate_exact",
     "exact_cost",
+    "forest_cover",
     "free_energy",
     "infer",
     "junction_tree",
     "mean_field",
+    "trw",
 ]

@@ -11,6 +11,7 @@ from ..utils.validation import check_type
 from .bp import belief_propagation
 from .elimination import _BYTES_PER_ENTRY, SECONDS_PER_ENTRY, _budget, _predict, _run, junction_tree
 from .exact import enumerate_exact
+from .reweighted import trw
 from .variational import mean_field
 from .memory import check_bp_memory, check_state_memory
 from .options import METHODS, check_options
@@ -83,7 +84,7 @@ def infer(graph, evidence=None, *, method="auto", beta=1.0, parameters=None, sch
     graph : FactorGraph, sequence of FactorGraph (a batch), or CompiledGraph
     evidence : dict or array, optional
         Clamped states of any subset of variables (see ``resolve_evidence``).
-    method : {"auto", "bp", "exact", "enumerate", "mean-field"}
+    method : {"auto", "bp", "exact", "enumerate", "mean-field", "trw", "trws"}
         ``auto``: tree BP on forests (exact); on loopy graphs the junction tree
         when its predicted memory fits ``memory_budget`` and its predicted time
         is at most ``AUTO_EXACT_MAX_SECONDS``, loopy BP otherwise.
@@ -95,6 +96,11 @@ def infer(graph, evidence=None, *, method="auto", beta=1.0, parameters=None, sch
         log Z, ``result.log_partition_lower_bound``, proven whether or not it
         converged; marginals are the mean-field ones (see
         :func:`~factorgraph_ebm.inference.variational.mean_field`).
+        ``trw``: tree-reweighted message passing, a proven upper bound on log Z
+        (``result.log_partition_bound``) at finite beta; at beta = inf it is
+        TRW-S (``"trws"`` names it too): a MAP state with a proven lower bound
+        on the minimum energy (``result.energy_lower_bound``, ``result.gap``)
+        (see :func:`~factorgraph_ebm.inference.reweighted.trw`).
         ``result.method`` says which ran, ``result.reason`` why (``auto`` on loopy graphs).
     beta : float > 0
         Inverse temperature; ``np.inf`` = min-sum (MAP).
@@ -102,7 +108,7 @@ def infer(graph, evidence=None, *, method="auto", beta=1.0, parameters=None, sch
         Values of the parameters of parameterized energies.
     schedule, damping, tol, max_iter
         Belief-propagation options (see :func:`belief_propagation`); mean
-        field uses ``tol`` and ``max_iter``.
+        field and TRW use ``tol`` and ``max_iter``.
     memory_budget : float, optional
         Bytes exact inference may use; default
         :func:`~factorgraph_ebm.inference.elimination.default_memory_budget`
@@ -141,6 +147,8 @@ def infer(graph, evidence=None, *, method="auto", beta=1.0, parameters=None, sch
         return junction_tree(compiled, beta, memory_budget)
     if method == "mean-field":
         return mean_field(compiled, beta, tol=tol, max_iter=max_iter)
+    if method in ("trw", "trws"):
+        return trw(compiled, beta, tol=tol, max_iter=max_iter)
     bp_options = dict(schedule=schedule, damping=damping, tol=tol, max_iter=max_iter)
     if method == "auto" and schedule == "auto" and not _trees._bfs_order(compiled.wiring)[2]:
         return _auto(compiled, beta, memory_budget, bp_options)

@@ -343,8 +343,8 @@ class _TreeResult(LazyMarginalsResult):
     """
 
 
-def _tree_free_energies(compiled, msgs, order, beta):
-    """Exact free energy of every graph of a forest after a tree pass at finite beta.
+def tree_free_energies(compiled, msgs, order, beta):
+    """Exact free energy of every graph of a forest after a tree pass (at beta = inf: the minimum energy).
 
     Each tree's ``-(1/beta) log Z`` is the sum of the constants its inward
     messages shed when normalised plus the softmin of its root's belief, so no
@@ -359,9 +359,11 @@ def _tree_free_energies(compiled, msgs, order, beta):
     idx = np.repeat(ptr[roots] - seg[:-1], k) + np.arange(int(seg[-1]))
     b = msgs.belief[idx]
     lo = np.minimum.reduceat(b, seg[:-1]) if len(b) else np.zeros(0)
-    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
-        z = np.add.reduceat(np.exp(-beta * (b - np.repeat(lo, k))), seg[:-1]) if len(b) else np.zeros(0)
-        soft = np.where(np.isinf(lo), np.inf, lo - np.log(z) / beta)
+    soft = lo
+    if beta < np.inf:
+        with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+            z = np.add.reduceat(np.exp(-beta * (b - np.repeat(lo, k))), seg[:-1]) if len(b) else np.zeros(0)
+            soft = np.where(np.isinf(lo), np.inf, lo - np.log(z) / beta)
     graph = np.searchsorted(compiled.graph_var_ptr, roots, side="right") - 1
     per_graph = np.bincount(graph, weights=soft, minlength=compiled.n_graphs)
     return sum_ranges(msgs.inward, compiled.graph_factor_ptr) + per_graph
@@ -452,7 +454,7 @@ def belief_propagation(compiled, beta, *, schedule="auto", damping="auto", tol=1
         map_state = answers.decode(msgs)
         free = sum_ranges(compiled.factor_energies(map_state), compiled.graph_factor_ptr)
     elif ran == "tree":
-        free = _tree_free_energies(compiled, msgs, order, beta)
+        free = tree_free_energies(compiled, msgs, order, beta)
     else:
         free = msgs.free if msgs.free is not None else _bethe_free_energies(compiled, beta, msgs)
     if ran == "tree":

@@ -44,7 +44,7 @@ from ..utils.lazy import lazy_module
 from ..utils.validation import check_scalar
 
 __all__ = ["decode_map", "decode_candidates", "conditioned_decode", "local_search", "lexicographic_energies",
-           "BLOCK_WORK"]
+           "better_per_graph", "argmax_states", "BLOCK_WORK"]
 
 #: A factor (arity >= 2) is also searched as a block when its joint states times the
 #: number of factor edges of its variables (the work of one block move) is at most this.
@@ -75,6 +75,26 @@ def lexicographic_energies(compiled, states):
     bad = np.isinf(e)
     n_inf = np.rint(sum_ranges(bad.astype(np.float64), compiled.graph_factor_ptr)).astype(np.int64)
     return n_inf, sum_ranges(np.where(bad, 0.0, e), compiled.graph_factor_ptr)
+
+
+def argmax_states(compiled, q):
+    """Per variable the state of largest ``q`` (flat, ``var_state_ptr`` layout; the first of equals), int64.
+
+    Examples
+    --------
+    >>> from factorgraph_ebm import FactorGraph, compile_graph
+    >>> fg = FactorGraph()
+    >>> _ = fg.add_variable("a", 3); _ = fg.add_variable("b", 2)
+    >>> argmax_states(compile_graph(fg), np.array([0.2, 0.5, 0.5, 0.9, 0.1]))
+    array([1, 0])
+    """
+    ptr = compiled.wiring.var_state_ptr
+    if not len(q):
+        return np.zeros(0, dtype=np.int64)
+    top = np.repeat(np.maximum.reduceat(q, ptr[:-1]), np.diff(ptr))
+    idx = np.arange(len(q))
+    first = np.minimum.reduceat(np.where(q == top, idx, len(q)), ptr[:-1])
+    return (first - ptr[:-1]).astype(np.int64)
 
 
 def _repair(compiled, s):
@@ -191,8 +211,17 @@ def local_search(compiled, states, *, block_work=BLOCK_WORK, max_rounds=1000):
     return s
 
 
-def _pick(compiled, a, b):
-    """Per graph, ``b`` where it is strictly better than ``a`` (lexicographically), else ``a``."""
+def better_per_graph(compiled, a, b):
+    """Per graph, ``b`` where it is strictly better than ``a`` (lexicographically: +inf factors, then energy), else ``a``.
+
+    Examples
+    --------
+    >>> from factorgraph_ebm import FactorGraph, compile_graph
+    >>> fg = FactorGraph()
+    >>> _ = fg.add_variable("a", 2); _ = fg.add_factor(["a"], [1.0, 0.0])
+    >>> better_per_graph(compile_graph(fg), np.array([0]), np.array([1]))
+    array([1])
+    """
     na, sa = lexicographic_energies(compiled, a)
     nb, sb = lexicographic_energies(compiled, b)
     take_b = (nb < na) | ((nb == na) & (sb < sa))
@@ -221,7 +250,7 @@ def decode_candidates(compiled, msg_f2v, tree_state, *, block_work=BLOCK_WORK):
     out["tree+search"] = local_search(compiled, out["tree"], block_work=block_work)
     out["conditioned"] = conditioned_decode(compiled, msg_f2v)
     out["conditioned+search"] = local_search(compiled, out["conditioned"], block_work=block_work)
-    out["best"] = _pick(compiled, out["tree+search"], out["conditioned+search"])
+    out["best"] = better_per_graph(compiled, out["tree+search"], out["conditioned+search"])
     return out
 
 

@@ -24,9 +24,12 @@ from ..utils.validation import check_beta, parse_bytes
 __all__ = ["InferenceOptions", "check_options", "check_damping", "METHODS", "SCHEDULES", "LOOPY_SCHEDULES"]
 
 #: Values of ``method``.
-METHODS = ("auto", "bp", "exact", "enumerate", "mean-field")
+METHODS = ("auto", "bp", "exact", "enumerate", "mean-field", "trw", "trws")
 #: Methods that answer at one kind of beta only: method -> (needs beta = inf, what to use otherwise).
-_BETA_OF_METHOD = {"mean-field": (False, "method='bp' or 'exact' for a MAP answer")}
+_BETA_OF_METHOD = {"mean-field": (False, "method='bp', 'trws' or 'exact' for a MAP answer"),
+                   "trws": (True, "method='trw' (the same method at any beta) for a bound on log Z")}
+#: Methods that run their own sequential schedule (``schedule`` must stay "auto").
+_OWN_SCHEDULE = ("mean-field", "trw", "trws")
 #: Values of ``schedule``.
 SCHEDULES = ("auto", "tree", "flood", "sequential", "random", "residual")
 #: The schedules of loopy BP (every schedule but ``tree`` and ``auto``).
@@ -96,7 +99,7 @@ def check_options(method="auto", beta=1.0, schedule="auto", damping="auto", tol=
     Parameters
     ----------
     method : one of :data:`METHODS`
-        ``"mean-field"`` needs a finite beta.
+        ``"mean-field"`` needs a finite beta, ``"trws"`` beta = inf.
     beta : float > 0 or np.inf
     schedule : one of :data:`SCHEDULES`
     damping : "auto" or float in [0, 1)
@@ -125,14 +128,9 @@ def check_options(method="auto", beta=1.0, schedule="auto", damping="auto", tol=
     if not isinstance(method, str) or method not in METHODS:
         raise InferenceError(f"method must be one of {METHODS}, got {method!r}")
     beta = check_beta(beta)
-    if method in _BETA_OF_METHOD:
-        needs_inf, other = _BETA_OF_METHOD[method]
-        if needs_inf != (beta == math.inf):
-            kind = "beta = inf (MAP)" if needs_inf else "a finite beta"
-            raise InferenceError(f"method={method!r} needs {kind}, got beta={beta!r}; use {other}")
     if not isinstance(schedule, str) or schedule not in SCHEDULES:
         raise InferenceError(f"schedule must be one of {SCHEDULES}, got {schedule!r}")
-    if method == "mean-field" and schedule != "auto":
+    if method in _OWN_SCHEDULE and schedule != "auto":
         raise InferenceError(f"schedule={schedule!r} is an option of method='bp'; method={method!r} runs its own "
                              "sequential schedule (leave schedule='auto')")
     damping = check_damping(damping)
@@ -147,4 +145,9 @@ def check_options(method="auto", beta=1.0, schedule="auto", damping="auto", tol=
             raise InferenceError(f"memory_budget must be a number of bytes or a text such as '2G', "
                                  f"got {memory_budget!r} ({type(memory_budget).__name__})")
         memory_budget = parse_bytes(memory_budget, "memory_budget", InferenceError)
+    if method in _BETA_OF_METHOD:     # last: a value out of range is named first, whatever the method
+        needs_inf, other = _BETA_OF_METHOD[method]
+        if needs_inf != (beta == math.inf):
+            kind = "beta = inf (MAP)" if needs_inf else "a finite beta"
+            raise InferenceError(f"method={method!r} needs {kind}, got beta={beta!r}; use {other}")
     return InferenceOptions(method, beta, schedule, damping, tol, max_iter, memory_budget)

@@ -40,7 +40,7 @@ from ..compile.compiled import CompiledGraph, sum_ranges
 from ..exceptions import ConvergenceWarning, InferenceError
 from ..utils.lazy import lazy_module
 from ..utils.validation import check_type
-from .decoding import conditioned_decode, lexicographic_energies, local_search
+from .decoding import argmax_states, conditioned_decode, lexicographic_energies, local_search
 from .options import check_options
 from .result import InferenceResult, check_zero_partition, factor_entry_slice, probabilities_from_costs
 
@@ -87,17 +87,6 @@ def mean_field_free_energies(compiled, beta, q):
         return sum_ranges(fterm, compiled.graph_factor_ptr) + sum_ranges(vterm, compiled.graph_var_ptr)
 
 
-def _argmax_states(compiled, q):
-    """Per variable the state of largest ``q`` (the first of equals), int64."""
-    ptr = compiled.wiring.var_state_ptr
-    if not len(q):
-        return np.zeros(0, dtype=np.int64)
-    top = np.repeat(np.maximum.reduceat(q, ptr[:-1]), np.diff(ptr))
-    idx = np.arange(len(q))
-    first = np.minimum.reduceat(np.where(q == top, idx, len(q)), ptr[:-1])
-    return (first - ptr[:-1]).astype(np.int64)
-
-
 def _run(compiled, beta, q, tol, max_iter):
     """Sweeps from ``q`` (in place); returns ``(n_iter, delta)`` per graph."""
     n_iter = np.zeros(compiled.n_graphs, dtype=np.int64)
@@ -118,7 +107,7 @@ def _point_starts(compiled, q):
     """
     if not compiled.n_vars:
         return []
-    return [local_search(compiled, _argmax_states(compiled, q)),
+    return [local_search(compiled, argmax_states(compiled, q)),
             local_search(compiled, conditioned_decode(compiled, np.zeros(compiled.n_messages)))]
 
 
@@ -131,7 +120,7 @@ class _MeanFieldAnswers:
 
     def map_state(self):
         """The argmax-``q`` assignment improved by local search."""
-        return local_search(self.compiled, _argmax_states(self.compiled, self.q))
+        return local_search(self.compiled, argmax_states(self.compiled, self.q))
 
     def factor_probabilities(self, first, count):
         """``prod_{v in scope} q_v(x_v)`` for the factors ``first .. first + count - 1``, flat (factor-entry layout)."""

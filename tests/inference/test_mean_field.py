@@ -11,7 +11,8 @@ import pytest
 from factorgraph_ebm import (ConvergenceWarning, DeclarationTypeError, FactorGraph, InferenceError,
                              ZeroPartitionError, compile_graph, infer)
 from factorgraph_ebm.inference import mean_field
-from factorgraph_ebm.inference.variational import _argmax_states, mean_field_free_energies
+from factorgraph_ebm.inference.decoding import argmax_states
+from factorgraph_ebm.inference.variational import mean_field_free_energies
 from factorgraph_ebm.kernels import mean_field as kernels
 from random_models import random_evidence, random_graph
 from shared_data import shared_data
@@ -255,7 +256,7 @@ def test_factor_marginals_map_and_pickle():
             np.testing.assert_allclose(res.factor_marginal_array()[cg.factor_entry_ptr[f]:cg.factor_entry_ptr[f + 1]],
                                        outer.ravel(), atol=1e-15)
     np.testing.assert_allclose(np.sum(res.factor_marginal(fg.factor_specs[0].name)), 1.0)
-    assert res.map_energy <= cg.energy(_argmax_states(cg, q))
+    assert res.map_energy <= cg.energy(argmax_states(cg, q))
     out = np.zeros(len(cg.wiring.tables) // 2)
     res.add_factor_marginals(out, np.ones(cg.n_factors))
     assert out.sum() == pytest.approx(cg.n_factors)

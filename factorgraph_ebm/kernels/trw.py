@@ -1,0 +1,188 @@
+"""Tree-reweighted message passing (TRW; TRW-S at beta = inf): forest cover and sequential passes.
+
+The energy is split over a set of spanning forests of the bipartite factor
+graph, each of weight ``1 / n_forests``; a factor of arity >= 2 that lies in
+``c_f`` of them has appearance probability ``rho_f = c_f / n_forests`` (one-variable
+factors are in every forest, ``rho = 1``). :func:`_grow_forest` builds one
+maximal forest greedily (union-find over variables: a factor joins when its
+variables lie in distinct components), taking the least covered factors
+first; the caller repeats it until every factor is covered.
+
+Messages are energies, as in :mod:`.messages`, computed on the *scaled*
+wiring whose tables are ``T_f / rho_f`` (the caller builds it), so the message
+helpers of :mod:`.messages` serve unchanged. With ``m_f`` the factor-to-variable
+messages, variable ``v`` has
+
+``b_v = unary_v + sum_{f ∋ v} rho_f m_{f->v}`` and sends ``n_{v->f} = b_v - m_{f->v}``
+
+(+inf where ``b_v`` is +inf: a state some message or the evidence forbids
+stays forbidden, and every +inf a message ever holds is a consequence of the
+tables and the evidence, so no assignment of finite energy is excluded).
+
+Schedule (Kolmogorov's sequential TRW-S, for factors of any arity): the
+variables of each graph in id order, forward then backward. At variable ``v``
+the messages ``m_{f->v}`` of the factors that have a variable before ``v`` in
+the current direction are recomputed from their variables' current
+``n_{u->f}``, then ``b_v`` and every ``n_{v->f}`` follow. One forward plus one
+backward pass is one iteration: every message of a pairwise factor is computed
+once. The graphs of a batch run in parallel (``prange``), each to its own
+convergence; a single graph runs on one thread (the schedule is sequential).
+"""
+
+import numpy as np
+from numba import prange
+
+from ._jit import JIT_INLINE, JIT_LOOP, JIT_PARALLEL, njit
+from .messages import INF, _factor_message, _message_change, _unary_message
+
+
+@njit(**JIT_LOOP)
+def _find(parent, v):
+    """Root of ``v`` in the union-find ``parent`` (path halving)."""
+    while parent[v] != v:
+        parent[v] = parent[parent[v]]
+        v = parent[v]
+    return v
+
+
+@njit(**JIT_LOOP)
+def _grow_forest(w, order, parent, stamp, member):
+    """One maximal forest of the factors ``order`` (arity >= 2, in the order given): ``member[f] = True`` for its factors.
+
+    A factor joins when its variables lie in pairwise distinct components of
+    the forest so far, which then merge. ``parent`` (n_vars,) and ``stamp``
+    (n_vars,) int64 are work space; ``member`` (n_factors,) bool is cleared
+    first. Returns the number of factors taken.
+    """
+    n_vars = len(w.var_states)
+    for v in range(n_vars):
+        parent[v] = v
+        stamp[v] = -1
+    for f in range(len(member)):
+        member[f] = False
+    taken = 0
+    for i in range(len(order)):
+        f = order[i]
+        e0 = w.factor_edge_ptr[f]
+        e1 = w.factor_edge_ptr[f + 1]
+        ok = True
+        for e in range(e0, e1):
+            r = _find(parent, w.edge_var[e])
+            if stamp[r] == i:
+                ok = False
+                break
+            stamp[r] = i
+        if not ok:
+            continue
+        root = _find(parent, w.edge_var[e0])
+        for e in range(e0 + 1, e1):
+            parent[_find(parent, w.edge_var[e])] = root
+        member[f] = True
+        taken += 1
+    return taken
+
+
+@njit(**JIT_INLINE)
+def _var_update(v, w, rho, unary, msg_f2v, msg_v2f, belief):
+    """``b_v = unary_v + sum_f rho_f m_{f->v}`` and ``n_{v->f} = b_v - m_{f->v}`` (+inf where ``b_v`` is +inf)."""
+    k = w.var_states[v]
+    s0 = w.var_state_ptr[v]
+    p0 = w.var_edge_ptr[v]
+    p1 = w.var_edge_ptr[v + 1]
+    for x in range(k):
+        belief[s0 + x] = unary[s0 + x]
+    for p in range(p0, p1):
+        e = w.var_edges[p]
+        m = w.edge_state_ptr[e]
+        r = rho[w.edge_factor[e]]
+        for x in range(k):
+            belief[s0 + x] += r * msg_f2v[m + x]
+    for p in range(p0, p1):
+        m = w.edge_state_ptr[w.var_edges[p]]
+        for x in range(k):
+            b = belief[s0 + x]
+            msg_v2f[m + x] = INF if b == INF else b - msg_f2v[m + x]
+
+
+@njit(**JIT_LOOP)
+def _graph_pass(lo, hi, forward, w, rho, unary, beta, etables, block_min, tol, msg_f2v, msg_v2f, belief, new,
+                scratch):
+    """One pass over the variables ``lo .. hi - 1`` (forward: increasing ids); returns the largest message change.
+
+    (Exact when it exceeds ``tol``, else some value <= ``tol``: see
+    :func:`.messages._message_change`.) ``new``: work array shaped like the
+    messages (only this pass's edges are touched, so graphs share it);
+    ``scratch``: length >= 3 x the largest state count.
+    """
+    d = 0.0
+    for i in range(hi - lo):
+        v = lo + i if forward else hi - 1 - i
+        k = w.var_states[v]
+        for p in range(w.var_edge_ptr[v], w.var_edge_ptr[v + 1]):
+            e = w.var_edges[p]
+            f = w.edge_factor[e]
+            e0 = w.factor_edge_ptr[f]
+            e1 = w.factor_edge_ptr[f + 1]
+            if e1 - e0 < 2:
+                continue
+            fresh = False
+            for e2 in range(e0, e1):
+                u = w.edge_var[e2]
+                if u != v and (u < v) == forward:
+                    fresh = True
+            if not fresh:
+                continue
+            _factor_message(f, e - e0, w, beta, etables, block_min, msg_v2f, new, scratch)
+            m = w.edge_state_ptr[e]
+            c = _message_change(new, msg_f2v, m, k, beta, max(d, tol), scratch)
+            if c > d:
+                d = c
+            for x in range(k):
+                msg_f2v[m + x] = new[m + x]
+        _var_update(v, w, rho, unary, msg_f2v, msg_v2f, belief)
+    return d
+
+
+@njit(**JIT_PARALLEL)
+def _start(w, rho, unary, msg_f2v, msg_v2f, belief):
+    """Messages of the one-variable factors (their tables, constant), 0 for the others; every belief and ``n``."""
+    n_factors = len(w.factor_edge_ptr) - 1
+    for f in prange(n_factors):
+        e0 = w.factor_edge_ptr[f]
+        if w.factor_edge_ptr[f + 1] - e0 == 1:
+            _unary_message(f, w, msg_f2v)
+        else:
+            for e in range(e0, w.factor_edge_ptr[f + 1]):
+                for s in range(w.edge_state_ptr[e], w.edge_state_ptr[e + 1]):
+                    msg_f2v[s] = 0.0
+    for v in prange(len(w.var_states)):
+        _var_update(v, w, rho, unary, msg_f2v, msg_v2f, belief)
+
+
+@njit(**JIT_PARALLEL)
+def _iterations(w, rho, unary, beta, etables, block_min, tol, n_iter, graph_var_ptr, active, msg_f2v, msg_v2f,
+                belief, iters, delta):
+    """Up to ``n_iter`` iterations (forward + backward pass) of every graph ``g`` with ``active[g]``, in parallel.
+
+    A graph stops early when an iteration's largest message change is <=
+    ``tol``; ``iters[g]`` counts the iterations run (added to), ``delta[g]``
+    is the last iteration's change.
+    """
+    new = np.empty_like(msg_f2v)
+    width = 3 * np.max(w.var_states) if len(w.var_states) else 1
+    for g in prange(len(graph_var_ptr) - 1):
+        if not active[g]:
+            continue
+        lo = graph_var_ptr[g]
+        hi = graph_var_ptr[g + 1]
+        scratch = np.empty(width)
+        d = 0.0
+        for it in range(n_iter):
+            d = _graph_pass(lo, hi, True, w, rho, unary, beta, etables, block_min, tol, msg_f2v, msg_v2f, belief,
+                            new, scratch)
+            d = max(d, _graph_pass(lo, hi, False, w, rho, unary, beta, etables, block_min, tol, msg_f2v, msg_v2f,
+                                   belief, new, scratch))
+            iters[g] += 1
+            if d <= tol:
+                break
+        delta[g] = d
