@@ -8,6 +8,7 @@ import numpy as np
 
 from ..exceptions import ConvergenceWarning, ZeroPartitionError
 from ..inference.api import infer
+from ..inference.result import EXACT_METHODS
 from ..io.evidence import read_evidence
 from ..io.results import format_result, write_result
 from ._common import LOGGER, Timer, load_model, read_limits
@@ -82,11 +83,36 @@ def _describe(result, method, seconds):
             LOGGER.warning("loopy BP did not converge in %d iterations (%s schedule, damping %g, last message "
                            "change %.3g): the answer is approximate; try --damping 0.8, another --schedule or a "
                            "larger --max-iters", result.n_iter, result.schedule, result.damping, result.delta)
-    else:
+    elif result.method in EXACT_METHODS:
         exact = "exact on this forest" if result.method == "tree-bp" else "exact"
         LOGGER.info("method %s (requested %s): %s; %.2f s", result.method, method, exact, seconds)
+    else:
+        state = "converged" if result.converged else "did NOT converge (the bounds still hold)"
+        LOGGER.info("method %s (requested %s): %s after %d iterations (last change %.3g); %.2f s", result.method,
+                    method, state, result.n_iter, result.delta, seconds)
     if getattr(result, "reason", None):
         LOGGER.info("why: %s", result.reason)
+    _describe_bounds(result)
+
+
+def _describe_bounds(result):
+    """Log the proven bounds a result carries (``log10 Z`` at finite beta; the energy and gap at beta = inf)."""
+    if result.method in EXACT_METHODS:
+        return
+    ln10 = math.log(10.0)
+    if result.beta == np.inf:
+        low = result.energy_lower_bound
+        if low is not None:
+            energy = result.map_energy
+            rel = result.gap / max(1.0, abs(energy)) if np.isfinite(energy) else math.inf
+            LOGGER.info("MPE energy %.10g >= minimum energy >= %.10g (proven lower bound); gap %.3g (%.3g relative)",
+                        energy, low, result.gap, rel)
+        return
+    upper, lower = result.log_partition_bound, result.log_partition_lower_bound
+    if upper is not None:
+        LOGGER.info("log10 Z <= %.10g (proven upper bound, %s)", upper / ln10, result.method)
+    if lower is not None:
+        LOGGER.info("log10 Z >= %.10g (proven lower bound, %s)", lower / ln10, result.method)
 
 
 def _solve(fg, evidence, args):

@@ -117,12 +117,15 @@ def _build_parser():
     inf.add_argument("--task", required=True, choices=("MAR", "MPE", "PR"),
                      help="MAR: marginals; MPE: most probable explanation; PR: log10 partition function")
     inf.add_argument("--evidence", metavar="FILE.evid", help="UAI evidence file (either layout)")
-    inf.add_argument("--method", default="auto", choices=("auto", "exact", "bp"),
+    inf.add_argument("--method", default="auto", choices=("auto", "exact", "bp", "trw", "mean-field"),
                      help="auto (default): exact where its predicted memory fits the budget and its predicted time "
-                          "is short (see fgebm info), loopy BP otherwise")
+                          "is short (see fgebm info), loopy BP otherwise; trw: tree-reweighted BP, a proven upper "
+                          "bound on Z for PR and MAR, TRW-S for MPE (a proven lower bound on the energy and the gap); "
+                          "mean-field: a proven lower bound on Z (PR, MAR); the bounds are logged")
     inf.add_argument("--beta", type=_positive_float, metavar="B",
                      help="inverse temperature for MAR and PR (default 1: the model as written)")
-    inf.add_argument("--max-iters", type=_positive_int, metavar="N", help="loopy BP iteration cap (default 1000)")
+    inf.add_argument("--max-iters", type=_positive_int, metavar="N",
+                     help="iteration cap of loopy BP, TRW and mean field (default 1000)")
     inf.add_argument("--schedule", choices=("auto", "flood", "sequential", "random", "residual"),
                      help="loopy BP schedule: auto (default: residual and sequential, flooding if neither converges; "
                           "the best converged run), flood, sequential, random (fresh order each sweep) or residual")

@@ -69,13 +69,19 @@ def _frozen(a, dtype):
 
 
 def forest_cover(compiled):
-    """Spanning forests covering every factor of arity >= 2, built greedily: ``(member, rho, n_forests)``.
+    """Forests of monotonic chains covering every factor of arity >= 2, built greedily: ``(member, rho, n_forests)``.
 
-    Each forest is maximal (no factor left out could join without closing a
-    cycle) and takes the least covered factors first, so every factor lands in
-    at least one and the appearance probabilities are as even as the greedy
-    order makes them. Each graph of a batch gets the forests it needs (its
-    factors' forests are those of a run on that graph alone).
+    Along each tree of a forest the variable ids increase (each variable has at
+    most one factor to an earlier and one to a later variable in it), the
+    condition under which TRW-S's sequential passes never lower the bound
+    (Kolmogorov 2006); on a grid numbered row by row that is two forests, every
+    edge in one (``rho = 1/2``). Each forest is maximal (no factor left out
+    could join) and takes the least covered factors first, so every factor
+    lands in at least one and the appearance probabilities are as even as the
+    greedy order makes them. A graph that is itself a forest gets one forest,
+    all of it (``rho = 1``: TRW is then exact BP). Each graph of a batch gets
+    the forests it needs (its factors' forests are those of a run on that
+    graph alone).
 
     Returns
     -------
@@ -88,24 +94,24 @@ def forest_cover(compiled):
 
     Examples
     --------
-    A 2 x 2 grid (four one-variable factors, then a cycle of four pairwise ones): two forests, one pairwise factor
-    in both.
+    A 2 x 2 grid (four one-variable factors, then a cycle of four pairwise ones): two forests, each pairwise
+    factor in one.
 
     >>> from factorgraph_ebm import compile_graph
     >>> from factorgraph_ebm.models import potts_grid
     >>> member, rho, n_forests = forest_cover(compile_graph(potts_grid(np.zeros((2, 2, 2)), 1.0)))
     >>> n_forests.tolist(), rho.tolist()
-    ([2], [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.5, 0.5])
+    ([2], [1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5])
     """
     w = compiled.wiring
     arity = np.diff(w.factor_edge_ptr)
     graph = np.repeat(np.arange(compiled.n_graphs), np.diff(compiled.graph_factor_ptr))
     count = np.zeros(compiled.n_factors, dtype=np.int64)
-    parent = np.empty(compiled.n_vars, dtype=np.int64)
-    stamp = np.empty(compiled.n_vars, dtype=np.int64)
+    has_in = np.empty(compiled.n_vars, dtype=np.bool_)
+    has_out = np.empty(compiled.n_vars, dtype=np.bool_)
     n_forests = np.ones(compiled.n_graphs, dtype=np.int64)
     forests = []
-    open_ = np.ones(compiled.n_graphs, dtype=np.bool_)     # graphs with a factor not yet covered
+    tree = (arity >= 2) & _acyclic_graphs(compiled)[graph]     # a graph that is a forest is its own (exact) cover
     while True:
         uncovered = (arity >= 2) & (count == 0)
         open_ = np.bincount(graph[uncovered], minlength=compiled.n_graphs) > 0
@@ -115,13 +121,35 @@ def forest_cover(compiled):
         multi = np.flatnonzero((arity >= 2) & open_[graph])
         order = multi[np.argsort(count[multi], kind="stable")]
         member = np.zeros(compiled.n_factors, dtype=np.bool_)
-        _kernels._grow_forest(w, order, parent, stamp, member)
+        _kernels._grow_forest(w, order, has_in, has_out, member)
+        if not forests:
+            member |= tree
         count += member
         forests.append(member)
     if not forests:
         forests.append(np.zeros(compiled.n_factors, dtype=np.bool_))
     rho = np.where(arity >= 2, count / n_forests[graph], 1.0)
     return np.array(forests), rho, n_forests
+
+
+def _acyclic_graphs(compiled):
+    """Per graph of the batch, whether its bipartite factor graph is a forest (edges = nodes - components)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    w = compiled.wiring
+    n_vars, n_factors = compiled.n_vars, compiled.n_factors
+    adj = coo_matrix((np.ones(len(w.edge_var)), (w.edge_var, n_vars + w.edge_factor)),
+                     shape=(n_vars + n_factors,) * 2)
+    _, label = connected_components(adj, directed=False)
+    var_graph = np.repeat(np.arange(compiled.n_graphs), np.diff(compiled.graph_var_ptr))
+    factor_graph = np.repeat(np.arange(compiled.n_graphs), np.diff(compiled.graph_factor_ptr))
+    node_graph = np.concatenate([var_graph, factor_graph])
+    first = np.unique(label, return_index=True)[1]
+    components = np.bincount(node_graph[first], minlength=compiled.n_graphs)
+    nodes = np.diff(compiled.graph_var_ptr) + np.diff(compiled.graph_factor_ptr)
+    edges = np.bincount(factor_graph[w.edge_factor], minlength=compiled.n_graphs)
+    return edges == nodes - components
 
 
 def _scaled_wiring(w, rho, count, n_forests):

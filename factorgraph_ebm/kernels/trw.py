@@ -4,9 +4,10 @@ The energy is split over a set of spanning forests of the bipartite factor
 graph, each of weight ``1 / n_forests``; a factor of arity >= 2 that lies in
 ``c_f`` of them has appearance probability ``rho_f = c_f / n_forests`` (one-variable
 factors are in every forest, ``rho = 1``). :func:`_grow_forest` builds one
-maximal forest greedily (union-find over variables: a factor joins when its
-variables lie in distinct components), taking the least covered factors
-first; the caller repeats it until every factor is covered.
+maximal forest of monotonic chains (along each tree the variable ids increase,
+the order the passes follow, as TRW-S needs for its bound never to decrease)
+greedily, taking the least covered factors first; the caller repeats it until
+every factor is covered.
 
 Messages are energies, as in :mod:`.messages`, computed on the *scaled*
 wiring whose tables are ``T_f / rho_f`` (the caller builds it), so the message
@@ -37,27 +38,21 @@ from .messages import INF, _factor_message, _message_change, _unary_message
 
 
 @njit(**JIT_LOOP)
-def _find(parent, v):
-    """Root of ``v`` in the union-find ``parent`` (path halving)."""
-    while parent[v] != v:
-        parent[v] = parent[parent[v]]
-        v = parent[v]
-    return v
+def _grow_forest(w, order, has_in, has_out, member):
+    """One maximal forest of monotonic chains of the factors ``order`` (arity >= 2, in the order given).
 
-
-@njit(**JIT_LOOP)
-def _grow_forest(w, order, parent, stamp, member):
-    """One maximal forest of the factors ``order`` (arity >= 2, in the order given): ``member[f] = True`` for its factors.
-
-    A factor joins when its variables lie in pairwise distinct components of
-    the forest so far, which then merge. ``parent`` (n_vars,) and ``stamp``
-    (n_vars,) int64 are work space; ``member`` (n_factors,) bool is cleared
-    first. Returns the number of factors taken.
+    ``member[f] = True`` for its factors. A factor links its variables in id
+    order: its lowest variable to a later one, its highest from an earlier one,
+    any variable in between both; it joins when none of those links is taken
+    yet, so every variable has at most one factor from an earlier variable
+    (``has_in``) and one to a later one (``has_out``) and each tree of the
+    forest is a chain along which the ids increase (acyclic). ``has_in``,
+    ``has_out`` (n_vars,) bool are work space; ``member`` (n_factors,) bool is
+    cleared first. Returns the number of factors taken.
     """
-    n_vars = len(w.var_states)
-    for v in range(n_vars):
-        parent[v] = v
-        stamp[v] = -1
+    for v in range(len(w.var_states)):
+        has_in[v] = False
+        has_out[v] = False
     for f in range(len(member)):
         member[f] = False
     taken = 0
@@ -65,18 +60,25 @@ def _grow_forest(w, order, parent, stamp, member):
         f = order[i]
         e0 = w.factor_edge_ptr[f]
         e1 = w.factor_edge_ptr[f + 1]
+        lo = w.edge_var[e0]
+        hi = lo
+        for e in range(e0 + 1, e1):
+            lo = min(lo, w.edge_var[e])
+            hi = max(hi, w.edge_var[e])
         ok = True
         for e in range(e0, e1):
-            r = _find(parent, w.edge_var[e])
-            if stamp[r] == i:
+            v = w.edge_var[e]
+            if (v != lo and has_in[v]) or (v != hi and has_out[v]):
                 ok = False
                 break
-            stamp[r] = i
         if not ok:
             continue
-        root = _find(parent, w.edge_var[e0])
-        for e in range(e0 + 1, e1):
-            parent[_find(parent, w.edge_var[e])] = root
+        for e in range(e0, e1):
+            v = w.edge_var[e]
+            if v != lo:
+                has_in[v] = True
+            if v != hi:
+                has_out[v] = True
         member[f] = True
         taken += 1
     return taken

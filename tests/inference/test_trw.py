@@ -200,6 +200,58 @@ def test_bound_never_decreases_and_beats_bp_on_frustrated_grid():
     assert exact <= res.map_energy <= bp + 1e-9
 
 
+def _local_polytope_minimum(cg):
+    """The LP relaxation of MAP over the local polytope (scipy's HiGHS): the value TRW-S's bound converges to."""
+    import scipy.sparse as sp
+    from scipy.optimize import linprog
+
+    w = cg.wiring
+    n_states = int(w.var_state_ptr[-1])
+    sizes = np.diff(w.block_ptr)[w.factor_block]
+    fptr = np.concatenate([[0], np.cumsum(sizes)])
+    tables = np.concatenate([w.tables[w.block_ptr[b]:w.block_ptr[b] + n] for b, n in zip(w.factor_block, sizes)])
+    cost = np.concatenate([cg.unary, tables])
+    rows, cols, vals, rhs = [], [], [], []
+    for v in range(cg.n_vars):      # sum_x tau_v(x) = 1
+        cols += range(w.var_state_ptr[v], w.var_state_ptr[v + 1])
+        rows += [len(rhs)] * int(w.var_states[v])
+        vals += [1.0] * int(w.var_states[v])
+        rhs.append(1.0)
+    for f in range(cg.n_factors):   # sum_{x_f : x_v = x} tau_f(x_f) - tau_v(x) = 0
+        t = np.arange(sizes[f])
+        for e in range(w.factor_edge_ptr[f], w.factor_edge_ptr[f + 1]):
+            v, k = w.edge_var[e], w.var_states[w.edge_var[e]]
+            for x in range(k):
+                entries = n_states + fptr[f] + t[(t // w.edge_stride[e]) % k == x]
+                cols += list(entries) + [w.var_state_ptr[v] + x]
+                rows += [len(rhs)] * (len(entries) + 1)
+                vals += [1.0] * len(entries) + [-1.0]
+                rhs.append(0.0)
+    A = sp.csr_matrix((vals, (rows, cols)), shape=(len(rhs), len(cost)))
+    res = linprog(cost, A_eq=A, b_eq=np.array(rhs), bounds=(0, None), method="highs")
+    assert res.status == 0
+    return res.fun
+
+
+@pytest.mark.parametrize("states", [2, 3])
+def test_trws_bound_reaches_the_lp_relaxation(states):
+    """On random frustrated grids TRW-S's bound converges to the local-polytope LP minimum (scipy HiGHS)."""
+    rng = np.random.default_rng(20 + states)
+    fg = FactorGraph()
+    ids = fg.add_variables("x", shape=(6, 6), states=states).ids
+    pairs = np.concatenate([np.stack([ids[:, :-1].ravel(), ids[:, 1:].ravel()], 1),
+                            np.stack([ids[:-1, :].ravel(), ids[1:, :].ravel()], 1)])
+    fg.add_factor_group(pairs, 3.0 * rng.normal(size=(len(pairs), states, states)))
+    fg.add_factor_group(ids.reshape(-1, 1), rng.normal(size=(ids.size, states)))
+    cg = compile_graph(fg)
+    lp = _local_polytope_minimum(cg)
+    res = trw(cg, np.inf)
+    assert res.converged
+    assert res.energy_lower_bound <= lp + 1e-9 * abs(lp)
+    assert res.energy_lower_bound == pytest.approx(lp, rel=1e-6)
+    assert res.map_energy >= infer(cg, method="exact", beta=np.inf).map_energy - 1e-9
+
+
 def test_infeasible_model_is_proven():
     """Constraints that propagate to a contradiction: the bound is +inf (log Z bound -inf at finite beta)."""
     fg = FactorGraph()
