@@ -135,7 +135,7 @@ class DaskBackend:
             env = {"NUMBA_NUM_THREADS": str(self.threads_per_worker), "OMP_NUM_THREADS": "1"}
             self._cluster = distributed.LocalCluster(n_workers=self.n_workers,
                                                      threads_per_worker=self.threads_per_worker, processes=True,
-                                                     dashboard_address=None, env=env)
+                                                     dashboard_address=":0", env=env)
             self.client = distributed.Client(self._cluster)
         return self
 
@@ -410,6 +410,10 @@ def _call_partition(estimator, method, part, options):
     return getattr(estimator, method)(list(part), **options)
 
 
+def _bag_partition(part, estimator, method, options):
+    return _call_partition(estimator, method, part, options)
+
+
 def _bag(obj):
     """``obj`` when it is a ``dask.bag.Bag``, else None (without importing Dask for other inputs)."""
     return obj if type(obj).__module__.startswith("dask.bag") and hasattr(obj, "map_partitions") else None
@@ -504,7 +508,7 @@ def map_predict(estimator, X, *, method="predict", cluster=None, n_workers=None,
         if cluster is not None or n_workers is not None:
             raise DeclarationTypeError("map_predict: a dask Bag runs on Dask's current scheduler; do not pass "
                                        "cluster= or n_workers= with it")
-        return bag.map_partitions(_call_partition, estimator, method, options)
+        return bag.map_partitions(_bag_partition, estimator, method, options)
     X = list(X)
     backend, owned = open_backend(cluster, n_workers)
     if backend is None:
