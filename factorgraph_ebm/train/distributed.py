@@ -83,8 +83,13 @@ class DaskBackend:
         when the run starts). The objective is summed in shard order, so the
         same ``n_shards`` gives bit-identical runs on any cluster.
     threads_per_worker : int
-        Threads of each embedded worker; Numba kernels in a worker use as many
-        (``NUMBA_NUM_THREADS``).
+        Threads of each embedded worker.
+    numba_threads : int, optional
+        Threads of the Numba kernels inside a shard's evaluation (default:
+        ``threads_per_worker`` for the embedded cluster, Numba's own default on
+        a given client). Workers that share a machine's cores should not each
+        start a thread per core: two workers x two threads on two cores made
+        one evaluation several times slower than two workers x one thread.
 
     Attributes
     ----------
@@ -104,7 +109,7 @@ class DaskBackend:
     ...     trainer = Trainer("nll", "lbfgs", cluster=backend).fit(graphs, targets, parameters=init)
     """
 
-    def __init__(self, client=None, *, n_workers=None, n_shards=None, threads_per_worker=1):
+    def __init__(self, client=None, *, n_workers=None, n_shards=None, threads_per_worker=1, numba_threads=None):
         if client is not None and n_workers is not None:
             raise DeclarationTypeError("DaskBackend: pass either client= (a running cluster) or n_workers= (an "
                                        "embedded local cluster), not both")
@@ -115,6 +120,8 @@ class DaskBackend:
         self.n_workers = 2 if n_workers is None else check_scalar(n_workers, "n_workers", int, low=1)
         self.n_shards = None if n_shards is None else check_scalar(n_shards, "n_shards", int, low=1)
         self.threads_per_worker = check_scalar(threads_per_worker, "threads_per_worker", int, low=1)
+        self.numba_threads = None if numba_threads is None else check_scalar(numba_threads, "numba_threads", int,
+                                                                             low=1)
         self._cluster = None
         self.stats = {}
 
@@ -137,6 +144,8 @@ class DaskBackend:
                                                      threads_per_worker=self.threads_per_worker, processes=True,
                                                      dashboard_address=":0", env=env)
             self.client = distributed.Client(self._cluster)
+            if self.numba_threads is None:
+                self.numba_threads = self.threads_per_worker
         return self
 
     def close(self):
@@ -212,7 +221,8 @@ def make_batch(data, indices, parameters, prepared):
 class _Shard:
     """The examples ``start .. start + len(data)`` of a training set, with their compiled batches (on a worker)."""
 
-    def __init__(self, data, start, loss, shapes, prepared, max_batches):
+    def __init__(self, data, start, loss, shapes, prepared, max_batches, numba_threads):
+        self.numba_threads = numba_threads
         self.data = data
         self.start = int(start)
         self.loss = loss
@@ -247,6 +257,10 @@ class _Shard:
     def evaluate(self, theta, chunks):
         """Summed loss and flat gradient over ``chunks`` (global example indices), and the seconds it took."""
         began = time.perf_counter()
+        if self.numba_threads is not None:
+            import numba
+
+            numba.set_num_threads(min(self.numba_threads, numba.config.NUMBA_NUM_THREADS))   # per thread
         params = self.parameters(theta)
         value, grad = 0.0, np.zeros_like(theta)
         for idx in chunks:
@@ -261,8 +275,8 @@ class _Shard:
         return value, grad, time.perf_counter() - began
 
 
-def _build_shard(data, start, loss, shapes, prepared, max_batches):
-    return _Shard(data, start, loss, shapes, prepared, max_batches)
+def _build_shard(*spec):
+    return _Shard(*spec)
 
 
 def _evaluate_shard(shard, theta, chunks):
@@ -307,11 +321,17 @@ class ShardedData:
         backend.stats = self.stats = {"evaluations": 0, "shards": n_shards, "bytes_to_workers": 0,
                                       "bytes_from_workers": 0, "seconds": 0.0, "worker_seconds": 0.0}
         max_batches = max(1, -(-n // self.batch_size) + 1)
-        self.specs = []
+        self.specs, self.rows = [], []
         for i in range(n_shards):
             lo, hi = int(self.bounds[i]), int(self.bounds[i + 1])
             piece = data.subset(np.arange(lo, hi, dtype=np.int64))
-            self.specs.append((piece, lo, loss, self.shapes, prepared, max_batches))
+            rows = {}
+            if prepared and hasattr(piece, "compact"):
+                # only the parameter rows the shard's examples touch travel (a token block: its features' rows)
+                piece, rows = piece.compact()
+            self.rows.append(rows)
+            shapes = [(k, shape if rows.get(k) is None else (len(rows[k]),) + shape[1:]) for k, shape in self.shapes]
+            self.specs.append((piece, lo, loss, shapes, prepared, max_batches, backend.numba_threads))
         self.workers = workers
         self.futures = [self._submit_shard(i) for i in range(n_shards)]
 
@@ -346,44 +366,58 @@ class ShardedData:
     def evaluate(self, indices, params):
         """Mean loss over the examples ``indices`` and its gradient, summed over the shards in shard order."""
         lost = _lost_errors()
-        theta = np.ascontiguousarray(params.flatten(), dtype=np.float64)
         chunks = self.chunks(indices)
         began = time.perf_counter()
+        active = [i for i, c in enumerate(chunks) if c]
+        thetas = [self.local_theta(params, i) for i in active]
         for attempt in range(MAX_RESUBMITS + 1):
             try:
-                results = self._run(theta, chunks, attempt)
+                results = self._run(thetas, [chunks[i] for i in active], active, attempt)
                 break
             except lost:
                 if attempt == MAX_RESUBMITS:
                     raise
                 self._rebuild_lost()
-        value, grad, slowest = 0.0, np.zeros_like(theta), 0.0
-        for v, g, seconds in results:              # fixed order: shard 0, 1, ...
+        value, slowest = 0.0, 0.0
+        grad = {name: np.zeros(shape) for name, shape in self.shapes}
+        for i, (v, g, seconds) in zip(active, results):              # fixed order: shard 0, 1, ...
             value += v
-            grad += g
             slowest = max(slowest, seconds)
+            pos = 0
+            for name, shape in self.shapes:
+                rows = self.rows[i].get(name)
+                part = grad[name] if rows is None else grad[name][rows]
+                part += g[pos:pos + part.size].reshape(part.shape)
+                if rows is not None:
+                    grad[name][rows] = part
+                pos += part.size
         n = len(indices)
-        out = Gradient()
-        pos = 0
-        for name, shape in self.shapes:
-            size = math.prod(shape)
-            dict.__setitem__(out, name, grad[pos:pos + size].reshape(shape) / n)
-            pos += size
+        out = Gradient.wrap({name: grad[name] / n for name, _ in self.shapes})
         s = self.stats
         s["evaluations"] += 1
-        s["bytes_to_workers"] += theta.nbytes * len(self.workers)
-        s["bytes_from_workers"] += theta.nbytes * len(results)
+        s["bytes_to_workers"] += sum(t.nbytes for t in thetas)
+        s["bytes_from_workers"] += sum(r[1].nbytes for r in results)
         s["seconds"] += time.perf_counter() - began
         s["worker_seconds"] += slowest
         return _Value(value / n, out)
 
-    def _run(self, theta, chunks, attempt):
+    def local_theta(self, params, i):
+        """The flat parameter vector shard ``i`` evaluates: only the rows its examples use, of a compacted shard."""
+        parts = []
+        for name, _ in self.shapes:
+            rows = self.rows[i].get(name)
+            value = np.asarray(params[name], dtype=np.float64)
+            parts.append((value if rows is None else value[rows]).ravel())
+        return np.concatenate(parts) if parts else np.zeros(0)
+
+    def _run(self, thetas, chunks, active, attempt):
         client = self.backend.client
         k = self.stats["evaluations"]
-        theta_f = client.scatter(theta, broadcast=True, hash=False)
-        futures = [client.submit(_evaluate_shard, self.futures[i], theta_f, c, pure=False,
+        # each shard's parameters travel inside its task: when a worker dies, the scheduler reruns the task
+        # elsewhere from what it holds, with nothing else to rebuild
+        futures = [client.submit(_evaluate_shard, self.futures[i], theta, c, pure=False,
                                  key=f"fgebm-eval-{self.run}-{k}-{attempt}-{i}")
-                   for i, c in enumerate(chunks) if c]
+                   for i, theta, c in zip(active, thetas, chunks)]
         return client.gather(futures)
 
     def _rebuild_lost(self):

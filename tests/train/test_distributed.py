@@ -96,8 +96,17 @@ def test_shard_evaluation_equals_the_single_process_objective(client, sentences)
     finally:
         shards.close()
     assert backend.stats["evaluations"] == 2 and backend.stats["shards"] == 3
-    theta_bytes = sum(v.size for v in params.values()) * 8
-    assert backend.stats["bytes_to_workers"] == 2 * 2 * theta_bytes       # 2 evaluations x 2 workers
+    # a shard receives (and returns) only the emission rows of the features its tokens use
+    k = data.n_classes
+    sizes = []
+    for i in range(3):
+        cols = np.unique(data.subset(np.arange(shards.bounds[i], shards.bounds[i + 1])).features.indices)
+        np.testing.assert_array_equal(shards.rows[i]["emission"], cols)
+        sizes.append((len(cols) * k + k * k) * 8)
+    # the mini-batch [3, 40, 41, 90, 119] touches shards 0, 1 and 2 of the bounds [0, 40, 80, 120]
+    assert list(shards.bounds) == [0, 40, 80, 120]
+    assert backend.stats["bytes_to_workers"] == backend.stats["bytes_from_workers"] == 2 * sum(sizes)
+    assert sum(sizes) < 3 * sum(v.size for v in params.values()) * 8
 
 
 def test_hinge_adam_on_declared_graphs_matches_one_process(client, sentences):
