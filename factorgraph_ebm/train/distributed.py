@@ -434,10 +434,15 @@ def _partitions(n, partition_size, n_workers):
     return [(i, min(i + size, n)) for i in range(0, n, size)]
 
 
-def _infer_partition(graphs, evidence, options):
+def _infer_partition(graphs, evidence, options, select=None):
     from ..inference.api import infer
 
-    return [infer(g, ev, **options) for g, ev in zip(graphs, evidence)]
+    results = [infer(g, ev, **options) for g, ev in zip(graphs, evidence)]
+    if select is None:
+        return results
+    if isinstance(select, str):
+        return [getattr(r, select) for r in results]
+    return [tuple(getattr(r, name) for name in select) for r in results]
 
 
 def _call_partition(estimator, method, part, options):
@@ -453,7 +458,8 @@ def _bag(obj):
     return obj if type(obj).__module__.startswith("dask.bag") and hasattr(obj, "map_partitions") else None
 
 
-def map_infer(graphs, evidence=None, *, cluster=None, n_workers=None, partition_size=None, **infer_options):
+def map_infer(graphs, evidence=None, *, cluster=None, n_workers=None, partition_size=None, select=None,
+              **infer_options):
     """:func:`~factorgraph_ebm.infer` on every graph, on Dask workers; results in input order.
 
     Parameters
@@ -468,12 +474,18 @@ def map_infer(graphs, evidence=None, *, cluster=None, n_workers=None, partition_
     n_workers : int, optional
     partition_size : int, optional
         Graphs per task (default: four tasks per worker).
+    select : str or tuple of str, optional
+        Return only these attributes of each result (``"map_state"``,
+        ``("log_partition", "marginal_array")``, ...) instead of the
+        InferenceResult, which holds its compiled graph, parameters included:
+        for a model with many parameters, the whole result costs their size in
+        transfers and memory per graph.
     **infer_options
         As for :func:`~factorgraph_ebm.infer` (``method``, ``beta``, ...).
 
     Returns
     -------
-    list of InferenceResult
+    list of InferenceResult (or of the selected attributes)
         The same answers as ``[infer(g, ev, **infer_options) ...]`` in one process.
 
     Examples
@@ -484,6 +496,8 @@ def map_infer(graphs, evidence=None, *, cluster=None, n_workers=None, partition_
     >>> _ = fg.add_variable("a", 2); _ = fg.add_factor(["a"], [0.0, 1.0])
     >>> [r.map_state.tolist() for r in map_infer([fg, fg], beta=np.inf)]     # no cluster: in this process
     [[0], [0]]
+    >>> map_infer([fg], beta=1.0, select=("map_state", "log_partition"))     # doctest: +ELLIPSIS
+    [(array([0]), 0.31326...)]
     >>> results = map_infer([fg] * 100, n_workers=2, beta=np.inf)            # doctest: +SKIP
     """
     graphs = list(graphs)
@@ -491,12 +505,15 @@ def map_infer(graphs, evidence=None, *, cluster=None, n_workers=None, partition_
     if len(evidence) != len(graphs):
         raise DeclarationTypeError(f"map_infer: {len(evidence)} evidence entries for {len(graphs)} graphs")
     backend, owned = open_backend(cluster, n_workers)
+    if select is not None and not (isinstance(select, str) or all(isinstance(x, str) for x in select)):
+        raise DeclarationTypeError(f"map_infer: select must be an attribute name or a tuple of them, got {select!r}")
     if backend is None:
-        return _infer_partition(graphs, evidence, infer_options)
+        return _infer_partition(graphs, evidence, infer_options, select)
     try:
         client = backend.client
         parts = _partitions(len(graphs), partition_size, len(backend.workers()))
-        futures = [client.submit(_infer_partition, graphs[a:b], evidence[a:b], infer_options, pure=False)
+        options = client.scatter(infer_options, broadcast=True, hash=False) if infer_options else infer_options
+        futures = [client.submit(_infer_partition, graphs[a:b], evidence[a:b], options, select, pure=False)
                    for a, b in parts]
         return [r for part in client.gather(futures) for r in part]
     finally:

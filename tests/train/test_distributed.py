@@ -165,6 +165,9 @@ def test_map_infer_and_map_predict_match_one_process(client, sentences):
             else:
                 assert res.log_partition == pytest.approx(want.log_partition, rel=1e-12)
                 np.testing.assert_allclose(res.marginal_array, want.marginal_array, rtol=1e-12)
+    states = map_infer(graphs, cluster=client, select="map_state", beta=np.inf, parameters=tagger.parameters_)
+    for got, g in zip(states, graphs):
+        np.testing.assert_array_equal(got, infer(g, beta=np.inf, parameters=tagger.parameters_).map_state)
 
 
 def test_embedded_local_cluster_is_started_and_closed(sentences):
