@@ -115,7 +115,9 @@ class ChainTagger(ParamsMixin):
         Train data-parallel on a Dask cluster (see
         :class:`~factorgraph_ebm.Trainer` and ``docs/distributed.md``): the
         same parameters as one process, up to the order of floating-point
-        additions. Not saved by :meth:`save`.
+        additions. Not saved by :meth:`save`. scikit-learn's ``clone`` (and
+        so ``GridSearchCV``) copies a bare Client, which cannot be copied:
+        pass ``DaskBackend(client)`` there, which clones share.
     n_workers : int or None
         Without ``cluster``: ``n_workers > 1`` trains on a local Dask cluster
         of that many processes, started and stopped by :meth:`fit`.

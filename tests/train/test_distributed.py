@@ -192,6 +192,14 @@ def test_bad_cluster_options(client, sentences):
         DaskBackend(client).shard(data, type("L", (), {"stochastic": True, "name": "pcd"})(), 5, init, True)
 
 
+def test_clones_share_the_backend():
+    sklearn_base = pytest.importorskip("sklearn.base")
+    backend = DaskBackend(n_workers=2)                         # not started: nothing to copy
+    tagger = ChainTagger(cluster=backend)
+    assert sklearn_base.clone(tagger).cluster is backend
+    assert Trainer(cluster=backend).set_params(n_workers=None).get_params()["cluster"] is backend
+
+
 def test_missing_dask_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "distributed", None)
     with pytest.raises(ImportError, match=r'pip install -e "\.\[distributed\]"'):
