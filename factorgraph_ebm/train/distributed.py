@@ -307,7 +307,6 @@ class ShardedData:
             raise TrainingError(f"a prepared dataset needs subset(indices) to be cut into shards; "
                                 f"{type(data).__name__} has none")
         self.backend = backend
-        client = backend.client
         workers = backend.workers()
         n = len(data)
         n_shards = min(n, backend.n_shards or max(1, len(workers)))
