@@ -3,7 +3,7 @@
 import subprocess
 import sys
 
-HEAVY = ("numba", "scipy", "llvmlite", "tqdm", "sklearn", "matplotlib")
+HEAVY = ("numba", "scipy", "llvmlite", "tqdm", "sklearn", "matplotlib", "dask", "distributed")
 
 
 def _loaded_after(code):

@@ -109,6 +109,28 @@ class ChainData:
         tokens = np.repeat(starts - ptr[:-1], lengths) + np.arange(ptr[-1], dtype=np.int64)
         return ChainData(self.features[tokens], ptr, self.target[tokens], self.n_classes)
 
+    def compact(self):
+        """This block with only the feature columns its tokens use, and those columns (the ``emission`` rows).
+
+        The emission rows of the other features change neither the loss nor
+        the gradient of this block (their gradient is exactly zero), so a
+        shard of a data-parallel run (:mod:`factorgraph_ebm.train.distributed`)
+        receives and returns only the rows it uses.
+
+        Examples
+        --------
+        >>> X = sp.csr_matrix(np.array([[0.0, 0.0, 2.0], [1.0, 0.0, 0.0]]))
+        >>> small, rows = ChainData(X, np.array([0, 2]), np.array([0, 1]), 2).compact()
+        >>> rows["emission"], small.features.toarray()
+        (array([0, 2]), array([[0., 2.],
+               [1., 0.]]))
+        """
+        cols = np.unique(self.features.indices).astype(np.int64)
+        local = np.searchsorted(cols, self.features.indices).astype(np.int32)
+        features = sp.csr_matrix((self.features.data, local, self.features.indptr),
+                                 shape=(self.features.shape[0], len(cols)))
+        return ChainData(features, self.seq_ptr, self.target, self.n_classes), {EMISSION: cols}
+
     def batch(self, indices, parameters=None):
         """The batch of the sequences at ``indices`` (what the trainer evaluates the loss on)."""
         return self.subset(indices)

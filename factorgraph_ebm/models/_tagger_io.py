@@ -56,7 +56,9 @@ def _settings(tagger):
     """The constructor arguments as JSON, and the state of a Generator ``random_state`` (else None)."""
     settings, generator = {}, None
     for name, value in tagger.get_params(deep=False).items():
-        if name == "random_state" and isinstance(value, np.random.Generator):
+        if name == "cluster":               # where training ran, not part of the model
+            settings[name] = None
+        elif name == "random_state" and isinstance(value, np.random.Generator):
             settings[name], generator = None, value.bit_generator.state
         else:
             settings[name] = _to_json(value, name)

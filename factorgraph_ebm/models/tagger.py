@@ -111,6 +111,16 @@ class ChainTagger(ParamsMixin):
         Seed of the mini-batch shuffles.
     progress : bool
         Show a progress bar while training.
+    cluster : dask.distributed.Client, DaskBackend or None
+        Train data-parallel on a Dask cluster (see
+        :class:`~factorgraph_ebm.Trainer` and ``docs/distributed.md``): the
+        same parameters as one process, up to the order of floating-point
+        additions. Not saved by :meth:`save`. scikit-learn's ``clone`` (and
+        so ``GridSearchCV``) copies a bare Client, which cannot be copied:
+        pass ``DaskBackend(client)`` there, which clones share.
+    n_workers : int or None
+        Without ``cluster``: ``n_workers > 1`` trains on a local Dask cluster
+        of that many processes, started and stopped by :meth:`fit`.
 
     Attributes
     ----------
@@ -146,7 +156,7 @@ class ChainTagger(ParamsMixin):
 
     def __init__(self, loss="nll", optimizer="auto", *, l2=1e-3, max_iter=100, tol=1e-6, learning_rate=None,
                  batch_size=None, beta=1.0, order=1, min_count=1, loss_options=None, random_state=None,
-                 progress=True):
+                 progress=True, cluster=None, n_workers=None):
         self.loss = loss
         self.optimizer = optimizer
         self.l2 = l2
@@ -160,6 +170,8 @@ class ChainTagger(ParamsMixin):
         self.loss_options = loss_options
         self.random_state = random_state
         self.progress = progress
+        self.cluster = cluster
+        self.n_workers = n_workers
 
     # ------------------------------------------------------------ scikit-learn protocol
     def __sklearn_tags__(self):
@@ -388,7 +400,8 @@ class ChainTagger(ParamsMixin):
         else:
             optimizer, epochs = get_optimizer(name, self.learning_rate), self.max_iter
         return Trainer(loss, optimizer, batch_size=batch_size, max_epochs=epochs, l2=self.l2,
-                       random_state=self.random_state, progress=self.progress)
+                       random_state=self.random_state, progress=self.progress, cluster=self.cluster,
+                       n_workers=self.n_workers)
 
     # ------------------------------------------------------------ fit / predict
     def fit(self, X, y):

@@ -309,6 +309,17 @@ class Trainer(ParamsMixin):
         Write a checkpoint after every epoch (with a sampling loss's chains,
         seed and sweep counter); ``fit(..., resume=path)`` continues from it
         exactly as an uninterrupted run would.
+    cluster : dask.distributed.Client, DaskBackend or None
+        Evaluate the loss and gradient data-parallel on a Dask cluster (the
+        optional extra ``distributed``; see ``docs/distributed.md``): the
+        examples are cut into shards held by the workers, each evaluation
+        sends the parameters and sums the shards' losses and gradients in a
+        fixed order, so L-BFGS, SGD and Adam give the results of one process
+        (up to the order of floating-point additions). The optimizer and the
+        checkpoints stay in this process. Not with a sampling loss.
+    n_workers : int or None
+        Without ``cluster``: ``n_workers > 1`` starts a local Dask cluster of
+        that many processes (one thread each) for the call of :meth:`fit`.
 
     Attributes
     ----------
@@ -353,7 +364,7 @@ class Trainer(ParamsMixin):
 
     def __init__(self, loss="nll", optimizer="sgd", *, learning_rate=None, batch_size=32, max_epochs=10,
                  l2=0.0, l1=0.0, shuffle=True, random_state=None, progress=True, callbacks=(), patience=None,
-                 min_delta=0.0, checkpoint=None):
+                 min_delta=0.0, checkpoint=None, cluster=None, n_workers=None):
         self.loss = loss
         self.optimizer = optimizer
         self.learning_rate = learning_rate
@@ -368,6 +379,8 @@ class Trainer(ParamsMixin):
         self.patience = patience
         self.min_delta = min_delta
         self.checkpoint = checkpoint
+        self.cluster = cluster
+        self.n_workers = n_workers
         self._check_params(self.get_params(deep=False))
 
     def _check_params(self, params):
@@ -401,8 +414,10 @@ class Trainer(ParamsMixin):
         """
         run = _Run(self, graphs, targets, evidence, parameters, validation, resume)
         try:
+            run.distribute()
             run.train()
         finally:
+            run.undistribute()
             run.publish()
         return self
 
@@ -502,6 +517,27 @@ class _Run:
             self.start_sampling(meta, resume)
         self.batches = {}
         self.val_batch = None
+        self.shards = self.backend = None
+        self.owned_backend = False
+
+    # -------------------------------------------------------- distributed
+    def distribute(self):
+        """Cut the examples into shards held by Dask workers when ``cluster`` / ``n_workers`` ask for it."""
+        t = self.trainer
+        if t.cluster is None and t.n_workers in (None, 1):
+            return
+        from .distributed import open_backend
+
+        self.backend, self.owned_backend = open_backend(t.cluster, t.n_workers)
+        self.shards = self.backend.shard(self.data, self.loss, self.batch_size, self.params, self.prepared)
+
+    def undistribute(self):
+        """Release the shards, and stop a cluster this run started."""
+        if self.shards is not None:
+            self.shards.close()
+        if self.owned_backend:
+            self.backend.close()
+        self.owned_backend = False
 
     def start_sampling(self, meta, resume):
         """Seed a sampling loss from ``random_state`` (unless it has its own seed), or restore its checkpointed state."""
@@ -543,7 +579,10 @@ class _Run:
         """
         try:
             with np.errstate(over="ignore", invalid="ignore"):   # non-finite results are named below
-                res = self.loss.evaluate(self.batch(indices), params)
+                if self.shards is not None:
+                    res = self.shards.evaluate(indices, params)
+                else:
+                    res = self.loss.evaluate(self.batch(indices), params)
         except DeclarationError as exc:
             graphs = [] if self.prepared else [self.data.graphs[i] for i in indices]
             fault = _table_fault(dict.fromkeys(graphs), params, self.good)   # one pass per distinct graph
@@ -611,7 +650,10 @@ class _Run:
 
     def lbfgs_epoch(self, bar):
         n = len(self.data)
-        chunks = [np.arange(i, min(i + self.batch_size, n)) for i in range(0, n, self.batch_size)]
+        if self.shards is not None:       # the shards evaluate their examples batch by batch themselves
+            chunks = [np.arange(n)]
+        else:
+            chunks = [np.arange(i, min(i + self.batch_size, n)) for i in range(0, n, self.batch_size)]
         template = self.params
         data_loss = _PointValues()
 

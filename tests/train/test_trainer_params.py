@@ -14,7 +14,7 @@ def test_get_params_lists_every_constructor_argument_and_rebuilds_an_equal_train
     params = trainer.get_params()
     assert list(params) == ["loss", "optimizer", "learning_rate", "batch_size", "max_epochs", "l2", "l1",
                             "shuffle", "random_state", "progress", "callbacks", "patience", "min_delta",
-                            "checkpoint"]
+                            "checkpoint", "cluster", "n_workers"]
     assert params == trainer.get_params(deep=False)            # no argument has parameters of its own
     assert Trainer(**params).get_params() == params
     assert repr(trainer) == ("Trainer(loss='hinge', optimizer='adam', learning_rate=0.05, batch_size=4, "
@@ -26,7 +26,7 @@ def test_set_params_changes_the_arguments_and_rejects_unknown_names_with_the_val
     assert trainer.set_params(l2=0.5, max_epochs=3) is trainer
     assert (trainer.l2, trainer.max_epochs) == (0.5, 3)
     with pytest.raises(DeclarationError, match=r"invalid parameter 'max_epoch' for Trainer; valid: \['loss', "
-                                               r".*'checkpoint'\]; did you mean 'max_epochs'\?"):
+                                               r".*'checkpoint', 'cluster', 'n_workers'\]; did you mean 'max_epochs'\?"):
         trainer.set_params(max_epoch=4)
     with pytest.raises(DeclarationError, match="invalid parameter 'optimizer__momentum' for Trainer: 'optimizer' "
                                                "is 'sgd', which has no parameters of its own"):
