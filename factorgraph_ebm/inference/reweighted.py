@@ -19,11 +19,14 @@ every assignment of finite energy. The messages (:mod:`factorgraph_ebm.kernels.t
 sequential, forward then backward) move the split towards the tightest one.
 
 At ``beta = inf`` this is TRW-S (Kolmogorov 2006): the bound is a lower bound
-on the minimum energy, the reported one the best seen (it never decreases);
-the MAP state is decoded from the reweighted messages ``rho_f m_{f->v}``
-(:func:`~factorgraph_ebm.inference.decoding.decode_map`: sequential
-conditioning and the spanning-tree decode, each polished by ICM / block-ICM
-local search), the lowest-energy decode of every check kept. At finite beta,
+on the minimum energy, the reported one the best seen (it never decreases).
+At every check TRW-S's own sequential decode (each variable in id order to
+its best state given the decoded ones and the reweighted messages ``rho_f
+m_{f->v}`` of the rest; one pass over the edges) gives a candidate, the best
+kept; at the end it is polished by ICM / block-ICM local search and compared
+with :func:`~factorgraph_ebm.inference.decoding.decode_map` of the reweighted
+messages (sequential conditioning and the spanning-tree decode, each polished
+the same way). At finite beta,
 the upper bound on log Z is ``-beta`` times the best (largest) bound, the
 marginals are the TRW pseudo-marginals ``∝ exp(-beta b_v)`` and the factor
 marginals ``∝ exp(-beta (T_f / rho_f + sum n_{u->f}))``.
@@ -44,7 +47,7 @@ from ..exceptions import ConvergenceWarning
 from ..utils.lazy import lazy_module
 from ..utils.validation import check_type
 from .bp import tree_free_energies
-from .decoding import argmax_states, better_per_graph, decode_map
+from .decoding import argmax_states, better_per_graph, decode_map, local_search
 from .options import check_options
 from .result import InferenceResult, check_zero_partition, factor_entry_slice, probabilities_from_costs
 
@@ -261,10 +264,19 @@ class _Run:
             total += np.where(t < self.n_forests, tree_free_energies(sub, tm, forest.order, self.beta), 0.0)
         return total / self.n_forests
 
-    def decode(self):
-        """The MAP decode of the current messages (``beta = inf``): reweighted messages, then local search."""
+    def chain_decode(self):
+        """TRW-S's sequential decode of the current messages (cheap: one pass over the edges)."""
+        state = np.empty(self.compiled.n_vars, dtype=np.int64)
+        with _jit.threads_for(self.compiled.n_messages if self.compiled.n_graphs > 1 else 0):
+            _kernels._chain_decode(self.compiled.wiring, self.rho, self.compiled.unary, self.msgs.f2v,
+                                   self.graph_var_ptr, state)
+        return state
+
+    def decode(self, state):
+        """The best of ``state`` after local search and the loopy decode of the reweighted messages (``beta = inf``)."""
         m = self.msgs
-        return decode_map(self.compiled, self.slot_rho * m.f2v, argmax_states(self.compiled, -m.belief))
+        best = decode_map(self.compiled, self.slot_rho * m.f2v, argmax_states(self.compiled, -m.belief))
+        return better_per_graph(self.compiled, best, local_search(self.compiled, state))
 
 
 def _solve(compiled, beta, tol, max_iter):
@@ -288,7 +300,7 @@ def _solve(compiled, beta, tol, max_iter):
         history.append(best.copy())
         settled = (delta <= tol) | (best == np.inf)    # messages settled, or the model proven infeasible
         if beta == np.inf:
-            new = run.decode()
+            new = run.chain_decode()
             state = new if state is None else better_per_graph(compiled, state, new)
             energy = sum_ranges(compiled.factor_energies(state), compiled.graph_factor_ptr)
             with np.errstate(invalid="ignore"):
@@ -300,6 +312,8 @@ def _solve(compiled, beta, tol, max_iter):
         logger.debug("TRW at beta=%g: %d iterations, bound %s, active graphs %d", beta, done, best[:4],
                      int(active.sum()))
         active &= ~settled
+    if beta == np.inf:
+        state = run.decode(state)
     return run, best, state, iters, delta, ~active
 
 

@@ -188,3 +188,63 @@ def _iterations(w, rho, unary, beta, etables, block_min, tol, n_iter, graph_var_
             if d <= tol:
                 break
         delta[g] = d
+
+
+@njit(**JIT_LOOP)
+def _chain_decode_range(lo, hi, w, rho, unary, msg_f2v, state, cost):
+    """TRW-S's sequential decode of the variables ``lo .. hi - 1`` (one graph), in id order, into ``state``.
+
+    Each variable takes the state minimising its unary plus, per factor, the
+    table entry given the variables already decoded when all its other
+    variables come earlier, else the reweighted message ``rho_f m_{f->v}``
+    (ties: the lowest state). ``w`` is the unscaled wiring (the model's own
+    tables); ``cost``: length >= the largest state count.
+    """
+    for v in range(lo, hi):
+        k = w.var_states[v]
+        s0 = w.var_state_ptr[v]
+        for x in range(k):
+            cost[x] = unary[s0 + x]
+        for p in range(w.var_edge_ptr[v], w.var_edge_ptr[v + 1]):
+            e = w.var_edges[p]
+            f = w.edge_factor[e]
+            e0 = w.factor_edge_ptr[f]
+            e1 = w.factor_edge_ptr[f + 1]
+            decoded = True
+            base = 0
+            for e2 in range(e0, e1):
+                if e2 != e:
+                    u = w.edge_var[e2]
+                    if u > v:
+                        decoded = False
+                        break
+                    base += w.edge_stride[e2] * state[u]
+            if decoded:
+                t0 = w.block_ptr[w.factor_block[f]] + base
+                st = w.edge_stride[e]
+                for x in range(k):
+                    cost[x] += w.tables[t0 + st * x]
+            else:
+                m = w.edge_state_ptr[e]
+                r = rho[f]
+                for x in range(k):
+                    cost[x] += r * msg_f2v[m + x]
+        best = 0
+        for x in range(1, k):
+            if cost[x] < cost[best]:
+                best = x
+        if cost[best] == INF:       # every state forbidden given the past: the first the evidence allows
+            for x in range(k):
+                if unary[s0 + x] < INF:
+                    best = x
+                    break
+        state[v] = best
+
+
+@njit(**JIT_PARALLEL)
+def _chain_decode(w, rho, unary, msg_f2v, graph_var_ptr, state):
+    """:func:`_chain_decode_range` of every graph of the batch, in parallel."""
+    width = np.max(w.var_states) if len(w.var_states) else 1
+    for g in prange(len(graph_var_ptr) - 1):
+        cost = np.empty(width)
+        _chain_decode_range(graph_var_ptr[g], graph_var_ptr[g + 1], w, rho, unary, msg_f2v, state, cost)
