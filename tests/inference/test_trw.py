@@ -12,7 +12,7 @@ from factorgraph_ebm import (ConvergenceWarning, FactorGraph, InferenceError, Ze
 from factorgraph_ebm.inference.reweighted import forest_cover, trw
 from factorgraph_ebm.models import potts_grid
 from random_models import random_evidence, random_forest, random_graph
-from shared_data import shared_data
+from shared_data import UAI_PR_MODELS, uai_pr_model
 
 BETAS = [0.3, 1.0, 2.5, np.inf]
 N_MODELS = 1000
@@ -141,24 +141,10 @@ def test_forest_cover_covers_every_factor():
                     parent[r] = find(vs[0])
 
 
-def _uai_models():
-    # every PR model of the development set but the three large ones (BN_69, BN_71, relational_1)
-    return ["DBN_12", "DBN_14", "Grids_12", "Grids_13", "ObjectDetection_33", "ObjectDetection_34", "Promedus_15",
-            "Promedus_16", "Segmentation_14", "linkage_11", "log-1.cnf", "logistics.a.cnf"]
-
-
-@pytest.mark.parametrize("name", _uai_models())
+@pytest.mark.parametrize("name", UAI_PR_MODELS)
 def test_bound_on_uai_pr_models(name):
     """TRW's bound is above the official ln Z (log10 Z x ln 10, less half a unit of its last printed digit)."""
-    from factorgraph_ebm.io import read_evidence, read_result, read_uai
-
-    path = shared_data("uai2014_dev", "PR", name + ".uai")
-    fg = read_uai(path)
-    cg = compile_graph(fg, evidence=read_evidence(str(path) + ".evid", fg))
-    task, log10_z = read_result(str(path) + ".PR")
-    text = open(str(path) + ".PR").read().split()[-1]
-    digits = len(text.split(".")[1]) if "." in text else 0
-    rounding = 0.5 * 10.0 ** -digits
+    cg, task, log10_z, rounding = uai_pr_model(name)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         res = trw(cg, 1.0, max_iter=20)   # the bound holds after any number of iterations
