@@ -24,7 +24,8 @@ Schedule (Kolmogorov's sequential TRW-S, for factors of any arity): the
 variables of each graph in id order, forward then backward. At variable ``v``
 the messages ``m_{f->v}`` of the factors that have a variable before ``v`` in
 the current direction are recomputed from their variables' current
-``n_{u->f}``, then ``b_v`` and every ``n_{v->f}`` follow. One forward plus one
+``n_{u->f}``, then ``b_v`` (updated message by message) and the ``n_{v->f}``
+the pass still reads follow (see :func:`_graph_pass`). One forward plus one
 backward pass is one iteration: every message of a pairwise factor is computed
 once. The graphs of a batch run in parallel (``prange``), each to its own
 convergence; a single graph runs on one thread (the schedule is sequential).
@@ -34,7 +35,7 @@ import numpy as np
 from numba import prange
 
 from ._jit import JIT_INLINE, JIT_LOOP, JIT_PARALLEL, njit
-from .messages import INF, _factor_message, _message_change, _unary_message
+from .messages import INF, _change_at, _factor_message, _pair_message_at, _potts_message_at, _unary_message
 
 
 @njit(**JIT_LOOP)
@@ -106,42 +107,98 @@ def _var_update(v, w, rho, unary, msg_f2v, msg_v2f, belief):
             msg_v2f[m + x] = INF if b == INF else b - msg_f2v[m + x]
 
 
+@njit(**JIT_INLINE)
+def _earlier(e, v, forward, w):
+    """Whether the factor of edge ``e`` (at variable ``v``, arity >= 2) has a variable before ``v`` in the pass."""
+    f = w.edge_factor[e]
+    e0 = w.factor_edge_ptr[f]
+    e1 = w.factor_edge_ptr[f + 1]
+    if e1 - e0 == 2:
+        return (w.edge_var[2 * e0 + 1 - e] < v) == forward
+    for e2 in range(e0, e1):
+        u = w.edge_var[e2]
+        if u != v and (u < v) == forward:
+            return True
+    return False
+
+
 @njit(**JIT_LOOP)
-def _graph_pass(lo, hi, forward, w, rho, unary, beta, etables, block_min, tol, msg_f2v, msg_v2f, belief, new,
+def _graph_pass(lo, hi, forward, w, rho, unary, beta, etables, block_min, tol, msg_f2v, msg_v2f, belief, new, buf,
                 scratch):
     """One pass over the variables ``lo .. hi - 1`` (forward: increasing ids); returns the largest message change.
 
     (Exact when it exceeds ``tol``, else some value <= ``tol``: see
-    :func:`.messages._message_change`.) ``new``: work array shaped like the
-    messages (only this pass's edges are touched, so graphs share it);
-    ``scratch``: length >= 3 x the largest state count.
+    :func:`.messages._message_change`.) At each variable the fresh messages
+    are computed into ``buf`` (length >= the largest state count; pairwise
+    factors) or ``new`` (shaped like the messages, at the edge's place:
+    higher-order factors), and the belief follows each one by ``rho_f (new -
+    old)``, summed afresh from the unary and every message when a +inf is
+    involved (no branch in the state loop: ``0 * (new - old)`` is NaN exactly
+    then, and the fastmath flags of :mod:`._jit` keep NaN semantics). Only
+    the messages ``n_{v->f}`` that this pass still reads are written: not
+    those to a pairwise factor whose other variable came before (the next
+    pass, in the other direction, rewrites them first) nor to one-variable
+    factors, so after a pass ``msg_v2f`` and the summed ``belief`` are brought
+    back in line by :func:`_var_update` over the graph (as :func:`_iterations`
+    does at its end). ``scratch``: length >= 3 x the
+    largest state count.
     """
     d = 0.0
     for i in range(hi - lo):
         v = lo + i if forward else hi - 1 - i
         k = w.var_states[v]
-        for p in range(w.var_edge_ptr[v], w.var_edge_ptr[v + 1]):
+        s0 = w.var_state_ptr[v]
+        p0 = w.var_edge_ptr[v]
+        p1 = w.var_edge_ptr[v + 1]
+        resum = False
+        for p in range(p0, p1):
             e = w.var_edges[p]
             f = w.edge_factor[e]
             e0 = w.factor_edge_ptr[f]
-            e1 = w.factor_edge_ptr[f + 1]
-            if e1 - e0 < 2:
+            arity = w.factor_edge_ptr[f + 1] - e0
+            if arity < 2 or not _earlier(e, v, forward, w):
                 continue
-            fresh = False
-            for e2 in range(e0, e1):
-                u = w.edge_var[e2]
-                if u != v and (u < v) == forward:
-                    fresh = True
-            if not fresh:
-                continue
-            _factor_message(f, e - e0, w, beta, etables, block_min, msg_v2f, new, scratch)
             m = w.edge_state_ptr[e]
-            c = _message_change(new, msg_f2v, m, k, beta, max(d, tol), scratch)
+            if arity == 2:
+                if w.block_potts[w.factor_block[f]]:
+                    _potts_message_at(f, e - e0, w, beta, msg_v2f, buf, 0, scratch)
+                else:
+                    _pair_message_at(f, e - e0, w, beta, etables, block_min, msg_v2f, buf, 0, scratch)
+            else:
+                _factor_message(f, e - e0, w, beta, etables, block_min, msg_v2f, new, scratch)
+                for x in range(k):
+                    buf[x] = new[m + x]
+            c = 0.0 if beta == INF else _change_at(buf, 0, msg_f2v, m, k, beta, max(d, tol), scratch)
+            r = rho[f]
+            c_inf = 0.0
+            bad = 0.0
+            for x in range(k):
+                a = buf[x]
+                t = a - msg_f2v[m + x]        # NaN (both +inf) or +-inf when a +inf is involved
+                at = abs(t)
+                c_inf = at if at > c_inf else c_inf   # the min-sum change: NaN (no change) is skipped
+                bad += 0.0 * t                        # NaN exactly when a +inf is involved
+                belief[s0 + x] += r * t
+                msg_f2v[m + x] = a
+            if beta == INF:
+                c = c_inf
             if c > d:
                 d = c
+            if bad != bad:
+                resum = True
+        if resum:
+            _var_update(v, w, rho, unary, msg_f2v, msg_v2f, belief)
+            continue
+        for p in range(p0, p1):
+            e = w.var_edges[p]
+            f = w.edge_factor[e]
+            arity = w.factor_edge_ptr[f + 1] - w.factor_edge_ptr[f]
+            if arity == 1 or (arity == 2 and _earlier(e, v, forward, w)):
+                continue
+            m = w.edge_state_ptr[e]
             for x in range(k):
-                msg_f2v[m + x] = new[m + x]
-        _var_update(v, w, rho, unary, msg_f2v, msg_v2f, belief)
+                b = belief[s0 + x]
+                msg_v2f[m + x] = INF if b == INF else b - msg_f2v[m + x]
     return d
 
 
@@ -171,23 +228,26 @@ def _iterations(w, rho, unary, beta, etables, block_min, tol, n_iter, graph_var_
     is the last iteration's change.
     """
     new = np.empty_like(msg_f2v)
-    width = 3 * np.max(w.var_states) if len(w.var_states) else 1
+    width = np.max(w.var_states) if len(w.var_states) else 1
     for g in prange(len(graph_var_ptr) - 1):
         if not active[g]:
             continue
         lo = graph_var_ptr[g]
         hi = graph_var_ptr[g + 1]
-        scratch = np.empty(width)
+        buf = np.empty(width)
+        scratch = np.empty(3 * width)
         d = 0.0
         for it in range(n_iter):
             d = _graph_pass(lo, hi, True, w, rho, unary, beta, etables, block_min, tol, msg_f2v, msg_v2f, belief,
-                            new, scratch)
+                            new, buf, scratch)
             d = max(d, _graph_pass(lo, hi, False, w, rho, unary, beta, etables, block_min, tol, msg_f2v, msg_v2f,
-                                   belief, new, scratch))
+                                   belief, new, buf, scratch))
             iters[g] += 1
             if d <= tol:
                 break
         delta[g] = d
+        for v in range(lo, hi):     # exact beliefs (no drift from the incremental updates) and every n_{v->f}
+            _var_update(v, w, rho, unary, msg_f2v, msg_v2f, belief)
 
 
 @njit(**JIT_LOOP)
