@@ -433,15 +433,132 @@ def _partitions(n, partition_size, n_workers):
     return [(i, min(i + size, n)) for i in range(0, n, size)]
 
 
-def _infer_partition(graphs, evidence, options, select=None):
+#: ``select=`` names that a batch result answers per graph (see :func:`_answer`).
+BATCH_SELECT = ("map_state", "map_energy", "free_energy", "free_energies", "log_partition", "marginal_array",
+                "marginals", "map_assignment", "log_partition_bound", "log_partition_lower_bound",
+                "energy_lower_bound", "gap", "method", "beta", "n_iter", "delta", "converged", "schedule", "damping",
+                "reason")
+_SCALARS = ("method", "beta", "n_iter", "delta", "converged", "schedule", "damping", "reason")
+
+
+def _names(select):
+    return (select,) if isinstance(select, str) else tuple(select)
+
+
+def _answer(result, name, graph):
+    """Attribute ``name`` of graph ``graph`` of ``result`` (a batch, or one graph with ``graph=0``).
+
+    The same value ``infer`` on that graph alone gives: arrays are the graph's
+    slice (copied, read-only like the result's own), per-graph values a float
+    (None stays None), ``marginals`` and ``map_assignment`` the dicts of those
+    methods; other names are the attribute itself.
+    """
+    cg = result.compiled
+    if name not in BATCH_SELECT or name in _SCALARS:
+        return getattr(result, name)
+    if name in ("marginals", "map_assignment"):
+        return getattr(result, name)(graph)
+    if cg.n_graphs == 1:
+        return getattr(result, name)
+    lo, hi = int(cg.graph_var_ptr[graph]), int(cg.graph_var_ptr[graph + 1])
+    if name == "map_state":
+        out = result.map_state[lo:hi].copy()
+    elif name == "marginal_array":
+        ptr = cg.wiring.var_state_ptr
+        out = result.marginal_array[ptr[lo]:ptr[hi]].copy()
+    elif name == "free_energies":
+        out = result.free_energies[graph:graph + 1].copy()
+    else:
+        values = getattr(result, name)
+        return None if values is None else float(values[graph])
+    out.setflags(write=False)
+    return out
+
+
+def _selected(result, names, graph, single):
+    values = tuple(_answer(result, name, graph) for name in names)
+    return values[0] if single else values
+
+
+def _forests(compiled):
+    """(n_graphs,) bool: which graphs of a compiled batch are forests (every edge in the BFS spanning forest)."""
+    from ..kernels import trees
+
+    _, parent_edge, _ = trees._bfs_order(compiled.wiring)
+    n_vars = compiled.n_vars
+    tree_vars = np.concatenate([[0], np.cumsum(parent_edge[:n_vars] >= 0)])
+    tree_factors = np.concatenate([[0], np.cumsum(parent_edge[n_vars:] >= 0)])
+    vp, fp = compiled.graph_var_ptr, compiled.graph_factor_ptr
+    tree_edges = np.diff(tree_vars[vp]) + np.diff(tree_factors[fp])
+    edges = np.diff(compiled.wiring.factor_edge_ptr[fp])
+    return tree_edges == edges
+
+
+def _batchable(graphs, options):
+    from ..graph.factor_graph import FactorGraph
+
+    return (len(graphs) > 1 and options.get("method", "auto") in ("auto", "bp")
+            and options.get("schedule", "auto") in ("auto", "tree")
+            and all(isinstance(g, FactorGraph) for g in graphs))
+
+
+def _infer_batch(graphs, evidence, options):
+    """One ``infer`` call on ``graphs`` compiled together, or None when that would not answer as graph by graph.
+
+    Only forests are batched: there the tree schedule's answers of each graph
+    depend on that graph alone, so they equal ``infer`` on it. A loopy graph
+    inside a batch would change what ``auto`` chooses and when loopy BP stops
+    for every graph, so loopy graphs (and any batch whose compiling or
+    inference raises: the graph-by-graph path raises the same error, naming
+    the graph's own variable) are answered graph by graph.
+    """
+    from ..compile.lower import compile_graph
+    from ..exceptions import FactorGraphError
     from ..inference.api import infer
 
-    results = [infer(g, ev, **options) for g, ev in zip(graphs, evidence)]
+    run = {k: v for k, v in options.items() if k != "parameters"}
+    try:
+        compiled = compile_graph(graphs, evidence=list(evidence), parameters=options.get("parameters"),
+                                 memory_budget=options.get("memory_budget"))
+        forest = _forests(compiled)
+        if not forest.all():
+            return compiled, forest, None
+        return compiled, forest, infer(compiled, **run)
+    except FactorGraphError:     # InferenceError, EvidenceError, MemoryBudgetError, ... subclass it
+        return None, None, None
+
+
+def _infer_partition(graphs, evidence, options, select=None):
+    """``infer`` on each of ``graphs``: as one batch where that gives the same answers (``select`` given), else one by one.
+
+    With ``select``, the forests among ``graphs`` are compiled together and
+    answered by one ``infer`` call (one compile, one kernel call), split back
+    per graph by :func:`_answer`; the other graphs, and every graph when
+    ``select`` is None (a full InferenceResult holds its own compiled graph),
+    run one ``infer`` call each.
+    """
+    from ..inference.api import infer
+
+    graphs, evidence = list(graphs), list(evidence)
     if select is None:
-        return results
-    if isinstance(select, str):
-        return [getattr(r, select) for r in results]
-    return [tuple(getattr(r, name) for name in select) for r in results]
+        return [infer(g, ev, **options) for g, ev in zip(graphs, evidence)]
+    names, single = _names(select), isinstance(select, str)
+    out = [None] * len(graphs)
+    todo = list(range(len(graphs)))
+    if all(name in BATCH_SELECT for name in names) and _batchable(graphs, options):
+        compiled, forest, result = _infer_batch(graphs, evidence, options)
+        if forest is not None and result is None and forest.sum() > 1:    # mixed: batch the forests
+            idx = np.flatnonzero(forest)
+            _, _, result = _infer_batch([graphs[i] for i in idx], [evidence[i] for i in idx], options)
+            batch = idx.tolist() if result is not None else []
+        else:
+            batch = todo if result is not None else []
+        for g, i in enumerate(batch):
+            out[i] = _selected(result, names, g, single)
+        todo = sorted(set(todo) - set(batch))
+    for i in todo:
+        out[i] = _selected(infer(graphs[i], evidence[i], **options), names, 0, single)
+    return out
 
 
 def _call_partition(estimator, method, part, options):
