@@ -23,7 +23,9 @@ checkpoints stay on the client, unchanged.
 
 Batch inference (:func:`map_infer`, :func:`map_predict`): ``infer`` or an
 estimator's ``predict`` / ``predict_marginals`` mapped over partitions of a
-list (or the partitions of a ``dask.bag``), results in input order.
+list (or the partitions of a ``dask.bag``), results in input order. With
+``select=``, each partition's forests are compiled together and answered by one
+``infer`` call (split back per graph), in this process as on the workers.
 """
 
 import math
@@ -37,7 +39,7 @@ from ..exceptions import DeclarationTypeError, TrainingError
 from ..graph.parameters import Gradient, Parameters
 from ..utils.validation import check_scalar
 
-__all__ = ["DaskBackend", "map_infer", "map_predict", "open_backend"]
+__all__ = ["DaskBackend", "map_infer", "map_predict", "open_backend", "BATCH_SELECT"]
 
 #: Times an evaluation is submitted again when a worker holding its inputs was lost (beyond Dask's own retries).
 MAX_RESUBMITS = 3
@@ -595,7 +597,16 @@ def map_infer(graphs, evidence=None, *, cluster=None, n_workers=None, partition_
         ``("log_partition", "marginal_array")``, ...) instead of the
         InferenceResult, which holds its compiled graph, parameters included:
         for a model with many parameters, the whole result costs their size in
-        transfers and memory per graph.
+        transfers and memory per graph. ``"marginals"`` and
+        ``"map_assignment"`` give the dicts of those methods.
+        With ``select`` (names of :data:`BATCH_SELECT`), ``method`` "auto" or
+        "bp" and ``schedule`` "auto" or "tree", the forests of each partition
+        (chains, trees: the tree schedule answers each graph on its own) are
+        compiled together and answered by one ``infer`` call, then split per
+        graph: one compile and one kernel call per partition, several times
+        faster than graph by graph, with the same answers. Loopy graphs (BP on
+        a batch would stop for all graphs at once) and full InferenceResult
+        objects (``select=None``) are answered by one ``infer`` call per graph.
     **infer_options
         As for :func:`~factorgraph_ebm.infer` (``method``, ``beta``, ...).
 
@@ -614,6 +625,8 @@ def map_infer(graphs, evidence=None, *, cluster=None, n_workers=None, partition_
     [[0], [0]]
     >>> map_infer([fg], beta=1.0, select=("map_state", "log_partition"))     # doctest: +ELLIPSIS
     [(array([0]), 0.31326...)]
+    >>> map_infer([fg, fg], [None, {"a": 1}], beta=np.inf, select="map_energy")   # one batch of two
+    [0.0, 1.0]
     >>> results = map_infer([fg] * 100, n_workers=2, beta=np.inf)            # doctest: +SKIP
     """
     graphs = list(graphs)
