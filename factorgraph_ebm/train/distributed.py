@@ -29,6 +29,7 @@ list (or the partitions of a ``dask.bag``), results in input order. With
 """
 
 import math
+import pickle
 import time
 import uuid
 import warnings
@@ -567,6 +568,25 @@ def _call_partition(estimator, method, part, options):
     return getattr(estimator, method)(list(part), **options)
 
 
+def _pack(obj):
+    """``obj`` pickled into one bytes object.
+
+    Dask serialises a list item by item, each NumPy array as a frame of its
+    own; a partition of declared graphs (or of their results) is thousands of
+    small arrays, and sending it as one pickle is several times faster.
+    """
+    return pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def _infer_packed(packed, options, select):
+    graphs, evidence = pickle.loads(packed)
+    return _pack(_infer_partition(graphs, evidence, options, select))
+
+
+def _call_packed(estimator, method, packed, options):
+    return _pack(list(_call_partition(estimator, method, pickle.loads(packed), options)))
+
+
 def _bag_partition(part, estimator, method, options):
     return _call_partition(estimator, method, part, options)
 
@@ -642,9 +662,9 @@ def map_infer(graphs, evidence=None, *, cluster=None, n_workers=None, partition_
         client = backend.client
         parts = _partitions(len(graphs), partition_size, len(backend.workers()))
         options = client.scatter(infer_options, broadcast=True, hash=False) if infer_options else infer_options
-        futures = [client.submit(_infer_partition, graphs[a:b], evidence[a:b], options, select, pure=False)
+        futures = [client.submit(_infer_packed, _pack((graphs[a:b], evidence[a:b])), options, select, pure=False)
                    for a, b in parts]
-        return [r for part in client.gather(futures) for r in part]
+        return [r for part in client.gather(futures) for r in pickle.loads(part)]
     finally:
         if owned:
             backend.close()
@@ -697,8 +717,8 @@ def map_predict(estimator, X, *, method="predict", cluster=None, n_workers=None,
         client = backend.client
         est = client.scatter(estimator, broadcast=True, hash=False)
         parts = _partitions(len(X), partition_size, len(backend.workers()))
-        futures = [client.submit(_call_partition, est, method, X[a:b], options, pure=False) for a, b in parts]
-        return [r for part in client.gather(futures) for r in part]
+        futures = [client.submit(_call_packed, est, method, _pack(X[a:b]), options, pure=False) for a, b in parts]
+        return [r for part in client.gather(futures) for r in pickle.loads(part)]
     finally:
         if owned:
             backend.close()
