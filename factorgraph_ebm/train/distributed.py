@@ -93,6 +93,15 @@ class DaskBackend:
         a given client). Workers that share a machine's cores should not each
         start a thread per core: two workers x two threads on two cores made
         one evaluation several times slower than two workers x one thread.
+    direct : bool
+        Each evaluation scatters every shard's parameters straight to the
+        worker of the shard and gathers the gradients straight from the
+        workers (on two local workers this saved about a third of the
+        per-evaluation overhead), rather than through the scheduler (False:
+        for a client that can reach the scheduler only). Either way the
+        results are the same; an evaluation retried after a lost worker sends
+        the parameters inside its tasks, so the scheduler can rerun them
+        anywhere.
 
     Attributes
     ----------
@@ -112,7 +121,8 @@ class DaskBackend:
     ...     trainer = Trainer("nll", "lbfgs", cluster=backend).fit(graphs, targets, parameters=init)
     """
 
-    def __init__(self, client=None, *, n_workers=None, n_shards=None, threads_per_worker=1, numba_threads=None):
+    def __init__(self, client=None, *, n_workers=None, n_shards=None, threads_per_worker=1, numba_threads=None,
+                 direct=True):
         if client is not None and n_workers is not None:
             raise DeclarationTypeError("DaskBackend: pass either client= (a running cluster) or n_workers= (an "
                                        "embedded local cluster), not both")
@@ -125,6 +135,7 @@ class DaskBackend:
         self.threads_per_worker = check_scalar(threads_per_worker, "threads_per_worker", int, low=1)
         self.numba_threads = None if numba_threads is None else check_scalar(numba_threads, "numba_threads", int,
                                                                              low=1)
+        self.direct = bool(direct)
         self._cluster = None
         self.stats = {}
 
@@ -265,16 +276,22 @@ class _Shard:
 
             numba.set_num_threads(min(self.numba_threads, numba.config.NUMBA_NUM_THREADS))   # per thread
         params = self.parameters(theta)
-        value, grad = 0.0, np.zeros_like(theta)
-        for idx in chunks:
+        value, grad = 0.0, np.empty_like(theta)
+        for c, idx in enumerate(chunks):
             with np.errstate(over="ignore", invalid="ignore"):   # non-finite results are named by the trainer
                 res = self.loss.evaluate(self.batch(np.asarray(idx) - self.start, params), params)
             value += res.value * len(idx)
             pos = 0
             for name, shape in self.shapes:
                 size = math.prod(shape)
-                grad[pos:pos + size] += np.ravel(res.gradient[name]) * len(idx)
+                part = grad[pos:pos + size]
+                if c == 0:           # the first chunk is written, not added to zeros: one pass less, same sum
+                    np.multiply(np.ravel(res.gradient[name]), len(idx), out=part)
+                else:
+                    part += np.ravel(res.gradient[name]) * len(idx)
                 pos += size
+        if not chunks:
+            grad[:] = 0.0
         return value, grad, time.perf_counter() - began
 
 
@@ -388,13 +405,17 @@ class ShardedData:
             pos = 0
             for name, shape in self.shapes:
                 rows = self.rows[i].get(name)
-                part = grad[name] if rows is None else grad[name][rows]
-                part += g[pos:pos + part.size].reshape(part.shape)
-                if rows is not None:
-                    grad[name][rows] = part
-                pos += part.size
+                size = math.prod(shape) if rows is None else len(rows) * math.prod(shape[1:])
+                piece = g[pos:pos + size].reshape((-1,) + shape[1:])
+                if rows is None:
+                    grad[name] += piece.reshape(shape)
+                else:                # rows are unique (a compacted shard's columns): one gather-add-scatter
+                    grad[name][rows] += piece
+                pos += size
         n = len(indices)
-        out = Gradient.wrap({name: grad[name] / n for name, _ in self.shapes})
+        for name in grad:
+            grad[name] /= n
+        out = Gradient.wrap(grad)
         s = self.stats
         s["evaluations"] += 1
         s["bytes_to_workers"] += sum(t.nbytes for t in thetas)
@@ -415,12 +436,21 @@ class ShardedData:
     def _run(self, thetas, chunks, active, attempt):
         client = self.backend.client
         k = self.stats["evaluations"]
-        # each shard's parameters travel inside its task: when a worker dies, the scheduler reruns the task
-        # elsewhere from what it holds, with nothing else to rebuild
+        direct = self.backend.direct
+        args = thetas
+        if direct and attempt == 0:
+            # each shard's parameters go straight to the worker meant to hold the shard (not through the
+            # scheduler inside the task); the results come straight back
+            try:
+                args = [client.scatter(theta, workers=[self.workers[i % len(self.workers)]], direct=True,
+                                       hash=False) for i, theta in zip(active, thetas)]
+            except Exception:    # that worker is gone (or unreachable): the parameters travel in the tasks
+                args = thetas
+        # in the tasks (after a lost worker): the scheduler can rerun them anywhere from what it holds
         futures = [client.submit(_evaluate_shard, self.futures[i], theta, c, pure=False,
                                  key=f"fgebm-eval-{self.run}-{k}-{attempt}-{i}")
-                   for i, theta, c in zip(active, thetas, chunks)]
-        return client.gather(futures)
+                   for i, theta, c in zip(active, args, chunks)]
+        return client.gather(futures, direct=direct or None)
 
     def _rebuild_lost(self):
         """Submit again the shards whose results Dask could not keep (cancelled or failed)."""
