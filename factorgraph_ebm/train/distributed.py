@@ -399,7 +399,7 @@ class ShardedData:
                 self._rebuild_lost()
         value, slowest = 0.0, 0.0
         grad = {name: np.zeros(shape) for name, shape in self.shapes}
-        for i, (v, g, seconds) in zip(active, results):              # fixed order: shard 0, 1, ...
+        for j, (i, (v, g, seconds)) in enumerate(zip(active, results)):      # fixed order: shard 0, 1, ...
             value += v
             slowest = max(slowest, seconds)
             pos = 0
@@ -409,6 +409,8 @@ class ShardedData:
                 piece = g[pos:pos + size].reshape((-1,) + shape[1:])
                 if rows is None:
                     grad[name] += piece.reshape(shape)
+                elif j == 0:         # onto zeros: written, not added (a scatter instead of a gather-add-scatter)
+                    grad[name][rows] = piece
                 else:                # rows are unique (a compacted shard's columns): one gather-add-scatter
                     grad[name][rows] += piece
                 pos += size
