@@ -40,7 +40,7 @@ from ..exceptions import DeclarationTypeError, TrainingError
 from ..graph.parameters import Gradient, Parameters
 from ..utils.validation import check_scalar
 
-__all__ = ["DaskBackend", "map_infer", "map_predict", "open_backend", "BATCH_SELECT"]
+__all__ = ["DaskBackend", "map_infer", "map_predict", "open_backend", "shard_bounds", "BATCH_SELECT"]
 
 #: Times an evaluation is submitted again when a worker holding its inputs was lost (beyond Dask's own retries).
 MAX_RESUBMITS = 3
@@ -311,10 +311,42 @@ class _Value:
         self.gradient = gradient
 
 
+def shard_bounds(n, n_shards, example_costs=None):
+    """``(n_shards + 1,)`` int64 bounds of contiguous shards of ``n`` examples, none empty.
+
+    Equal numbers of examples, or, with ``example_costs`` (a method returning
+    the work of each example, e.g. ``ChainData.example_costs``), equal sums of
+    work as nearly as whole examples allow: the slowest shard sets the time
+    of an evaluation.
+
+    Examples
+    --------
+    >>> shard_bounds(10, 3)
+    array([ 0,  3,  7, 10])
+    >>> shard_bounds(4, 2, lambda: np.array([3.0, 1.0, 1.0, 1.0]))
+    array([0, 1, 4])
+    """
+    even = np.linspace(0, n, n_shards + 1).round().astype(np.int64)
+    costs = None if example_costs is None else np.asarray(example_costs(), dtype=np.float64)
+    if costs is None or len(costs) != n or not np.isfinite(costs).all() or costs.sum() <= 0:
+        return even
+    cum = np.concatenate([[0.0], np.cumsum(costs)])
+    targets = cum[-1] * np.arange(1, n_shards) / n_shards
+    # the cut nearest to each target: the first bound whose prefix reaches it, or the one before
+    hi = np.clip(np.searchsorted(cum, targets), 1, n)
+    cut = np.where(np.abs(cum[hi - 1] - targets) <= np.abs(cum[hi] - targets), hi - 1, hi)
+    bounds = [0]
+    for j, c in enumerate(cut.tolist()):     # at least one example per shard
+        bounds.append(min(max(c, bounds[-1] + 1), n - (n_shards - 1 - j)))
+    return np.array(bounds + [n], dtype=np.int64)
+
+
 class ShardedData:
     """Training examples held by the workers of a :class:`DaskBackend`, one task result per shard.
 
-    Shard ``i`` holds the examples ``bounds[i] .. bounds[i + 1]``; it is built
+    Shard ``i`` holds the examples ``bounds[i] .. bounds[i + 1]`` (see
+    :func:`shard_bounds`: equal work when the data say what each example
+    costs, as ``ChainData.example_costs`` does); it is built
     by a task that carries those examples, placed on worker ``i mod n_workers``
     (loosely: Dask may move or rebuild it), and released by :meth:`close`.
     """
@@ -330,7 +362,7 @@ class ShardedData:
         workers = backend.workers()
         n = len(data)
         n_shards = min(n, backend.n_shards or max(1, len(workers)))
-        self.bounds = np.linspace(0, n, n_shards + 1).round().astype(np.int64)
+        self.bounds = shard_bounds(n, n_shards, getattr(data, "example_costs", None))
         self.batch_size = int(batch_size)
         self.n = n
         self.template = template

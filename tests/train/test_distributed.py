@@ -103,8 +103,11 @@ def test_shard_evaluation_equals_the_single_process_objective(client, sentences)
         cols = np.unique(data.subset(np.arange(shards.bounds[i], shards.bounds[i + 1])).features.indices)
         np.testing.assert_array_equal(shards.rows[i]["emission"], cols)
         sizes.append((len(cols) * k + k * k) * 8)
-    # the mini-batch [3, 40, 41, 90, 119] touches shards 0, 1 and 2 of the bounds [0, 40, 80, 120]
-    assert list(shards.bounds) == [0, 40, 80, 120]
+    # shards of about equal work (ChainData.example_costs), and the mini-batch [3, 40, 41, 90, 119] touches all 3
+    from factorgraph_ebm.train.distributed import shard_bounds
+
+    np.testing.assert_array_equal(shards.bounds, shard_bounds(120, 3, data.example_costs))
+    assert np.all(np.diff(np.searchsorted([3, 40, 41, 90, 119], shards.bounds)) > 0), shards.bounds
     assert backend.stats["bytes_to_workers"] == backend.stats["bytes_from_workers"] == 2 * sum(sizes)
     assert sum(sizes) < 3 * sum(v.size for v in params.values()) * 8
 
@@ -168,6 +171,25 @@ def test_map_infer_and_map_predict_match_one_process(client, sentences):
     states = map_infer(graphs, cluster=client, select="map_state", beta=np.inf, parameters=tagger.parameters_)
     for got, g in zip(states, graphs):
         np.testing.assert_array_equal(got, infer(g, beta=np.inf, parameters=tagger.parameters_).map_state)
+
+
+def test_shards_are_cut_at_equal_work(client, sentences):
+    X, y = sentences
+    order = np.argsort([len(s) for s in X[:120]], kind="stable")        # short sentences first: uneven halves
+    data, init = _chain_data([X[i] for i in order], [y[i] for i in order])
+    costs = data.example_costs()
+    shards = DaskBackend(client, n_shards=2).shard(data, ChainNLL(), 50, init, prepared=True)
+    try:
+        lo, cut, hi = shards.bounds
+        assert (lo, hi) == (0, len(data)) and 0 < cut < len(data)
+        assert abs(costs[:cut].sum() - costs[cut:].sum()) <= costs.max()
+        assert cut > len(data) // 2                                       # more of the short ones in shard 0
+        got = shards.evaluate(np.arange(len(data)), init)
+        want = ChainNLL().evaluate(data, init)
+        assert got.value == pytest.approx(want.value, rel=RTOL)
+        _close(want.gradient, got.gradient)
+    finally:
+        shards.close()
 
 
 def _mixed_graphs(n, seed=0):
