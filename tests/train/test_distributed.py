@@ -103,8 +103,11 @@ def test_shard_evaluation_equals_the_single_process_objective(client, sentences)
         cols = np.unique(data.subset(np.arange(shards.bounds[i], shards.bounds[i + 1])).features.indices)
         np.testing.assert_array_equal(shards.rows[i]["emission"], cols)
         sizes.append((len(cols) * k + k * k) * 8)
-    # the mini-batch [3, 40, 41, 90, 119] touches shards 0, 1 and 2 of the bounds [0, 40, 80, 120]
-    assert list(shards.bounds) == [0, 40, 80, 120]
+    # shards of about equal work (ChainData.example_costs), and the mini-batch [3, 40, 41, 90, 119] touches all 3
+    from factorgraph_ebm.train.distributed import shard_bounds
+
+    np.testing.assert_array_equal(shards.bounds, shard_bounds(120, 3, data.example_costs))
+    assert np.all(np.diff(np.searchsorted([3, 40, 41, 90, 119], shards.bounds)) > 0), shards.bounds
     assert backend.stats["bytes_to_workers"] == backend.stats["bytes_from_workers"] == 2 * sum(sizes)
     assert sum(sizes) < 3 * sum(v.size for v in params.values()) * 8
 
@@ -168,6 +171,108 @@ def test_map_infer_and_map_predict_match_one_process(client, sentences):
     states = map_infer(graphs, cluster=client, select="map_state", beta=np.inf, parameters=tagger.parameters_)
     for got, g in zip(states, graphs):
         np.testing.assert_array_equal(got, infer(g, beta=np.inf, parameters=tagger.parameters_).map_state)
+
+
+def test_shards_are_cut_at_equal_work(client, sentences):
+    X, y = sentences
+    order = np.argsort([len(s) for s in X[:120]], kind="stable")        # short sentences first: uneven halves
+    data, init = _chain_data([X[i] for i in order], [y[i] for i in order])
+    costs = data.example_costs()
+    shards = DaskBackend(client, n_shards=2).shard(data, ChainNLL(), 50, init, prepared=True)
+    try:
+        lo, cut, hi = shards.bounds
+        assert (lo, hi) == (0, len(data)) and 0 < cut < len(data)
+        assert abs(costs[:cut].sum() - costs[cut:].sum()) <= costs.max()
+        assert cut > len(data) // 2                                       # more of the short ones in shard 0
+        got = shards.evaluate(np.arange(len(data)), init)
+        want = ChainNLL().evaluate(data, init)
+        assert got.value == pytest.approx(want.value, rel=RTOL)
+        _close(want.gradient, got.gradient)
+    finally:
+        shards.close()
+
+
+def _mixed_graphs(n, seed=0):
+    """``n`` small graphs: chains of 1-8 variables with 2-4 states, some with a loop, a second component with a
+    forbidden state, or evidence; with their evidence (None for most)."""
+    from factorgraph_ebm import FactorGraph
+
+    rng = np.random.default_rng(seed)
+    graphs, evidence = [], []
+    for i in range(n):
+        fg = FactorGraph()
+        m, k = int(rng.integers(1, 9)), int(rng.integers(2, 5))
+        x = fg.add_variables("x", shape=m, states=k)
+        fg.add_factor_group(np.arange(m)[:, None], rng.normal(size=(m, k)))
+        if m > 1:
+            fg.add_factor_group(np.stack([x.ids[:-1], x.ids[1:]], 1), rng.normal(size=(k, k)))
+        if i % 4 == 1 and m > 2:                                   # a loop: answered graph by graph
+            fg.add_factor([("x", 0), ("x", m - 1)], rng.normal(size=(k, k)))
+        if i % 4 == 2:
+            fg.add_variable("b", 3)
+            fg.add_factor(["b"], [0.0, np.inf, float(rng.normal())])
+        graphs.append(fg)
+        evidence.append({("x", int(rng.integers(m))): int(rng.integers(k))} if i % 4 == 3 else None)
+    return graphs, evidence
+
+
+BATCH_NAMES = ("map_state", "map_energy", "free_energy", "log_partition", "marginal_array", "marginals",
+               "map_assignment", "log_partition_bound", "energy_lower_bound", "gap", "method", "n_iter")
+
+
+def _same(got, want, what):
+    if isinstance(want, dict):
+        assert got.keys() == want.keys(), what
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key], err_msg=f"{what} {key}")
+    elif isinstance(want, np.ndarray):
+        np.testing.assert_array_equal(got, want, err_msg=what)
+    else:
+        assert got == want, (what, got, want)
+
+
+@pytest.mark.parametrize("beta", [np.inf, 1.0])
+def test_map_infer_batches_partitions_with_the_answers_of_infer_graph_by_graph(client, beta, monkeypatch):
+    from factorgraph_ebm.train.distributed import _infer_partition
+
+    graphs, evidence = _mixed_graphs(240, seed=int(np.isinf(beta)))
+    wants = []
+    for g, ev in zip(graphs, evidence):
+        r = infer(g, ev, beta=beta)
+        wants.append(tuple(getattr(r, n)() if n in ("marginals", "map_assignment") else getattr(r, n)
+                           for n in BATCH_NAMES))
+    assert {w[BATCH_NAMES.index("method")] for w in wants} >= {"tree-bp"}
+    in_process = map_infer(graphs, evidence, beta=beta, select=BATCH_NAMES)
+    on_cluster = map_infer(graphs, evidence, cluster=client, partition_size=37, beta=beta, select=BATCH_NAMES)
+    for i, want in enumerate(wants):
+        for answers in (in_process, on_cluster):
+            for name, got, w in zip(BATCH_NAMES, answers[i], want):
+                _same(got, w, f"graph {i}: {name}")
+    one = map_infer(graphs, evidence, beta=beta, select="map_energy")          # a single name: not a tuple
+    assert one == [w[BATCH_NAMES.index("map_energy")] for w in wants]
+    # the batch path really ran: one infer call answers every forest of a partition
+    calls = []
+    import factorgraph_ebm.inference.api as api
+
+    real = api.infer
+    monkeypatch.setattr(api, "infer", lambda *a, **k: calls.append(1) or real(*a, **k))
+    _infer_partition(graphs[:40], evidence[:40], {"beta": beta}, "map_state")
+    loopy = sum(w[BATCH_NAMES.index("method")] != "tree-bp" for w in wants[:40])
+    assert len(calls) == 1 + loopy
+
+
+def test_map_infer_batch_falls_back_to_graph_by_graph_errors_and_options():
+    from factorgraph_ebm import FactorGraph
+    from factorgraph_ebm.exceptions import ZeroPartitionError
+
+    graphs, evidence = _mixed_graphs(12)
+    dead = FactorGraph()
+    _ = dead.add_variable("d", 2)
+    _ = dead.add_factor(["d"], [np.inf, np.inf])
+    with pytest.raises(ZeroPartitionError, match="'d'"):               # named as infer on that graph names it
+        map_infer(graphs + [dead], evidence + [None], beta=np.inf, select="map_state")
+    exact = map_infer(graphs, evidence, method="exact", beta=1.0, select="log_partition")   # not batched
+    assert exact == [infer(g, ev, method="exact", beta=1.0).log_partition for g, ev in zip(graphs, evidence)]
 
 
 def test_embedded_local_cluster_is_started_and_closed(sentences):
