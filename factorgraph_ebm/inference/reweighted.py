@@ -47,7 +47,8 @@ from ..exceptions import ConvergenceWarning
 from ..utils.lazy import lazy_module
 from ..utils.validation import check_type
 from .bp import tree_free_energies
-from .decoding import argmax_states, better_per_graph, decode_map, local_search
+from .decoding import argmax_states, better_per_graph, block_search, decode_map, local_search
+from .subgraphs import SubForest, frozen as _frozen
 from .options import check_options
 from .result import InferenceResult, check_zero_partition, factor_entry_slice, probabilities_from_costs
 
@@ -63,12 +64,6 @@ _kernels = lazy_module("factorgraph_ebm.kernels.trw")
 _bp = lazy_module("factorgraph_ebm.kernels.bp")
 _trees = lazy_module("factorgraph_ebm.kernels.trees")
 _jit = lazy_module("factorgraph_ebm.kernels._jit")
-
-
-def _frozen(a, dtype):
-    a = np.array(a, dtype=dtype)
-    a.setflags(write=False)     # the wiring's arrays are read-only: one compiled signature for both
-    return a
 
 
 def forest_cover(compiled):
@@ -171,32 +166,6 @@ def _scaled_wiring(w, rho, count, n_forests):
                       tables=_frozen(tables, np.float64), block_potts=_frozen(w.block_potts[old], np.bool_))
 
 
-class _Forest:
-    """One forest of the cover as a wiring of its own (scaled tables shared), and its tree order."""
-
-    def __init__(self, compiled, ws, factors):
-        n_vars = compiled.n_vars
-        arity = np.diff(ws.factor_edge_ptr)[factors]
-        fep = np.concatenate([[0], np.cumsum(arity)])
-        edges = np.repeat(ws.factor_edge_ptr[factors] - fep[:-1], arity) + np.arange(fep[-1])
-        edge_var = ws.edge_var[edges]
-        states = ws.var_states[edge_var]
-        esp = np.concatenate([[0], np.cumsum(states)])
-        self.slots = np.repeat(ws.edge_state_ptr[edges] - esp[:-1], states) + np.arange(esp[-1])
-        self.wiring = ws._replace(
-            var_edge_ptr=_frozen(np.concatenate([[0], np.cumsum(np.bincount(edge_var, minlength=n_vars))]), np.int64),
-            var_edges=_frozen(np.argsort(edge_var, kind="stable"), np.int64),
-            factor_edge_ptr=_frozen(fep, np.int64),
-            edge_var=_frozen(edge_var, np.int64),
-            edge_factor=_frozen(np.repeat(np.arange(len(factors)), arity), np.int64),
-            edge_stride=_frozen(ws.edge_stride[edges], np.int64),
-            edge_state_ptr=_frozen(esp, np.int64),
-            factor_block=_frozen(ws.factor_block[factors], np.int64),
-        )
-        self.graph_factor_ptr = _frozen(np.searchsorted(factors, compiled.graph_factor_ptr), np.int64)
-        self.order = _trees._tree_order(self.wiring)
-
-
 class _Messages:
     """Arrays of a TRW run: messages, beliefs, and a free-energy slot per forest pass."""
 
@@ -225,7 +194,7 @@ class _Run:
         self.forests = []
         for t, m in enumerate(member):
             mine = (t < self.n_forests)[graph]      # forest t serves the graphs with more than t forests
-            self.forests.append(_Forest(compiled, self.scaled, np.flatnonzero((m | (arity == 1)) & mine)))
+            self.forests.append(SubForest(compiled, self.scaled, np.flatnonzero((m | (arity == 1)) & mine)))
         states = w.var_states[w.edge_var]
         #: variable state (var_state_ptr layout) of every message slot
         self.slot_state = np.repeat(w.var_state_ptr[w.edge_var] - w.edge_state_ptr[:-1], states) + \
@@ -273,10 +242,11 @@ class _Run:
         return state
 
     def decode(self, state):
-        """The best of ``state`` after local search and the loopy decode of the reweighted messages (``beta = inf``)."""
+        """The best of ``state`` after local search and the loopy decode of the reweighted messages, polished by block ICM."""
         m = self.msgs
         best = decode_map(self.compiled, self.slot_rho * m.f2v, argmax_states(self.compiled, -m.belief))
-        return better_per_graph(self.compiled, best, local_search(self.compiled, state))
+        best = better_per_graph(self.compiled, best, local_search(self.compiled, state))
+        return block_search(self.compiled, best)
 
 
 def _solve(compiled, beta, tol, max_iter):

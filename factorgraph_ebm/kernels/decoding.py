@@ -518,3 +518,93 @@ def _local_search(w, unary, blocks, n_blocks, max_rounds, mark, count, shared, c
             break
     return rounds
 
+
+
+@njit(**JIT_INLINE)
+def _find(parent, x):
+    """Root of ``x`` in the union-find forest ``parent`` (path halving)."""
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x
+
+
+@njit(**JIT_LOOP)
+def _induced_forest(w, order, parent, mark, count, member):
+    """A maximal set of variables, taken greedily in ``order``, on which the factors inside form a forest.
+
+    ``member[v] = True`` for the variables taken (cleared first). A factor is
+    *inside* when all its variables are taken; the set is grown so that those
+    factors form a forest and every other factor has at most one variable in
+    the set (conditioned on the rest it is a unary term): a variable joins when
+    it shares no factor of arity >= 3 with the set and the pairwise factors it
+    shares with the set lead to different trees (union-find over the variables
+    and factors, ``parent`` and ``mark`` of length n_vars + n_factors, ``count``
+    (n_factors,) work space). Returns the number taken.
+    """
+    n_vars = len(w.var_states)
+    for i in range(len(parent)):
+        parent[i] = i
+        mark[i] = -1
+    for f in range(len(count)):
+        count[f] = 0
+    for v in range(n_vars):
+        member[v] = False
+    taken = 0
+    for i in range(len(order)):
+        v = order[i]
+        ok = True
+        for p in range(w.var_edge_ptr[v], w.var_edge_ptr[v + 1]):
+            f = w.edge_factor[w.var_edges[p]]
+            arity = w.factor_edge_ptr[f + 1] - w.factor_edge_ptr[f]
+            if arity < 2:
+                continue
+            if arity > 2 and count[f] > 0:
+                ok = False
+                break
+            r = _find(parent, n_vars + f)
+            if mark[r] == i:        # two of v's factors in one tree already: v would close a cycle
+                ok = False
+                break
+            mark[r] = i
+        if not ok:
+            continue
+        member[v] = True
+        taken += 1
+        for p in range(w.var_edge_ptr[v], w.var_edge_ptr[v + 1]):
+            f = w.edge_factor[w.var_edges[p]]
+            if w.factor_edge_ptr[f + 1] - w.factor_edge_ptr[f] >= 2:
+                count[f] += 1
+                parent[_find(parent, n_vars + f)] = _find(parent, v)
+    return taken
+
+
+@njit(**JIT_LOOP)
+def _block_unary(w, unary, state, member, out):
+    """Unary energies of the variables ``member`` given ``state`` elsewhere, into ``out`` (var_state_ptr layout).
+
+    ``out[v, x] = unary[v, x] + sum`` over the factors of ``v`` not inside the
+    block (see :func:`_induced_forest`) of their entry with ``v = x`` and the
+    other variables at ``state``; 0 for the variables outside the block.
+    ``state`` is restored on return.
+    """
+    for v in range(len(w.var_states)):
+        s0 = w.var_state_ptr[v]
+        k = w.var_states[v]
+        if not member[v]:
+            for x in range(k):
+                out[s0 + x] = 0.0
+            continue
+        cur = state[v]
+        for x in range(k):
+            state[v] = x
+            c = unary[s0 + x]
+            for p in range(w.var_edge_ptr[v], w.var_edge_ptr[v + 1]):
+                e = w.var_edges[p]
+                f = w.edge_factor[e]
+                e0 = w.factor_edge_ptr[f]
+                if w.factor_edge_ptr[f + 1] - e0 == 2 and member[w.edge_var[2 * e0 + 1 - e]]:
+                    continue
+                c += _entry(f, w, state)
+            out[s0 + x] = c
+        state[v] = cur

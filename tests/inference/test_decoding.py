@@ -13,8 +13,10 @@ What is guaranteed, and checked here, for ``decode_map`` (the decode
 Optimality is not guaranteed; brute force only bounds it from below.
 """
 
+import itertools
 import warnings
 
+import networkx as nx
 import numpy as np
 import pytest
 from hypothesis import given
@@ -23,7 +25,8 @@ from hypothesis import strategies as st
 from factorgraph_ebm import ConvergenceWarning, FactorGraph, InferenceError, ZeroPartitionError, compile_graph, infer
 from factorgraph_ebm.inference import bp as bp_module
 from factorgraph_ebm.inference.decoding import (
-    conditioned_decode, decode_candidates, decode_map, lexicographic_energies, local_search,
+    _repaired, block_search, conditioned_decode, decode_candidates, decode_map, induced_forests, lexicographic_energies,
+    local_search,
 )
 from factorgraph_ebm.inference.result import check_zero_partition
 from factorgraph_ebm.kernels import trees as tree_kernels
@@ -243,3 +246,60 @@ def test_bad_message_array_names_the_argument():
         conditioned_decode(cg, np.zeros(3))
     with pytest.raises(InferenceError, match="states: expected shape"):
         local_search(cg, [0, 0])
+
+
+def _assert_block_structure(compiled, member):
+    """The factors with every variable in the block form a forest; each other factor has <= 1 variable inside."""
+    w = compiled.wiring
+    inside_count = np.bincount(w.edge_factor, weights=member[w.edge_var], minlength=compiled.n_factors)
+    arity = np.diff(w.factor_edge_ptr)
+    assert np.all((inside_count <= 1) | ((arity == 2) & (inside_count == 2)))
+    g = nx.Graph()
+    g.add_nodes_from(("v", int(v)) for v in np.flatnonzero(member))
+    for f in np.flatnonzero((arity == 2) & (inside_count == 2)):
+        for e in range(w.factor_edge_ptr[f], w.factor_edge_ptr[f + 1]):
+            g.add_edge(("f", int(f)), ("v", int(w.edge_var[e])))
+    assert nx.is_forest(g)
+
+
+@given(seed=st.integers(0, 2**32 - 1), n_vars=st.integers(2, 6), inf_prob=st.sampled_from([0.0, 0.3]),
+       ev_prob=st.sampled_from([0.0, 0.3]))
+def test_block_search_leaves_every_block_at_its_exact_optimum(seed, n_vars, inf_prob, ev_prob):
+    """Brute force over each block's variables, the rest fixed: nothing beats block_search's answer."""
+    rng = np.random.default_rng(seed)
+    fg = random_graph(rng, n_vars, int(rng.integers(n_vars, 3 * n_vars + 1)), inf_prob=inf_prob)
+    compiled = compile_graph(fg, evidence=random_evidence(rng, fg, ev_prob))
+    start = np.array([rng.integers(s) for s in compiled.wiring.var_states])
+    out = block_search(compiled, start)
+    _assert_evidence(compiled, out)
+    assert _lex_le(_lex(compiled, out), _lex(compiled, _repaired(compiled, start)))
+    blocks = induced_forests(compiled)
+    assert blocks
+    here = _lex(compiled, out)
+    for member in blocks:
+        _assert_block_structure(compiled, member)
+        if here[0]:         # infeasible: min-sum does not count +inf factors, no optimum promised
+            continue
+        free = np.flatnonzero(member)
+        for states in itertools.product(*(_allowed(compiled, v) for v in free)):
+            other = out.copy()
+            other[free] = states
+            assert _lex_le(here, _lex(compiled, other)), (free, states)
+
+
+def test_block_search_never_raises_the_energy_and_solves_a_tree():
+    rng = np.random.default_rng(3)
+    fg = FactorGraph()
+    x = fg.add_variables("x", shape=12, states=3)
+    fg.add_factor_group(np.stack([x.ids[:-1], x.ids[1:]], 1), rng.uniform(-1, 1, (11, 3, 3)))
+    fg.add_factor_group(x.ids.reshape(-1, 1), rng.uniform(-1, 1, (12, 3)))
+    compiled = compile_graph(fg)
+    exact = infer(fg, method="enumerate", beta=np.inf)
+    for _ in range(5):
+        start = rng.integers(3, size=12)
+        out = block_search(compiled, start)
+        assert _lex(compiled, out)[1] == pytest.approx(exact.map_energy, abs=1e-12)
+    grid = compile_graph(random_graph(rng, 30, 80, inf_prob=0.0))
+    for _ in range(5):
+        start = np.array([rng.integers(s) for s in grid.wiring.var_states])
+        assert _lex_le(_lex(grid, block_search(grid, start)), _lex(grid, start))
