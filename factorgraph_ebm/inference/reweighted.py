@@ -273,8 +273,8 @@ def _solve(compiled, beta, tol, max_iter):
             new = run.chain_decode()
             state = new if state is None else better_per_graph(compiled, state, new)
             energy = sum_ranges(compiled.factor_energies(state), compiled.graph_factor_ptr)
-            with np.errstate(invalid="ignore"):
-                settled |= (energy - best) <= tol * np.maximum(1.0, np.abs(energy))
+            with np.errstate(invalid="ignore"):     # (an infeasible decode, energy +inf, closes no gap)
+                settled |= np.isfinite(energy) & ((energy - best) <= tol * np.maximum(1.0, np.abs(energy)))
         if len(history) > STALL_CHECKS:
             old = history[-1 - STALL_CHECKS]
             with np.errstate(invalid="ignore"):
