@@ -47,7 +47,8 @@ from ..exceptions import ConvergenceWarning
 from ..utils.lazy import lazy_module
 from ..utils.validation import check_type
 from .bp import tree_free_energies
-from .decoding import argmax_states, better_per_graph, block_search, decode_map, local_search
+from .decoding import (argmax_states, better_per_graph, block_search, decode_map, lexicographic_energies,
+                       local_search)
 from .subgraphs import SubForest, frozen as _frozen
 from .options import check_options
 from .result import InferenceResult, check_zero_partition, factor_entry_slice, probabilities_from_costs
@@ -242,11 +243,20 @@ class _Run:
         return state
 
     def decode(self, state):
-        """The best of ``state`` after local search and the loopy decode of the reweighted messages, polished by block ICM."""
+        """The best of ``state`` after local search and the loopy decode of the reweighted messages, polished by block ICM.
+
+        Where that still breaks a +inf entry, the loopy decode of the messages without the weights ``rho`` too.
+        """
         m = self.msgs
-        best = decode_map(self.compiled, self.slot_rho * m.f2v, argmax_states(self.compiled, -m.belief))
-        best = better_per_graph(self.compiled, best, local_search(self.compiled, state))
-        return block_search(self.compiled, best)
+        cg = self.compiled
+        first = argmax_states(cg, -m.belief)
+        best = block_search(cg, better_per_graph(cg, decode_map(cg, self.slot_rho * m.f2v, first),
+                                                 local_search(cg, state)))
+        if lexicographic_energies(cg, best)[0].any():
+            # still breaking a +inf entry somewhere (deterministic tables, linkage_13): the plain messages'
+            # conditioned decode often finds a feasible labelling there
+            best = better_per_graph(cg, best, block_search(cg, decode_map(cg, m.f2v, first)))
+        return best
 
 
 def _solve(compiled, beta, tol, max_iter):

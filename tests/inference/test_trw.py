@@ -154,6 +154,26 @@ def test_bound_on_uai_pr_models(name):
     assert upper >= (log10_z - rounding) * math.log(10.0) - 1e-9
 
 
+def test_an_infeasible_decode_does_not_stop_trws():
+    """linkage_13 (UAI 2014 MAR, with evidence): TRW-S's first sequential decodes break +inf entries.
+
+    An energy of +inf once counted as a closed gap (inf - bound <= tol * inf), so the run stopped after 10
+    iterations with an infeasible answer; it must go on and return a feasible labelling above the bound.
+    """
+    from factorgraph_ebm.io import read_evidence, read_uai
+    from shared_data import shared_data
+
+    path = shared_data("uai2014_dev", "MAR", "linkage_13.uai")
+    fg = read_uai(path)
+    cg = compile_graph(fg, evidence=read_evidence(str(path) + ".evid", fg))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        res = trw(cg, np.inf, max_iter=40)
+    assert res.n_iter == 40
+    assert np.isfinite(res.map_energy)
+    assert res.energy_lower_bound <= res.map_energy
+
+
 def test_binary_submodular_grid_gap_closes():
     """On a binary submodular (ferromagnetic) grid TRW-S reaches the optimum: the gap closes."""
     rng = np.random.default_rng(11)
