@@ -1,5 +1,7 @@
 """``infer``: one entry point for every question about a factor graph."""
 
+import math
+
 import numpy as np  # noqa: F401 - the doctests use the module globals
 
 from ..compile.compiled import CompiledGraph
@@ -75,7 +77,7 @@ def _auto(compiled, beta, memory_budget, bp_options):
     return result
 
 
-def infer(graph, evidence=None, *, method="auto", beta=1.0, parameters=None, schedule="auto",
+def infer(graph, evidence=None, *, method="auto", beta=None, parameters=None, schedule="auto",
           damping="auto", tol=1e-9, max_iter=1000, memory_budget=None):
     """Answer MAP and distribution questions about a factor graph.
 
@@ -102,8 +104,9 @@ def infer(graph, evidence=None, *, method="auto", beta=1.0, parameters=None, sch
         on the minimum energy (``result.energy_lower_bound``, ``result.gap``)
         (see :func:`~factorgraph_ebm.inference.reweighted.trw`).
         ``result.method`` says which ran, ``result.reason`` why (``auto`` on loopy graphs).
-    beta : float > 0
-        Inverse temperature; ``np.inf`` = min-sum (MAP).
+    beta : float > 0, optional
+        Inverse temperature; ``np.inf`` = min-sum (MAP). Default 1.0, and
+        ``np.inf`` for ``method="trws"`` (MAP only).
     parameters : mapping, optional
         Values of the parameters of parameterized energies.
     schedule, damping, tol, max_iter
@@ -138,6 +141,8 @@ def infer(graph, evidence=None, *, method="auto", beta=1.0, parameters=None, sch
     >>> res.map_assignment()["x"], res.map_energy, res.method
     (array([1, 1, 1, 1, 1]), 0.0, 'tree-bp')
     """
+    if beta is None:
+        beta = math.inf if method == "trws" else 1.0
     opts = check_options(method, beta, schedule, damping, tol, max_iter, memory_budget)
     beta = opts.beta
     compiled = _compiled(graph, evidence, parameters, memory_budget)

@@ -31,7 +31,7 @@ BAD = [
     ({"schedule": "spiral"}, r"schedule must be one of \('auto', 'tree'"),
     ({"schedule": None}, r"schedule must be one of"),
     ({"beta": 0}, r"beta must be > 0"),
-    ({"beta": None}, r"beta must be a positive real number or inf, got None"),
+    ({"beta": "1"}, r"beta must be a positive real number or inf, got .1."),
     ({"memory_budget": -1}, r"memory_budget must be a positive, finite number of bytes, got -1"),
     ({"memory_budget": "lots"}, r"memory_budget='lots' is not a number of bytes"),
     ({"memory_budget": [1]}, r"memory_budget must be a number of bytes or a text such as '2G', got \[1\] \(list\)"),

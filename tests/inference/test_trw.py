@@ -301,6 +301,9 @@ def test_method_names_options_and_pickle():
     fg = potts_grid(np.random.default_rng(1).normal(size=(3, 3, 2)), 0.5)
     res = infer(fg, method="trws", beta=np.inf)
     assert res.method == "trws" and res.gap is not None
+    default = infer(fg, method="trws")           # beta left out: MAP, the only question TRW-S answers
+    assert default.beta == np.inf and default.energy_lower_bound == res.energy_lower_bound
+    assert infer(fg, method="trw").beta == 1.0    # every other method: beta = 1 by default
     res = infer(fg, method="trw", beta=1.0)
     assert res.method == "trw" and res.map_state.shape == (9,)
     back = pickle.loads(pickle.dumps(res))
