@@ -126,10 +126,16 @@ def test_zero_partition_is_reported_by_every_method():
     assert res.map_energy == np.inf
 
 
-@pytest.mark.parametrize("beta", [0, -1.0, np.nan, "1", None, True])
+@pytest.mark.parametrize("beta", [0, -1.0, np.nan, "1", True])
 def test_bad_beta(beta):
     with pytest.raises(InferenceError, match="beta"):
         infer(small(), beta=beta)
+
+
+def test_beta_none_is_the_default():
+    """``beta=None`` (the default) is 1.0, and inf for method='trws'."""
+    assert infer(small(), beta=None).beta == 1.0
+    assert infer(small(), method="trws", beta=None).beta == np.inf
 
 
 @pytest.mark.parametrize(
