@@ -46,16 +46,21 @@ from ..compile.compiled import CompiledGraph, sum_ranges
 from ..exceptions import ConvergenceWarning, InferenceError
 from ..utils.lazy import lazy_module
 from ..utils.validation import check_scalar, check_type
-from .decoding import decode_map
+from .decoding import argmax_states, better_per_graph, decode_map
 from .options import LOOPY_SCHEDULES, SCHEDULES, check_options
 from .result import (InferenceResult, LazyMarginalsResult, check_zero_partition, marginals_from_beliefs,
                      factor_entry_slice, probabilities_from_costs)
 
-__all__ = ["belief_propagation", "residual_cost", "SCHEDULES", "LOOPY_SCHEDULES", "AUTO_DAMPING",
-           "AUTO_UNDAMPED_ITERATIONS", "AUTO_RESIDUAL_WORK", "AUTO_RESIDUAL_MIN_SWEEPS", "DEFAULT_SEED"]
+__all__ = ["belief_propagation", "min_sum_from", "residual_cost", "SCHEDULES", "LOOPY_SCHEDULES", "AUTO_DAMPING",
+           "AUTO_UNDAMPED_ITERATIONS", "AUTO_RESIDUAL_WORK", "AUTO_RESIDUAL_MIN_SWEEPS", "DEFAULT_SEED",
+           "ROUNDING_CHUNK", "ROUNDING_PATIENCE"]
 
 #: Seed of the ``random`` schedule's orders when ``random_state`` is None.
 DEFAULT_SEED = 0
+#: :func:`min_sum_from`: sweeps between two decodes ...
+ROUNDING_CHUNK = 30
+#: ... and the chunks in a row without a better decode after which it stops.
+ROUNDING_PATIENCE = 2
 #: ``schedule="auto"``: the residual run's budget, in flooding sweeps of work (see :func:`residual_cost`).
 AUTO_RESIDUAL_WORK = 200
 #: ... and the fewest sweeps worth running it for (below, on very high-degree variables, it is skipped).
@@ -123,6 +128,51 @@ def _loopy(compiled, beta, msgs, schedule, damping, tol, max_iter, state):
                 "continuing with damping %g", schedule, n_iter, delta, AUTO_DAMPING)
     more, delta = _sweeps(compiled, beta, msgs, schedule, AUTO_DAMPING, tol, max_iter - n_iter, state)
     return n_iter + more, delta, AUTO_DAMPING
+
+
+def min_sum_from(compiled, msg_f2v, max_sweeps, *, chunk=ROUNDING_CHUNK, patience=ROUNDING_PATIENCE, tol=1e-9):
+    """Sequential undamped min-sum started from the messages ``msg_f2v``: the best assignment it decodes.
+
+    A rounding for message-passing methods whose messages are not BP's (TRW-S
+    hands over its reweighted messages ``rho_f m_{f->v}``): BP from a
+    reparametrisation near the LP optimum often decodes a lower energy than
+    either method alone. Every ``chunk`` sweeps the messages are decoded
+    (:func:`~.decoding.decode_map`) and the best assignment per graph is kept
+    (lexicographically: +inf factors, then energy). Stops when a sweep changes
+    no message by more than ``tol``, after ``max_sweeps`` sweeps, or when
+    ``patience`` chunks in a row improved no graph's best. Returns (V,) int64.
+
+    Examples
+    --------
+    >>> from factorgraph_ebm import FactorGraph, compile_graph
+    >>> fg = FactorGraph()
+    >>> for name in "abc":
+    ...     _ = fg.add_variable(name, 2)
+    >>> for pair in ("ab", "bc", "ac"):
+    ...     _ = fg.add_factor(list(pair), [[0.0, 1.0], [1.0, 0.0]])
+    >>> _ = fg.add_factor(["a"], [0.0, 0.5])
+    >>> cg = compile_graph(fg)
+    >>> min_sum_from(cg, np.zeros(cg.n_messages), 30).tolist()
+    [0, 0, 0]
+    """
+    w = compiled.wiring
+    etables, block_min = _kernels._exp_tables(w, np.inf)
+    msgs = _Messages(compiled, etables, block_min)
+    msgs.f2v[:] = msg_f2v
+    seed = _seed_state(None)
+    best = None
+    done = stalled = 0
+    while best is None or (done < max_sweeps and stalled < patience):
+        n = max(0, min(chunk, max_sweeps - done))
+        _, delta = _sweeps(compiled, np.inf, msgs, "sequential", 0.0, tol, n, seed)
+        done += n
+        state = decode_map(compiled, msgs.f2v, argmax_states(compiled, -msgs.belief))
+        new = state if best is None else better_per_graph(compiled, best, state)
+        stalled = 0 if best is None or (new != best).any() else stalled + 1
+        best = new
+        if delta <= tol:
+            break
+    return best
 
 
 def residual_cost(wiring):

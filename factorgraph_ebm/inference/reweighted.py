@@ -23,10 +23,18 @@ on the minimum energy, the reported one the best seen (it never decreases).
 At every check TRW-S's own sequential decode (each variable in id order to
 its best state given the decoded ones and the reweighted messages ``rho_f
 m_{f->v}`` of the rest; one pass over the edges) gives a candidate, the best
-kept; at the end it is polished by ICM / block-ICM local search and compared
-with :func:`~factorgraph_ebm.inference.decoding.decode_map` of the reweighted
+kept; at checks 1, 2, 4, 8, ... so does
+:func:`~factorgraph_ebm.inference.decoding.decode_map` of the reweighted
 messages (sequential conditioning and the spanning-tree decode, each polished
-the same way). At finite beta,
+by ICM; early messages sometimes decode best, linkage_11). At the end the best
+candidate after local search is compared with the same decode of the final
+messages and with their min-sum rounding (:func:`~.bp.min_sum_from`:
+sequential min-sum started from ``rho_f m_{f->v}``, decoded every 30 sweeps,
+until it converges, stops improving or has run ``max_iter`` sweeps; it wins on
+frustrated random tables where the LP relaxation is loose, and on BNs where
+TRW-S converges slowly), and the best is polished by block ICM
+(:func:`~factorgraph_ebm.inference.decoding.block_search`). The bound is
+TRW-S's alone: the rounding only picks the reported assignment. At finite beta,
 the upper bound on log Z is ``-beta`` times the best (largest) bound, the
 marginals are the TRW pseudo-marginals ``∝ exp(-beta b_v)`` and the factor
 marginals ``∝ exp(-beta (T_f / rho_f + sum n_{u->f}))``.
@@ -46,7 +54,7 @@ from ..compile.compiled import CompiledGraph, sum_ranges
 from ..exceptions import ConvergenceWarning
 from ..utils.lazy import lazy_module
 from ..utils.validation import check_type
-from .bp import tree_free_energies
+from .bp import min_sum_from, tree_free_energies
 from .decoding import (argmax_states, better_per_graph, block_search, decode_map, lexicographic_energies,
                        local_search)
 from .subgraphs import SubForest, frozen as _frozen
@@ -242,15 +250,22 @@ class _Run:
                                    self.graph_var_ptr, state)
         return state
 
-    def decode(self, state):
-        """The best of ``state`` after local search and the loopy decode of the reweighted messages, polished by block ICM.
+    def loopy_decode(self):
+        """:func:`~factorgraph_ebm.inference.decoding.decode_map` of the reweighted messages ``rho_f m_{f->v}``."""
+        m = self.msgs
+        return decode_map(self.compiled, self.slot_rho * m.f2v, argmax_states(self.compiled, -m.belief))
+
+    def decode(self, state, max_sweeps):
+        """The best of ``state`` after local search, the loopy decode of the reweighted messages and their min-sum
+        rounding (:func:`~.bp.min_sum_from`, up to ``max_sweeps`` sweeps), polished by block ICM.
 
         Where that still breaks a +inf entry, the loopy decode of the messages without the weights ``rho`` too.
         """
         m = self.msgs
         cg = self.compiled
         first = argmax_states(cg, -m.belief)
-        best = block_search(cg, better_per_graph(cg, decode_map(cg, self.slot_rho * m.f2v, first),
+        rounded = min_sum_from(cg, self.slot_rho * m.f2v, max_sweeps)
+        best = block_search(cg, better_per_graph(cg, better_per_graph(cg, self.loopy_decode(), rounded),
                                                  local_search(cg, state)))
         if lexicographic_energies(cg, best)[0].any():
             # still breaking a +inf entry somewhere (deterministic tables, linkage_13): the plain messages'
@@ -281,6 +296,9 @@ def _solve(compiled, beta, tol, max_iter):
         settled = (delta <= tol) | (best == np.inf)    # messages settled, or the model proven infeasible
         if beta == np.inf:
             new = run.chain_decode()
+            if len(history) & (len(history) - 1) == 0:
+                # checks 1, 2, 4, 8, ...: also the loopy decode (costlier; early messages often decode best)
+                new = better_per_graph(compiled, new, run.loopy_decode())
             state = new if state is None else better_per_graph(compiled, state, new)
             energy = sum_ranges(compiled.factor_energies(state), compiled.graph_factor_ptr)
             with np.errstate(invalid="ignore"):     # (an infeasible decode, energy +inf, closes no gap)
@@ -293,7 +311,7 @@ def _solve(compiled, beta, tol, max_iter):
                      int(active.sum()))
         active &= ~settled
     if beta == np.inf:
-        state = run.decode(state)
+        state = run.decode(state, max_iter)
     return run, best, state, iters, delta, ~active
 
 
