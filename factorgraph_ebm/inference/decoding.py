@@ -228,11 +228,16 @@ def better_per_graph(compiled, a, b):
     >>> better_per_graph(compile_graph(fg), np.array([0]), np.array([1]))
     array([1])
     """
-    na, sa = lexicographic_energies(compiled, a)
+    return _better(compiled, a, lexicographic_energies(compiled, a), b)[0]
+
+
+def _better(compiled, a, energies_a, b):
+    """:func:`better_per_graph` given ``a``'s lexicographic energies; returns ``(states, their energies)``."""
+    na, sa = energies_a
     nb, sb = lexicographic_energies(compiled, b)
     take_b = (nb < na) | ((nb == na) & (sb < sa))
     per_var = np.repeat(take_b, np.diff(compiled.graph_var_ptr))
-    return np.where(per_var, b, a)
+    return np.where(per_var, b, a), (np.where(take_b, nb, na), np.where(take_b, sb, sa))
 
 
 def induced_forests(compiled, max_blocks=MAX_BLOCKS):
@@ -329,8 +334,9 @@ def block_search(compiled, states, *, max_rounds=50, max_blocks=MAX_BLOCKS):
                                   == 2)
         solvers.append((member, SubForest(compiled, w, np.flatnonzero(inside))))
     unary = np.empty(len(compiled.unary))
+    energies = lexicographic_energies(compiled, s)
     for _ in range(max_rounds):
-        start = lexicographic_energies(compiled, s)
+        start = energies
         for member, sub in solvers:
             _kernels._block_unary(w, compiled.unary, s, member, unary)
             n_slots = int(sub.wiring.edge_state_ptr[-1])
@@ -342,9 +348,8 @@ def block_search(compiled, states, *, max_rounds=50, max_blocks=MAX_BLOCKS):
             moved = _trees._decode(sub.wiring, belief, v2f, sub.order[0], sub.order[1])
             take = member & (moved >= 0)
             take[take] = np.isfinite(compiled.unary[w.var_state_ptr[:-1][take] + moved[take]])   # evidence holds
-            s = better_per_graph(compiled, s, np.where(take, moved, s))
-        end = lexicographic_energies(compiled, s)
-        if np.array_equal(start[0], end[0]) and np.array_equal(start[1], end[1]):
+            s, energies = _better(compiled, s, energies, np.where(take, moved, s))
+        if np.array_equal(start[0], energies[0]) and np.array_equal(start[1], energies[1]):
             break
     return s
 
