@@ -285,6 +285,7 @@ def _solve(compiled, beta, tol, max_iter):
     best = np.full(n_graphs, -np.inf)
     history = []
     state = None
+    proven = np.zeros(n_graphs, dtype=np.bool_)    # beta = inf: the best decode meets the bound (optimal)
     done = 0
     while active.any() and done < max_iter:
         n = min(CHECK_EVERY, max_iter - done)
@@ -302,7 +303,8 @@ def _solve(compiled, beta, tol, max_iter):
             state = new if state is None else better_per_graph(compiled, state, new)
             energy = sum_ranges(compiled.factor_energies(state), compiled.graph_factor_ptr)
             with np.errstate(invalid="ignore"):     # (an infeasible decode, energy +inf, closes no gap)
-                settled |= np.isfinite(energy) & ((energy - best) <= tol * np.maximum(1.0, np.abs(energy)))
+                proven = np.isfinite(energy) & ((energy - best) <= tol * np.maximum(1.0, np.abs(energy)))
+            settled |= proven
         if len(history) > STALL_CHECKS:
             old = history[-1 - STALL_CHECKS]
             with np.errstate(invalid="ignore"):
@@ -310,7 +312,7 @@ def _solve(compiled, beta, tol, max_iter):
         logger.debug("TRW at beta=%g: %d iterations, bound %s, active graphs %d", beta, done, best[:4],
                      int(active.sum()))
         active &= ~settled
-    if beta == np.inf:
+    if beta == np.inf and not proven.all():     # (an optimal decode everywhere needs no polish)
         state = run.decode(state, max_iter)
     return run, best, state, iters, delta, ~active
 
