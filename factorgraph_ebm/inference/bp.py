@@ -46,7 +46,7 @@ from ..compile.compiled import CompiledGraph, sum_ranges
 from ..exceptions import ConvergenceWarning, InferenceError
 from ..utils.lazy import lazy_module
 from ..utils.validation import check_scalar, check_type
-from .decoding import argmax_states, better_per_graph, decode_map
+from .decoding import better_per_graph, decode_beliefs, decode_map
 from .options import LOOPY_SCHEDULES, SCHEDULES, check_options
 from .result import (InferenceResult, LazyMarginalsResult, check_zero_partition, marginals_from_beliefs,
                      factor_entry_slice, probabilities_from_costs)
@@ -137,7 +137,7 @@ def min_sum_from(compiled, msg_f2v, max_sweeps, *, chunk=ROUNDING_CHUNK, patienc
     hands over its reweighted messages ``rho_f m_{f->v}``): BP from a
     reparametrisation near the LP optimum often decodes a lower energy than
     either method alone. Every ``chunk`` sweeps the messages are decoded
-    (:func:`~.decoding.decode_map`) and the best assignment per graph is kept
+    (:func:`~.decoding.decode_beliefs`) and the best assignment per graph is kept
     (lexicographically: +inf factors, then energy). Stops when a sweep changes
     no message by more than ``tol``, after ``max_sweeps`` sweeps, or when
     ``patience`` chunks in a row improved no graph's best. Returns (V,) int64.
@@ -166,7 +166,7 @@ def min_sum_from(compiled, msg_f2v, max_sweeps, *, chunk=ROUNDING_CHUNK, patienc
         n = max(0, min(chunk, max_sweeps - done))
         _, delta = _sweeps(compiled, np.inf, msgs, "sequential", 0.0, tol, n, seed)
         done += n
-        state = decode_map(compiled, msgs.f2v, argmax_states(compiled, -msgs.belief))
+        state = decode_beliefs(compiled, msgs.f2v, msgs.belief)
         new = state if best is None else better_per_graph(compiled, best, state)
         stalled = 0 if best is None or (new != best).any() else stalled + 1
         best = new

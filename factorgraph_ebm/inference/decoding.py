@@ -44,8 +44,9 @@ from ..utils.lazy import lazy_module
 from ..utils.validation import check_scalar
 from .subgraphs import SubForest
 
-__all__ = ["decode_map", "decode_candidates", "conditioned_decode", "local_search", "lexicographic_energies",
-           "better_per_graph", "argmax_states", "block_search", "induced_forests", "BLOCK_WORK", "MAX_BLOCKS"]
+__all__ = ["decode_map", "decode_beliefs", "decode_candidates", "conditioned_decode", "local_search",
+           "lexicographic_energies", "better_per_graph", "argmax_states", "block_search", "induced_forests",
+           "BLOCK_WORK", "MAX_BLOCKS"]
 
 #: A factor (arity >= 2) is also searched as a block when its joint states times the
 #: number of factor edges of its variables (the work of one block move) is at most this.
@@ -352,6 +353,30 @@ def block_search(compiled, states, *, max_rounds=50, max_blocks=MAX_BLOCKS):
         if np.array_equal(start[0], energies[0]) and np.array_equal(start[1], energies[1]):
             break
     return s
+
+
+def decode_beliefs(compiled, msg_f2v, belief):
+    """:func:`decode_map` with each variable's best state under ``belief`` as the tree candidate.
+
+    For messages with no spanning-tree backtracking at hand (TRW-S's, or BP
+    run from given messages); ``belief`` is ``unary + sum of msg_f2v`` (flat,
+    ``var_state_ptr`` layout).
+
+    Examples
+    --------
+    Zero messages on a chain ``a - b`` that prefers equal states: the beliefs
+    are the unaries, and local search moves ``b`` to ``a``'s state.
+
+    >>> from factorgraph_ebm import FactorGraph, compile_graph
+    >>> fg = FactorGraph()
+    >>> _ = fg.add_variable("a", 2); _ = fg.add_variable("b", 2)
+    >>> _ = fg.add_factor(["a", "b"], [[0.0, 2.0], [2.0, 0.0]])
+    >>> _ = fg.add_factor(["a"], [1.0, 0.0]); _ = fg.add_factor(["b"], [0.0, 0.5])
+    >>> cg = compile_graph(fg)
+    >>> decode_beliefs(cg, np.zeros(cg.n_messages), cg.unary).tolist()
+    [1, 1]
+    """
+    return decode_map(compiled, msg_f2v, argmax_states(compiled, -np.asarray(belief)))
 
 
 def decode_candidates(compiled, msg_f2v, tree_state, *, block_work=BLOCK_WORK):

@@ -55,8 +55,7 @@ from ..exceptions import ConvergenceWarning
 from ..utils.lazy import lazy_module
 from ..utils.validation import check_type
 from .bp import min_sum_from, tree_free_energies
-from .decoding import (argmax_states, better_per_graph, block_search, decode_map, lexicographic_energies,
-                       local_search)
+from .decoding import better_per_graph, block_search, decode_beliefs, lexicographic_energies, local_search
 from .subgraphs import SubForest, frozen as _frozen
 from .options import check_options
 from .result import InferenceResult, check_zero_partition, factor_entry_slice, probabilities_from_costs
@@ -251,9 +250,9 @@ class _Run:
         return state
 
     def loopy_decode(self):
-        """:func:`~factorgraph_ebm.inference.decoding.decode_map` of the reweighted messages ``rho_f m_{f->v}``."""
+        """:func:`~factorgraph_ebm.inference.decoding.decode_beliefs` of the reweighted messages ``rho_f m_{f->v}``."""
         m = self.msgs
-        return decode_map(self.compiled, self.slot_rho * m.f2v, argmax_states(self.compiled, -m.belief))
+        return decode_beliefs(self.compiled, self.slot_rho * m.f2v, m.belief)
 
     def decode(self, state, max_sweeps):
         """The best of ``state`` after local search, the loopy decode of the reweighted messages and their min-sum
@@ -263,14 +262,13 @@ class _Run:
         """
         m = self.msgs
         cg = self.compiled
-        first = argmax_states(cg, -m.belief)
         rounded = min_sum_from(cg, self.slot_rho * m.f2v, max_sweeps)
         best = block_search(cg, better_per_graph(cg, better_per_graph(cg, self.loopy_decode(), rounded),
                                                  local_search(cg, state)))
         if lexicographic_energies(cg, best)[0].any():
             # still breaking a +inf entry somewhere (deterministic tables, linkage_13): the plain messages'
             # conditioned decode often finds a feasible labelling there
-            best = better_per_graph(cg, best, block_search(cg, decode_map(cg, m.f2v, first)))
+            best = better_per_graph(cg, best, block_search(cg, decode_beliefs(cg, m.f2v, m.belief)))
         return best
 
 
